@@ -1,0 +1,298 @@
+"""Topic names and the records that travel on them.
+
+Audio chunks are raw PCM bytes with their metadata in Kafka headers; every
+other topic carries versioned JSON (see docs/topics.md). Decoders here are the
+only place input is trusted or refused: anything they cannot accept raises
+:class:`MalformedMessage` with a reason that ends up on the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+
+
+class Topics:
+    """Topic names; ``prefix`` lets several deployments or tests share a cluster."""
+
+    NAMES = ("events", "audio", "transcripts", "scores", "alerts", "deadletter", "outcomes", "feedback")
+
+    def __init__(self, prefix: str = ""):
+        self.prefix = prefix
+        self.events = f"{prefix}calls.events"
+        self.audio = f"{prefix}calls.audio"
+        self.transcripts = f"{prefix}calls.transcripts"
+        self.scores = f"{prefix}calls.scores"
+        self.alerts = f"{prefix}calls.alerts"
+        self.deadletter = f"{prefix}calls.deadletter"
+        self.outcomes = f"{prefix}calls.outcomes"
+        self.feedback = f"{prefix}calls.feedback"
+
+    def all(self) -> list[str]:
+        return [getattr(self, n) for n in self.NAMES]
+
+
+class MalformedMessage(ValueError):
+    """Input that a stage cannot use; the message says why, for the dead-letter topic."""
+
+
+# ---------------------------------------------------------------- audio chunks
+
+SPEAKERS = ("agent", "customer")
+SUPPORTED_SAMPLE_RATES = (8000, 16000)
+AUDIO_ENCODING = "s16le"
+MAX_CHUNK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """One slice of one channel of one call: mono signed 16-bit little-endian PCM."""
+
+    call_id: str
+    channel: str  # agent | customer
+    seq: int  # per call and channel, from 0, no gaps
+    sample_rate: int
+    capture_ts: float  # wall-clock seconds when the chunk's first sample was captured
+    pcm: bytes
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm) / 2 / self.sample_rate
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [
+            ("v", str(SCHEMA_VERSION).encode()),
+            ("call_id", self.call_id.encode()),
+            ("channel", self.channel.encode()),
+            ("seq", str(self.seq).encode()),
+            ("sample_rate", str(self.sample_rate).encode()),
+            ("encoding", AUDIO_ENCODING.encode()),
+            ("capture_ts", repr(self.capture_ts).encode()),
+        ]
+
+
+def _header_map(headers) -> dict[str, str]:
+    if headers is None:
+        raise MalformedMessage("audio chunk has no headers")
+    items = headers.items() if isinstance(headers, dict) else headers
+    out = {}
+    for key, value in items:
+        key = key.decode() if isinstance(key, bytes) else str(key)
+        if value is None:
+            raise MalformedMessage(f"header {key!r} is empty")
+        try:
+            out[key] = value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
+        except UnicodeDecodeError:
+            raise MalformedMessage(f"header {key!r} is not UTF-8") from None
+    return out
+
+
+def decode_audio_chunk(key: bytes | str | None, value: bytes | None, headers) -> AudioChunk:
+    """Validate and decode one calls.audio message."""
+    h = _header_map(headers)
+    for required in ("call_id", "channel", "seq", "sample_rate", "capture_ts"):
+        if required not in h:
+            raise MalformedMessage(f"audio chunk is missing header {required!r}")
+    call_id = h["call_id"]
+    if not call_id or len(call_id) > 128:
+        raise MalformedMessage("header 'call_id' must be 1 to 128 characters")
+    key_text = key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray)) else key
+    if key_text is not None and key_text != call_id:
+        raise MalformedMessage(f"message key {key_text!r} differs from header call_id {call_id!r}")
+    if h["channel"] not in SPEAKERS:
+        raise MalformedMessage(f"header 'channel' is {h['channel']!r}; expected agent or customer")
+    encoding = h.get("encoding", AUDIO_ENCODING)
+    if encoding != AUDIO_ENCODING:
+        raise MalformedMessage(f"unsupported encoding {encoding!r}; only {AUDIO_ENCODING} is accepted")
+    try:
+        seq = int(h["seq"])
+        sample_rate = int(h["sample_rate"])
+        capture_ts = float(h["capture_ts"])
+    except ValueError as exc:
+        raise MalformedMessage(f"non-numeric header: {exc}") from None
+    if seq < 0:
+        raise MalformedMessage(f"negative sequence number {seq}")
+    if sample_rate not in SUPPORTED_SAMPLE_RATES:
+        raise MalformedMessage(
+            f"unsupported sample rate {sample_rate}; send one of {SUPPORTED_SAMPLE_RATES} Hz"
+        )
+    if not math.isfinite(capture_ts) or capture_ts < 0:
+        raise MalformedMessage(f"capture_ts {h['capture_ts']!r} is not a valid time")
+    if not value:
+        raise MalformedMessage("audio chunk has no PCM payload")
+    if len(value) % 2:
+        raise MalformedMessage(f"PCM payload of {len(value)} bytes is not whole 16-bit samples")
+    if len(value) / 2 / sample_rate > MAX_CHUNK_SECONDS:
+        raise MalformedMessage(f"chunk longer than {MAX_CHUNK_SECONDS} s; send 20-100 ms chunks")
+    return AudioChunk(call_id, h["channel"], seq, sample_rate, capture_ts, bytes(value))
+
+
+# ---------------------------------------------------------------- JSON records
+
+
+@dataclass
+class Record:
+    """Base for the JSON records: encode with a version, decode with validation."""
+
+    KIND: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"v": SCHEMA_VERSION, "type": self.KIND, **asdict(self)}
+
+    def encode(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+
+    @classmethod
+    def from_dict(cls, doc: Any):
+        if not isinstance(doc, dict):
+            raise MalformedMessage(f"{cls.KIND}: expected a JSON object, got {type(doc).__name__}")
+        version = doc.get("v", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise MalformedMessage(f"{cls.KIND}: unsupported version {version!r}")
+        names = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING}
+        missing = sorted(required - doc.keys())
+        if missing:
+            raise MalformedMessage(f"{cls.KIND}: missing field(s) {', '.join(missing)}")
+        # Unknown fields are ignored so that newer producers don't break older consumers.
+        record = cls(**{k: v for k, v in doc.items() if k in names})
+        record.validate()
+        return record
+
+    @classmethod
+    def decode(cls, value: bytes | str | None):
+        if value is None:
+            raise MalformedMessage(f"{cls.KIND}: empty message")
+        try:
+            doc = json.loads(value, parse_constant=_reject_constant)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MalformedMessage(f"{cls.KIND}: not valid JSON ({exc})") from None
+        return cls.from_dict(doc)
+
+    def validate(self) -> None:
+        """Subclasses check types and ranges; raise MalformedMessage."""
+
+
+def _reject_constant(name: str):
+    raise MalformedMessage(f"number {name} is not allowed")
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise MalformedMessage(message)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+@dataclass
+class CallEvent(Record):
+    """Call started or ended, with what the telephony platform knows about it."""
+
+    KIND: ClassVar[str] = "call_event"
+    call_id: str
+    event: str  # started | ended
+    ts: float
+    agent_id: str = ""
+    queue: str = ""
+    customer_tier: str = ""
+    metadata: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        _check(isinstance(self.call_id, str) and 0 < len(self.call_id) <= 128, "call_event: bad call_id")
+        _check(self.event in ("started", "ended"), f"call_event: event {self.event!r} is not started or ended")
+        _check(_is_number(self.ts), "call_event: ts must be a finite number")
+        _check(isinstance(self.metadata, dict), "call_event: metadata must be an object")
+
+
+@dataclass
+class Utterance(Record):
+    """One finished utterance of one speaker, transcribed once."""
+
+    KIND: ClassVar[str] = "utterance"
+    utterance_id: str  # "<call_id>/<speaker>/<index>": stable across replays
+    call_id: str
+    speaker: str
+    index: int
+    start: float  # seconds since the call started
+    end: float
+    text: str
+    confidence: float
+    audio_end_ts: float  # wall-clock time the last voiced audio was captured
+    emitted_ts: float = 0.0
+    model: str = ""
+
+    def validate(self) -> None:
+        _check(isinstance(self.call_id, str) and self.call_id, "utterance: bad call_id")
+        _check(self.speaker in SPEAKERS, f"utterance: speaker {self.speaker!r} is not agent or customer")
+        _check(isinstance(self.text, str), "utterance: text must be a string")
+        for name in ("start", "end", "confidence", "audio_end_ts"):
+            _check(_is_number(getattr(self, name)), f"utterance: {name} must be a finite number")
+        _check(self.end >= self.start >= 0, "utterance: need 0 <= start <= end")
+
+
+@dataclass
+class Score(Record):
+    """The score stage's reading of one utterance and of the call so far."""
+
+    KIND: ClassVar[str] = "score"
+    utterance_id: str
+    call_id: str
+    speaker: str
+    start: float
+    end: float
+    text: str
+    sentiment: str  # negative | neutral | positive
+    sentiment_scores: dict  # label -> probability
+    frustration: float
+    intent: float  # P(customer asks to escalate, complains or threatens to leave)
+    keywords: list  # [{"category": ..., "phrase": ..., "matched": ...}]
+    risk: float  # P(escalation | call so far)
+    reasons: list  # [{"feature": ..., "value": ..., "contribution": ...}] strongest first
+    model_version: str
+    audio_end_ts: float
+    scored_ts: float = 0.0
+
+    def validate(self) -> None:
+        _check(_is_number(self.risk) and 0 <= self.risk <= 1, "score: risk must be in [0, 1]")
+
+
+@dataclass
+class Alert(Record):
+    """A supervisor alert or an agent-assist prompt."""
+
+    KIND: ClassVar[str] = "alert"
+    alert_id: str  # stable: the same input makes the same id
+    alert_type: str  # escalation_risk | assist_prompt
+    call_id: str
+    utterance_id: str
+    risk: float
+    trigger: str  # the category that fired: supervisor_request, cancellation, ...
+    reasons: list
+    message: str
+    prompt_id: str = ""
+    route: dict = field(default_factory=dict)
+    audio_end_ts: float = 0.0
+    created_ts: float = 0.0
+
+    def validate(self) -> None:
+        _check(self.alert_type in ("escalation_risk", "assist_prompt"), "alert: unknown alert_type")
+
+
+@dataclass
+class DeadLetter(Record):
+    """A message a stage refused, kept whole, with the reason."""
+
+    KIND: ClassVar[str] = "deadletter"
+    stage: str
+    source_topic: str
+    reason: str
+    key: str | None
+    value_b64: str  # the original bytes, base64: dead letters must lose nothing
+    headers: dict
+    ts: float

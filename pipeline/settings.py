@@ -1,0 +1,120 @@
+"""All of callradar's settings, in one place.
+
+Every setting is an environment variable prefixed ``CALLRADAR_``; the defaults
+work on a laptop with nothing configured (embedded Kafka on loopback, bundled
+offline models). Code reads settings through :func:`load_settings` and never
+looks at ``os.environ`` itself, so this file is the full list.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_state_dir() -> Path:
+    """The git-ignored project folder when run from a checkout, else ~/.callradar."""
+    if (PACKAGE_ROOT / "pyproject.toml").exists():
+        return PACKAGE_ROOT / ".callradar"
+    return Path.home() / ".callradar"
+
+
+class SettingsError(ValueError):
+    """A CALLRADAR_* variable holds a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Kafka. Empty bootstrap means: use (and start) the embedded broker.
+    kafka_bootstrap: str = ""
+    embedded_kafka_port: int = 19092
+    embedded_kafka_controller_port: int = 19093
+    kafka_version: str = "3.9.1"
+    topic_partitions: int = 4
+    topic_prefix: str = ""  # lets tests and tenants share one cluster
+    kafka_security_protocol: str = "PLAINTEXT"
+
+    state_dir: Path = field(default_factory=_default_state_dir)
+
+    # Speech to text.
+    whisper_model: str = "tiny.en"
+    whisper_device: str = "auto"  # auto | cpu | cuda
+    whisper_compute_type: str = "auto"  # auto -> int8 on CPU, float16 on CUDA
+    whisper_threads: int = 2
+    whisper_beam_size: int = 1
+
+    # Voice-activity segmentation (per call channel).
+    vad_frame_ms: int = 20
+    vad_end_silence_ms: int = 400
+    vad_min_speech_ms: int = 250
+    vad_max_utterance_s: float = 15.0
+
+    # Text encoder and heads.
+    encoder_model: str = "all-MiniLM-L6-v2"
+    models_dir: Path | None = None  # registry root; None -> bundled models
+
+    # Triggers.
+    risk_alert_threshold: float = 0.6
+    risk_rearm_threshold: float = 0.4
+    alert_cooldown_s: float = 30.0
+
+    # Worker processes.
+    worker_web_host: str = "127.0.0.1"
+    worker_web_port: int = 6066
+    consumer_session_timeout_s: float = 10.0
+    log_level: str = "INFO"
+
+    @property
+    def embedded(self) -> bool:
+        return not self.kafka_bootstrap
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers every client connects to."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.embedded_kafka_port}"
+
+
+def _coerce(name: str, raw: str, default):
+    kind = type(default) if default is not None else str
+    if name == "models_dir":
+        kind = Path
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        return kind(raw)
+    except ValueError as exc:
+        env = "CALLRADAR_" + name.upper()
+        raise SettingsError(f"{env}={raw!r} is not a valid {kind.__name__}: {exc}") from exc
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides) -> Settings:
+    """Read CALLRADAR_* variables over the defaults; ``overrides`` win over both."""
+    environ = os.environ if environ is None else environ
+    defaults = Settings()
+    values = {}
+    for f in fields(Settings):
+        env = "CALLRADAR_" + f.name.upper()
+        if env in environ and environ[env] != "":
+            values[f.name] = _coerce(f.name, environ[env], getattr(defaults, f.name))
+    values.update(overrides)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if s.topic_partitions < 1:
+        raise SettingsError("CALLRADAR_TOPIC_PARTITIONS must be at least 1")
+    if not 0 <= s.risk_rearm_threshold <= s.risk_alert_threshold <= 1:
+        raise SettingsError(
+            "need 0 <= CALLRADAR_RISK_REARM_THRESHOLD <= CALLRADAR_RISK_ALERT_THRESHOLD <= 1"
+        )
+    if s.whisper_device not in ("auto", "cpu", "cuda"):
+        raise SettingsError("CALLRADAR_WHISPER_DEVICE must be auto, cpu or cuda")

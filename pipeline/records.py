@@ -75,6 +75,24 @@ class AudioChunk:
         ]
 
 
+@dataclass(frozen=True)
+class ChannelEnd:
+    """Marks the last chunk of a channel; travels in-band so it can't overtake the audio."""
+
+    call_id: str
+    channel: str
+    seq: int
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [
+            ("v", str(SCHEMA_VERSION).encode()),
+            ("call_id", self.call_id.encode()),
+            ("channel", self.channel.encode()),
+            ("seq", str(self.seq).encode()),
+            ("end", b"1"),
+        ]
+
+
 def _header_map(headers) -> dict[str, str]:
     if headers is None:
         raise MalformedMessage("audio chunk has no headers")
@@ -91,9 +109,29 @@ def _header_map(headers) -> dict[str, str]:
     return out
 
 
-def decode_audio_chunk(key: bytes | str | None, value: bytes | None, headers) -> AudioChunk:
-    """Validate and decode one calls.audio message."""
+def decode_audio_message(key, value: bytes | None, headers) -> AudioChunk | ChannelEnd:
+    """Validate and decode one calls.audio message: a chunk, or a channel's end marker."""
     h = _header_map(headers)
+    if h.get("end") == "1":
+        for required in ("call_id", "channel"):
+            if required not in h:
+                raise MalformedMessage(f"end marker is missing header {required!r}")
+        if h["channel"] not in SPEAKERS:
+            raise MalformedMessage(f"header 'channel' is {h['channel']!r}; expected agent or customer")
+        try:
+            seq = int(h.get("seq", "0"))
+        except ValueError:
+            raise MalformedMessage("end marker has a non-numeric seq") from None
+        return ChannelEnd(h["call_id"], h["channel"], seq)
+    return _chunk_from(key, value, h)
+
+
+def decode_audio_chunk(key: bytes | str | None, value: bytes | None, headers) -> AudioChunk:
+    """Validate and decode one calls.audio chunk."""
+    return _chunk_from(key, value, _header_map(headers))
+
+
+def _chunk_from(key, value: bytes | None, h: dict[str, str]) -> AudioChunk:
     for required in ("call_id", "channel", "seq", "sample_rate", "capture_ts"):
         if required not in h:
             raise MalformedMessage(f"audio chunk is missing header {required!r}")
@@ -277,6 +315,7 @@ class Alert(Record):
     message: str
     prompt_id: str = ""
     route: dict = field(default_factory=dict)
+    call_time: float = 0.0  # end of the utterance that fired, seconds since the call started
     audio_end_ts: float = 0.0
     created_ts: float = 0.0
 

@@ -1,0 +1,220 @@
+"""The Faust app: wires the stage processors to Kafka topics.
+
+This module and pipeline/kafka_io.py are the only places that touch Kafka. The
+stage processors (pipeline/stages/) get decoded records and return records; here
+we decode, route refusals to the dead-letter topic, batch, and send.
+
+Models load when the app is built, before the worker joins its consumer group,
+so the first utterance doesn't pay for loading Whisper or the text encoder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import faust
+
+from pipeline.records import (
+    ChannelEnd,
+    DeadLetter,
+    MalformedMessage,
+    Score,
+    Topics,
+    Utterance,
+    decode_audio_message,
+)
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STAGES = ("transcribe", "score", "trigger")
+TRANSCRIBE_BATCH = 8  # utterances handed to the speech model at once
+SCORE_BATCH = 32
+
+
+def app_id(settings: Settings, stages: tuple[str, ...]) -> str:
+    """One consumer group per stage set: workers running the same stages share partitions."""
+    return f"callradar-{settings.topic_prefix}{'-'.join(stages)}"
+
+
+def create_app(settings: Settings, stages: tuple[str, ...] = STAGES) -> faust.App:
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {STAGES}")
+    app = faust.App(
+        app_id(settings, stages),
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",
+        datadir=str(settings.state_dir / "faust"),
+        web_bind=settings.worker_web_host,
+        web_host=settings.worker_web_host,
+        web_port=settings.worker_web_port,
+        topic_partitions=settings.topic_partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.consumer_session_timeout_s,
+        broker_heartbeat_interval=max(settings.consumer_session_timeout_s / 5, 0.5),
+        broker_rebalance_timeout=max(settings.consumer_session_timeout_s * 2, 10.0),
+        producer_linger=0.0,
+        stream_wait_empty=False,
+    )
+    topics = Topics(settings.topic_prefix)
+    wiring = _Wiring(app, settings, topics)
+    if "transcribe" in stages:
+        wiring.transcribe_stage()
+    if "score" in stages:
+        wiring.score_stage()
+    if "trigger" in stages:
+        wiring.trigger_stage()
+    wiring.health_pages()
+    return app
+
+
+class _Wiring:
+    """Holds what the stages share: topics, the dead-letter sender, readiness."""
+
+    def __init__(self, app: faust.App, settings: Settings, topics: Topics):
+        self.app = app
+        self.settings = settings
+        self.names = topics
+        self.ready = False
+        raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        self.topic = {name: app.topic(getattr(topics, name), **raw) for name in Topics.NAMES}
+        # Model calls go through one thread each so they never run concurrently with themselves.
+        self.model_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
+        self.text_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text")
+
+        @app.on_rebalance_complete.connect
+        async def _on_ready(*args, **kwargs) -> None:
+            self.ready = True
+
+    async def send(self, name: str, key: str, value: bytes) -> None:
+        await self.topic[name].send(key=key.encode(), value=value)
+
+    async def dead_letter(self, stage: str, source: str, key, value, headers, reason: str) -> None:
+        log.warning("dead letter from %s: %s", stage, reason)
+        key_text = key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray)) else key
+        doc = DeadLetter(
+            stage=stage,
+            source_topic=source,
+            reason=reason,
+            key=key_text,
+            value_b64=base64.b64encode(value or b"").decode(),
+            headers={
+                (k.decode() if isinstance(k, bytes) else str(k)): base64.b64encode(
+                    v if isinstance(v, (bytes, bytearray)) else str(v).encode()
+                ).decode()
+                for k, v in (headers or {}).items()
+            },
+            ts=time.time(),
+        )
+        await self.topic["deadletter"].send(key=(key_text or "").encode(), value=doc.encode())
+
+    # ------------------------------------------------------------ transcribe
+
+    def transcribe_stage(self) -> None:
+        from models.speech import SpeechToText
+        from pipeline.stages.transcribe import TranscribeProcessor
+
+        stt = SpeechToText(self.settings)
+        processor = TranscribeProcessor(self.settings)
+        pending: asyncio.Queue = asyncio.Queue()
+        audio_topic = self.topic["audio"]
+
+        @self.app.agent(audio_topic, name="transcribe-ingest")
+        async def ingest(stream):
+            async for event in stream.events():
+                now = time.time()
+                try:
+                    message = decode_audio_message(event.key, event.value, event.headers)
+                    if isinstance(message, ChannelEnd):
+                        finished = processor.end_channel(message.call_id, message.channel)
+                    else:
+                        finished = processor.on_chunk(message, now)
+                except MalformedMessage as exc:
+                    await self.dead_letter("transcribe", audio_topic.get_topic_name(), event.key,
+                                           event.value, event.headers, str(exc))
+                    continue
+                for utt in finished:
+                    pending.put_nowait(utt)
+
+        @self.app.task
+        async def transcribe_pending():
+            loop = asyncio.get_running_loop()
+            while True:
+                batch = [await pending.get()]
+                while len(batch) < TRANSCRIBE_BATCH and not pending.empty():
+                    batch.append(pending.get_nowait())
+                results = await loop.run_in_executor(
+                    self.model_pool, stt.transcribe_batch, [u.audio for u in batch]
+                )
+                for utt, result in zip(batch, results):
+                    record = utt.to_record(result.text.strip(), result.confidence, stt.model_id, time.time())
+                    await self.send("transcripts", utt.call_id, record.encode())
+
+        @self.app.timer(interval=5.0)
+        async def close_idle_channels():
+            for utt in processor.evict_idle(time.time()):
+                pending.put_nowait(utt)
+
+    # ------------------------------------------------------------ score
+
+    def score_stage(self) -> None:
+        from models.risk import load_risk_model
+        from models.text_scorer import load_text_scorer
+        from pipeline.stages.score import ScoreProcessor
+
+        processor = ScoreProcessor(load_text_scorer(self.settings), load_risk_model(self.settings))
+        source = self.topic["transcripts"]
+
+        @self.app.agent(source, name="score")
+        async def score(stream):
+            loop = asyncio.get_running_loop()
+            async for events in stream.take_events(SCORE_BATCH, within=0.005):
+                utterances = []
+                for event in events:
+                    try:
+                        utterances.append(Utterance.decode(event.value))
+                    except MalformedMessage as exc:
+                        await self.dead_letter("score", source.get_topic_name(), event.key,
+                                               event.value, event.headers, str(exc))
+                scores = await loop.run_in_executor(self.text_pool, processor.score, utterances)
+                for s in scores:
+                    await self.send("scores", s.call_id, s.encode())
+
+    # ------------------------------------------------------------ trigger
+
+    def trigger_stage(self) -> None:
+        from agents.triggers import load_triggers
+        from pipeline.stages.trigger import TriggerProcessor
+
+        processor = TriggerProcessor(load_triggers(self.settings))
+        source = self.topic["scores"]
+
+        @self.app.agent(source, name="trigger")
+        async def trigger(stream):
+            async for event in stream.events():
+                try:
+                    score = Score.decode(event.value)
+                except MalformedMessage as exc:
+                    await self.dead_letter("trigger", source.get_topic_name(), event.key,
+                                           event.value, event.headers, str(exc))
+                    continue
+                for alert in processor.on_score(score):
+                    await self.send("alerts", alert.call_id, alert.encode())
+
+    # ------------------------------------------------------------ health
+
+    def health_pages(self) -> None:
+        @self.app.page("/healthz")
+        async def healthz(web, request):
+            return web.json({"status": "ok"})
+
+        @self.app.page("/readyz")
+        async def readyz(web, request):
+            status = 200 if self.ready else 503
+            return web.json({"ready": self.ready}, status=status)
+

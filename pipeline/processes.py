@@ -1,0 +1,101 @@
+"""Start, wait for and stop pipeline worker processes (demo, tests, benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from pipeline.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The CALLRADAR_* variables that make a child process see these settings."""
+    env = dict(os.environ)
+    env.update({
+        "CALLRADAR_KAFKA_BOOTSTRAP": settings.bootstrap,
+        "CALLRADAR_TOPIC_PREFIX": settings.topic_prefix,
+        "CALLRADAR_TOPIC_PARTITIONS": str(settings.topic_partitions),
+        "CALLRADAR_STATE_DIR": str(settings.state_dir),
+        "CALLRADAR_CONSUMER_SESSION_TIMEOUT_S": str(settings.consumer_session_timeout_s),
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+class WorkerProcess:
+    """A ``callradar worker`` child process with its log in a file."""
+
+    def __init__(self, settings: Settings, log_path: Path, stages: str = "transcribe,score,trigger",
+                 extra_env: dict[str, str] | None = None):
+        self.settings = settings
+        self.log_path = Path(log_path)
+        self.stages = stages
+        self.port = free_port()
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "WorkerProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**settings_env(self.settings), **self.extra_env}
+        cmd = [sys.executable, "-m", "pipeline.cli", "worker", "--stages", self.stages, "--web-port", str(self.port)]
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout_s: float = 180.0) -> float:
+        """Block until /readyz answers 200 (models loaded, partitions assigned); seconds taken."""
+        t0 = time.time()
+        url = f"http://127.0.0.1:{self.port}/readyz"
+        while time.time() - t0 < timeout_s:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with status {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return time.time() - t0
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"worker not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def stop(self, grace_s: float = 15.0) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

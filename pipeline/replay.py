@@ -1,0 +1,195 @@
+"""``callradar replay``: stream recorded calls into calls.audio as if they were live.
+
+Several calls play side by side on one clock, each channel cut into 20-100 ms
+chunks of raw PCM with the metadata in Kafka headers. A label file
+``<name>.json`` beside a WAV (what ``callradar simulate`` writes) supplies the
+call id and metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from pipeline.audio import AudioFileError, read_call_audio, resample, to_wire_rate
+from pipeline.records import AudioChunk, CallEvent, ChannelEnd, Topics
+
+SendFn = Callable[[str, str, bytes, list], None]  # topic, key, value, headers
+
+
+@dataclass
+class CallAudio:
+    """One call ready to stream: both channels at a wire rate (8 or 16 kHz)."""
+
+    call_id: str
+    sample_rate: int
+    agent: np.ndarray  # int16
+    customer: np.ndarray  # int16
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        return max(len(self.agent), len(self.customer)) / self.sample_rate
+
+
+def load_call(paths: list[Path], layout: str = "stereo-agent-left", call_id: str | None = None) -> CallAudio:
+    """Read a stereo file or an agent/customer pair; resample to a rate the stages accept."""
+    rate, agent, customer = read_call_audio([Path(p) for p in paths], layout=layout)
+    wire = to_wire_rate(rate)
+    if wire != rate:
+        agent, customer = resample(agent, rate, wire), resample(customer, rate, wire)
+    first = Path(paths[0])
+    metadata: dict = {}
+    label = first.with_suffix(".json")
+    if label.exists():
+        try:
+            doc = json.loads(label.read_text())
+            call_id = call_id or doc.get("call_id")
+            metadata = {k: doc[k] for k in ("agent_id", "queue", "customer_tier", "script") if k in doc}
+        except (json.JSONDecodeError, AttributeError):
+            pass  # a stray .json that is not a label: ignore it, the audio is what matters
+    return CallAudio(call_id or first.stem, wire, agent, customer, metadata)
+
+
+@dataclass
+class ReplayStats:
+    calls: int = 0
+    chunks: int = 0
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    max_lag_s: float = 0.0  # how far the sender fell behind its schedule
+
+
+def replay_calls(
+    calls: list[CallAudio],
+    send: SendFn,
+    topics: Topics,
+    speed: float = 1.0,
+    chunk_ms: int = 40,
+    stagger_s: float = 0.0,
+    on_progress: Callable[[float], None] | None = None,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ReplayStats:
+    """Play every call on one schedule; blocks until the last chunk is sent."""
+    if not 20 <= chunk_ms <= 100:
+        raise ValueError("chunk_ms must be between 20 and 100")
+    if speed <= 0:
+        raise ValueError("speed must be positive")
+    stats = ReplayStats(calls=len(calls))
+    t0 = clock()
+    tick_s = chunk_ms / 1000
+    offsets = [i * stagger_s for i in range(len(calls))]
+    ticks = [int(np.ceil(c.duration_s / tick_s)) for c in calls]
+    last_tick = max((int(o / tick_s) + n for o, n in zip(offsets, ticks)), default=0)
+    started: set[int] = set()
+    for tick in range(last_tick + 1):
+        due = t0 + tick * tick_s / speed
+        delay = due - clock()
+        if delay > 0:
+            sleep(delay)
+        else:
+            stats.max_lag_s = max(stats.max_lag_s, -delay)
+        now = clock()
+        for i, call in enumerate(calls):
+            local = tick - int(offsets[i] / tick_s)
+            if local < 0 or local > ticks[i]:
+                continue
+            if i not in started:
+                started.add(i)
+                _send_event(send, topics, call, "started", now)
+            if local == ticks[i]:
+                for channel in ("agent", "customer"):
+                    end = ChannelEnd(call.call_id, channel, local)
+                    send(topics.audio, call.call_id, b"", end.headers())
+                _send_event(send, topics, call, "ended", now)
+                continue
+            n = int(call.sample_rate * tick_s)
+            for channel, samples in (("agent", call.agent), ("customer", call.customer)):
+                piece = samples[local * n : (local + 1) * n]
+                if len(piece) == 0:
+                    piece = np.zeros(n, np.int16)  # the shorter channel keeps time with silence
+                chunk = AudioChunk(call.call_id, channel, local, call.sample_rate, now, piece.astype("<i2").tobytes())
+                send(topics.audio, call.call_id, chunk.pcm, chunk.headers())
+                stats.chunks += 1
+        if on_progress and tick % int(1 / tick_s) == 0:
+            on_progress(tick * tick_s)
+    stats.audio_seconds = sum(c.duration_s for c in calls)
+    stats.wall_seconds = clock() - t0
+    return stats
+
+
+def _send_event(send: SendFn, topics: Topics, call: CallAudio, event: str, ts: float) -> None:
+    meta = call.metadata
+    doc = CallEvent(
+        call_id=call.call_id,
+        event=event,
+        ts=ts,
+        agent_id=str(meta.get("agent_id", "")),
+        queue=str(meta.get("queue", "")),
+        customer_tier=str(meta.get("customer_tier", "")),
+        metadata={"sample_rate": call.sample_rate, "duration_s": round(call.duration_s, 3)},
+    )
+    send(topics.events, call.call_id, doc.encode(), [])
+
+
+def parse_call_args(files: list[str], pairs: list[list[str]] | None) -> list[list[Path]]:
+    """FILES are stereo recordings; each --pair is AGENT CUSTOMER mono files."""
+    groups = [[Path(f)] for f in files] + [[Path(a), Path(c)] for a, c in (pairs or [])]
+    for group in groups:
+        for path in group:
+            if not path.exists():
+                raise AudioFileError(f"{path}: no such file")
+    return groups
+
+
+def register(sub) -> None:
+    p = sub.add_parser("replay", help="stream recorded calls into Kafka in real time (or faster)")
+    p.add_argument("files", nargs="*", metavar="FILE", help="stereo WAV/FLAC per call (agent left by default)")
+    p.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CUSTOMER"),
+                   help="a call given as two mono files; repeatable")
+    p.add_argument("--speed", type=float, default=1.0, help="1 = real time, 2 = twice as fast (default 1)")
+    p.add_argument("--chunk-ms", type=int, default=40, help="chunk length, 20-100 ms (default 40)")
+    p.add_argument("--layout", choices=["stereo-agent-left", "stereo-agent-right"], default="stereo-agent-left")
+    p.add_argument("--stagger", type=float, default=0.0, metavar="S", help="start each call S seconds after the previous")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from pipeline.cli import UserError
+    from pipeline.kafka_io import make_producer
+    from pipeline.settings import load_settings
+
+    if not args.files and not args.pair:
+        raise UserError("give at least one FILE or --pair AGENT CUSTOMER")
+    if not 20 <= args.chunk_ms <= 100:
+        raise UserError("--chunk-ms must be between 20 and 100")
+    if args.speed <= 0:
+        raise UserError("--speed must be positive")
+    try:
+        calls = [load_call(g, layout=args.layout) for g in parse_call_args(args.files, args.pair)]
+    except AudioFileError as exc:
+        raise UserError(str(exc)) from None
+    settings = load_settings()
+    producer = make_producer(settings)
+    topics = Topics(settings.topic_prefix)
+
+    def send(topic: str, key: str, value: bytes, headers: list) -> None:
+        producer.send(topic, key=key.encode(), value=value, headers=headers)
+
+    total = max(c.duration_s for c in calls)
+    print(f"replaying {len(calls)} call(s), {total:.0f} s of audio at {args.speed}x to {settings.bootstrap}")
+    stats = replay_calls(
+        calls, send, topics, speed=args.speed, chunk_ms=args.chunk_ms, stagger_s=args.stagger,
+        on_progress=lambda t: print(f"\r  {t:5.0f} s / {total:.0f} s", end="", flush=True),
+    )
+    producer.flush()
+    producer.close()
+    print(f"\rsent {stats.chunks} chunks ({stats.audio_seconds:.0f} s of call audio) in {stats.wall_seconds:.1f} s;"
+          f" worst schedule lag {stats.max_lag_s * 1000:.0f} ms")
+    return 0

@@ -1,0 +1,153 @@
+"""Transcribe stage logic: audio chunks in, finished utterances (audio + timing) out.
+
+No Kafka here: pipeline/app.py feeds decoded chunks in and sends what comes out.
+One ChannelTrack per call channel holds the segmenter and the clock that turns
+sample positions into call time and wall-clock capture time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.audio import pcm16_bytes_to_float, resample
+from pipeline.records import AudioChunk, MalformedMessage, Utterance
+from pipeline.settings import Settings
+from pipeline.vad import UtteranceSegmenter
+
+log = logging.getLogger(__name__)
+
+MODEL_RATE = 16000  # Whisper's input rate; segmentation runs at it too
+
+
+@dataclass
+class PendingUtterance:
+    """A finished stretch of speech waiting for the speech-to-text model."""
+
+    call_id: str
+    speaker: str
+    index: int
+    start: float  # call time, seconds
+    end: float
+    audio: np.ndarray  # float32, 16 kHz
+    audio_end_ts: float  # wall clock when the last voiced sample was captured
+
+    @property
+    def utterance_id(self) -> str:
+        return f"{self.call_id}/{self.speaker}/{self.index}"
+
+    def to_record(self, text: str, confidence: float, model: str, emitted_ts: float) -> Utterance:
+        return Utterance(
+            utterance_id=self.utterance_id,
+            call_id=self.call_id,
+            speaker=self.speaker,
+            index=self.index,
+            start=round(self.start, 3),
+            end=round(self.end, 3),
+            text=text,
+            confidence=round(confidence, 4),
+            audio_end_ts=self.audio_end_ts,
+            emitted_ts=emitted_ts,
+            model=model,
+        )
+
+
+class ChannelTrack:
+    """One channel of one call: sequence checks, resampling, segmentation, clocks."""
+
+    def __init__(self, call_id: str, speaker: str, settings: Settings):
+        self.call_id = call_id
+        self.speaker = speaker
+        self.segmenter = UtteranceSegmenter(
+            sample_rate=MODEL_RATE,
+            frame_ms=settings.vad_frame_ms,
+            end_silence_ms=settings.vad_end_silence_ms,
+            min_speech_ms=settings.vad_min_speech_ms,
+            max_utterance_s=settings.vad_max_utterance_s,
+        )
+        self.next_seq = 0
+        self.samples_fed = 0  # at MODEL_RATE
+        self.last_capture_ts = 0.0  # capture time of the newest chunk's first sample
+        self.last_chunk_start = 0  # its position, in MODEL_RATE samples
+        self.last_seen_wall = 0.0
+
+    def feed(self, chunk: AudioChunk, now: float) -> list[PendingUtterance]:
+        if chunk.seq < self.next_seq:
+            raise MalformedMessage(
+                f"sequence number {chunk.seq} already seen on {self.call_id}/{self.speaker} "
+                f"(expected {self.next_seq}): duplicate or out of order"
+            )
+        audio = pcm16_bytes_to_float(chunk.pcm)
+        if chunk.sample_rate != MODEL_RATE:
+            audio = resample(audio, chunk.sample_rate, MODEL_RATE)
+        gap = np.zeros(0, np.float32)
+        if chunk.seq > self.next_seq:
+            # Lost chunks: keep the call clock honest by standing in silence of the same length.
+            missing = chunk.seq - self.next_seq
+            log.warning("%s/%s: %d chunk(s) missing before seq %d", self.call_id, self.speaker, missing, chunk.seq)
+            gap = np.zeros(missing * len(audio), np.float32)
+        self.next_seq = chunk.seq + 1
+        self.last_chunk_start = self.samples_fed + len(gap)
+        self.last_capture_ts = chunk.capture_ts
+        self.samples_fed += len(gap) + len(audio)
+        self.last_seen_wall = now
+        if len(gap):
+            audio = np.concatenate([gap, audio])
+        return [self._pending(s) for s in self.segmenter.feed(audio)]
+
+    def finish(self) -> list[PendingUtterance]:
+        return [self._pending(s) for s in self.segmenter.flush()]
+
+    def _pending(self, segment) -> PendingUtterance:
+        end_offset_s = (segment.end_sample - self.last_chunk_start) / MODEL_RATE
+        return PendingUtterance(
+            call_id=self.call_id,
+            speaker=self.speaker,
+            index=segment.index,
+            start=segment.start_sample / MODEL_RATE,
+            end=segment.end_sample / MODEL_RATE,
+            audio=segment.audio,
+            audio_end_ts=self.last_capture_ts + end_offset_s,
+        )
+
+
+class TranscribeProcessor:
+    """All live channels of the calls this worker owns."""
+
+    def __init__(self, settings: Settings, idle_timeout_s: float = 60.0):
+        self.settings = settings
+        self.idle_timeout_s = idle_timeout_s
+        self.tracks: dict[tuple[str, str], ChannelTrack] = {}
+        self.ended: set[tuple[str, str]] = set()
+
+    def on_chunk(self, chunk: AudioChunk, now: float) -> list[PendingUtterance]:
+        key = (chunk.call_id, chunk.channel)
+        if key in self.ended:
+            raise MalformedMessage(f"chunk for {chunk.call_id}/{chunk.channel} after its channel ended")
+        track = self.tracks.get(key)
+        if track is None:
+            track = self.tracks[key] = ChannelTrack(chunk.call_id, chunk.channel, self.settings)
+        return track.feed(chunk, now)
+
+    def end_channel(self, call_id: str, channel: str) -> list[PendingUtterance]:
+        """The channel's last chunk has arrived: flush whatever speech is still open."""
+        track = self.tracks.pop((call_id, channel), None)
+        self.ended.add((call_id, channel))
+        if len(self.ended) > 100_000:  # bounded memory; old calls will not come back
+            self.ended.clear()
+        return track.finish() if track else []
+
+    def evict_idle(self, now: float) -> list[PendingUtterance]:
+        """Close channels that stopped sending without an end marker (a call that never ends)."""
+        stale = [k for k, t in self.tracks.items() if now - t.last_seen_wall > self.idle_timeout_s]
+        out: list[PendingUtterance] = []
+        for call_id, channel in stale:
+            log.warning("%s/%s: no audio for %.0f s, closing the channel", call_id, channel, self.idle_timeout_s)
+            out += self.end_channel(call_id, channel)
+        return out
+
+    @property
+    def live_calls(self) -> int:
+        return len({call_id for call_id, _ in self.tracks})

@@ -1,0 +1,48 @@
+"""``callradar worker``: run some or all pipeline stages as one Faust worker process.
+
+Scale out by starting more workers with the same --stages: they share the
+topic partitions (one call lives on one partition, so one worker owns it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+STAGE_CHOICES = ("transcribe", "score", "trigger")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("worker", help="run pipeline stages (transcribe, score, trigger) as a worker")
+    p.add_argument("--stages", default=",".join(STAGE_CHOICES),
+                   help="comma-separated subset of transcribe,score,trigger (default: all)")
+    p.add_argument("--web-port", type=int, help="port for /healthz and /readyz (default CALLRADAR_WORKER_WEB_PORT)")
+    p.set_defaults(func=_run)
+
+
+def parse_stages(text: str) -> tuple[str, ...]:
+    from pipeline.cli import UserError
+
+    stages = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [s for s in stages if s not in STAGE_CHOICES]
+    if bad or not stages:
+        raise UserError(f"--stages {text!r}: choose from {', '.join(STAGE_CHOICES)}")
+    return stages
+
+
+def _run(args) -> int:
+    import faust
+
+    from pipeline.app import create_app
+    from pipeline.kafka_io import ensure_topics, wait_for_broker
+    from pipeline.settings import load_settings
+
+    overrides = {"worker_web_port": args.web_port} if args.web_port else {}
+    settings = load_settings(**overrides)
+    stages = parse_stages(args.stages)
+    wait_for_broker(settings, timeout_s=30)
+    ensure_topics(settings)
+    logging.getLogger(__name__).info("loading models for %s", ", ".join(stages))
+    app = create_app(settings, stages)
+    worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False)
+    worker.execute_from_commandline()
+    return 0

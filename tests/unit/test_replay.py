@@ -1,0 +1,81 @@
+"""Replay: chunking, schedule, headers and end markers, with a fake clock and no Kafka."""
+
+import numpy as np
+import pytest
+
+from pipeline.records import CallEvent, Topics, decode_audio_message, AudioChunk, ChannelEnd
+from pipeline.replay import CallAudio, replay_calls
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def now(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+
+
+def run(calls, **kw):
+    sent = []
+    clock = FakeClock()
+    stats = replay_calls(calls, lambda t, k, v, h: sent.append((t, k, v, h)), Topics(), clock=clock.now,
+                         sleep=clock.sleep, **kw)
+    return sent, stats, clock
+
+
+def call(call_id, seconds, rate=8000):
+    n = int(seconds * rate)
+    return CallAudio(call_id, rate, np.arange(n, dtype=np.int16), -np.arange(n, dtype=np.int16))
+
+
+def test_each_channel_arrives_whole_in_order_then_ends():
+    sent, stats, _ = run([call("a", 1.0)], chunk_ms=40)
+    audio = [decode_audio_message(k.encode(), v, h) for t, k, v, h in sent if t == "calls.audio"]
+    for channel, expected in (("agent", np.arange(8000)), ("customer", -np.arange(8000))):
+        chunks = [m for m in audio if m.channel == channel and isinstance(m, AudioChunk)]
+        assert [c.seq for c in chunks] == list(range(25))
+        pcm = np.frombuffer(b"".join(c.pcm for c in chunks), "<i2")
+        assert np.array_equal(pcm, expected.astype(np.int16))
+        ends = [m for m in audio if m.channel == channel and isinstance(m, ChannelEnd)]
+        assert len(ends) == 1 and audio.index(ends[0]) > audio.index(chunks[-1])
+    assert stats.chunks == 50
+
+
+def test_started_and_ended_events_bracket_the_audio():
+    sent, _, _ = run([call("a", 0.2)], chunk_ms=20)
+    topics = [t for t, *_ in sent]
+    events = [CallEvent.decode(v) for t, k, v, h in sent if t == "calls.events"]
+    assert [e.event for e in events] == ["started", "ended"]
+    assert topics[0] == "calls.events" and topics[-1] == "calls.events"
+
+
+def test_real_time_pacing_and_speed():
+    _, stats, _ = run([call("a", 2.0)], chunk_ms=50)
+    assert stats.wall_seconds == pytest.approx(2.0, abs=0.06)
+    _, fast, _ = run([call("a", 2.0)], chunk_ms=50, speed=4)
+    assert fast.wall_seconds == pytest.approx(0.5, abs=0.02)
+
+
+def test_calls_play_side_by_side_and_shorter_ones_end_first():
+    sent, _, _ = run([call("long", 1.0), call("short", 0.4)], chunk_ms=40)
+    keys_in_order = [k for t, k, v, h in sent if t == "calls.audio"]
+    assert keys_in_order[:4] == ["long", "long", "short", "short"]  # interleaved from the first tick
+    ends = [i for i, (t, k, v, h) in enumerate(sent) if t == "calls.events" and b'"ended"' in v]
+    assert [sent[i][1] for i in ends] == ["short", "long"]
+
+
+def test_capture_time_follows_the_schedule():
+    sent, _, clock = run([call("a", 0.4)], chunk_ms=40)
+    chunks = [decode_audio_message(k.encode(), v, h) for t, k, v, h in sent if t == "calls.audio"]
+    agent = [c for c in chunks if isinstance(c, AudioChunk) and c.channel == "agent"]
+    gaps = np.diff([c.capture_ts for c in agent])
+    assert np.allclose(gaps, 0.04, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [{"chunk_ms": 10}, {"chunk_ms": 150}, {"speed": 0}])
+def test_bad_parameters_are_refused(kw):
+    with pytest.raises(ValueError):
+        run([call("a", 0.2)], **kw)

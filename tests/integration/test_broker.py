@@ -137,3 +137,26 @@ def test_a_broker_that_dies_at_start_up_reports_why(kafka_settings, tmp_path):
         broker.start(timeout_s=60)
     assert not broker.pid_file.exists()
     assert not kafka_io.port_open("127.0.0.1", settings.embedded_kafka_controller_port)
+
+
+def test_consumer_without_group_reads_every_partition(kafka_settings):
+    """watch and the e2e recorder subscribe with group_id=None: no group, all partitions."""
+    topic = Topics(kafka_settings.topic_prefix).scores
+    keys = [f"call-{i}" for i in range(12)]  # enough keys to land on several partitions
+    producer = kafka_io.make_producer(kafka_settings)
+    try:
+        metas = [producer.send(topic, key=k, value=k.encode()).get(timeout=10) for k in keys]
+    finally:
+        producer.close()
+    assert len({m.partition for m in metas}) > 1
+
+    consumer = kafka_io.make_consumer(kafka_settings, [topic], group_id=None, from_beginning=True)
+    try:
+        seen: set[bytes] = set()
+        deadline = time.monotonic() + 20
+        while len(seen) < len(keys) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                seen.update(r.value for r in batch)
+    finally:
+        consumer.close()
+    assert seen == {k.encode() for k in keys}

@@ -80,6 +80,7 @@ class UtteranceSegmenter:
         weak_margin_db: float = 6.0,
         voiced_zcr_max: float = 0.25,
         min_floor_db: float = -57.0,
+        startup_floor_db: float = -50.0,
         floor_window_s: float = 3.0,
     ):
         self.sample_rate = sample_rate
@@ -101,6 +102,7 @@ class UtteranceSegmenter:
         self.weak_margin_db = weak_margin_db
         self.voiced_zcr_max = voiced_zcr_max
         self.min_floor_db = min_floor_db
+        self.startup_floor_db = startup_floor_db
 
         # Noise floor: minimum over the last few blocks of smoothed energy.
         self._block_frames = frames_in(500)
@@ -198,6 +200,8 @@ class UtteranceSegmenter:
         self._frames_done += 1
         floor = max(self._update_floor(energy_db), self.min_floor_db)
         loud = energy_db > floor + self.margin_db
+        if self._floor_capped:
+            loud = loud and zcr < self.voiced_zcr_max  # loud noise at the start is not speech
         self._recent_db.append(energy_db)
 
         if self._start is None:
@@ -227,6 +231,11 @@ class UtteranceSegmenter:
             self._block_minima.append(self._block_min)
             self._block_min, self._block_count = float("inf"), 0
         self.noise_floor_db = min(self._block_min, min(self._block_minima, default=float("inf")))
+        self._floor_capped = len(self._block_minima) < self._block_minima.maxlen
+        if self._floor_capped:
+            # Too little heard to know the line's noise: a channel that opens with speech
+            # would otherwise take the speech itself for the floor and miss the greeting.
+            self.noise_floor_db = min(self.noise_floor_db, self.startup_floor_db)
         return self.noise_floor_db
 
     def _force_cut(self, i: int) -> Segment | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.audio import pcm16_bytes_to_float, resample
+from pipeline.audio import StreamResampler, pcm16_bytes_to_float
 from pipeline.records import AudioChunk, MalformedMessage, Utterance
 from pipeline.settings import Settings
 from pipeline.vad import UtteranceSegmenter
@@ -60,13 +60,9 @@ class ChannelTrack:
     def __init__(self, call_id: str, speaker: str, settings: Settings):
         self.call_id = call_id
         self.speaker = speaker
-        self.segmenter = UtteranceSegmenter(
-            sample_rate=MODEL_RATE,
-            frame_ms=settings.vad_frame_ms,
-            end_silence_ms=settings.vad_end_silence_ms,
-            min_speech_ms=settings.vad_min_speech_ms,
-            max_utterance_s=settings.vad_max_utterance_s,
-        )
+        self.segmenter = UtteranceSegmenter.from_settings(settings, sample_rate=MODEL_RATE)
+        self.resampler: StreamResampler | None = None  # made for the first chunk's rate
+        self.resampler_rate = 0
         self.next_seq = 0
         self.samples_fed = 0  # at MODEL_RATE
         self.last_capture_ts = 0.0  # capture time of the newest chunk's first sample
@@ -81,7 +77,11 @@ class ChannelTrack:
             )
         audio = pcm16_bytes_to_float(chunk.pcm)
         if chunk.sample_rate != MODEL_RATE:
-            audio = resample(audio, chunk.sample_rate, MODEL_RATE)
+            # One resampler per channel: filtering chunk by chunk would dip at every edge.
+            if self.resampler_rate != chunk.sample_rate:
+                self.resampler = StreamResampler(chunk.sample_rate, MODEL_RATE)
+                self.resampler_rate = chunk.sample_rate
+            audio = self.resampler.process(audio)
         gap = np.zeros(0, np.float32)
         if chunk.seq > self.next_seq:
             # Lost chunks: keep the call clock honest by standing in silence of the same length.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 
 @dataclass
@@ -78,8 +77,9 @@ def run_demo(settings, calls: int = 4, seed: int = 7, speed: float = 1.0, keep_r
         ensure_topics(settings)
 
         say(view.paint(f"[2/5] making {calls} sample calls (seed {seed})", "bold"))
-        labels = [load_label(p) for p in simulate_calls(settings.state_dir / "sample-calls", calls, seed)]
-        wavs = [Path(label["wav_path"]) for label in labels]
+        label_paths = simulate_calls(settings.state_dir / "sample-calls", calls, seed)
+        labels = [load_label(p) for p in label_paths]
+        wavs = [p.parent / label["wav"] for p, label in zip(label_paths, labels)]
 
         say(view.paint("[3/5] starting the worker (loading Whisper and the text models)", "bold"))
         worker = WorkerProcess(settings, settings.state_dir / "logs" / "demo-worker.log").start()

@@ -164,6 +164,8 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    import sys
+
     from pipeline.audio import AudioFileError
     from pipeline.cli import UserError
     from pipeline.kafka_io import make_producer
@@ -190,10 +192,21 @@ def _run(args) -> int:
     print(f"replaying {len(calls)} call(s), {total:.0f} s of audio at {args.speed}x to {settings.bootstrap}")
     stats = replay_calls(
         calls, send, topics, speed=args.speed, chunk_ms=args.chunk_ms, stagger_s=args.stagger,
-        on_progress=lambda t: print(f"\r  {t:5.0f} s / {total:.0f} s", end="", flush=True),
+        on_progress=_progress_printer(total),
     )
     producer.flush()
     producer.close()
-    print(f"\rsent {stats.chunks} chunks ({stats.audio_seconds:.0f} s of call audio) in {stats.wall_seconds:.1f} s;"
+    if sys.stdout.isatty():
+        print()  # end the progress line
+    print(f"sent {stats.chunks} chunks ({stats.audio_seconds:.0f} s of call audio) in {stats.wall_seconds:.1f} s;"
           f" worst schedule lag {stats.max_lag_s * 1000:.0f} ms")
     return 0
+
+
+def _progress_printer(total_s: float):
+    """One rewriting line on a terminal; a line every 10 s in a log."""
+    import sys
+
+    if sys.stdout.isatty():
+        return lambda t: print(f"\r  {t:5.0f} s / {total_s:.0f} s", end="", flush=True)
+    return lambda t: print(f"  {t:5.0f} s / {total_s:.0f} s", flush=True) if int(t) % 10 == 0 else None

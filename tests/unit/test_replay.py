@@ -79,3 +79,30 @@ def test_capture_time_follows_the_schedule():
 def test_bad_parameters_are_refused(kw):
     with pytest.raises(ValueError):
         run([call("a", 0.2)], **kw)
+
+
+# ---------------------------------------------------------------- the command's refusals
+
+from pipeline.cli import main  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("missing.wav", None, "no such file"),
+        ("corrupt.wav", b"RIFF\x00\x00junk", "cannot be read as audio"),
+        ("empty.wav", b"", "cannot be read as audio"),
+    ],
+)
+def test_replay_refuses_bad_files_with_a_clear_message(tmp_path, capsys, name, content, expected):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and str(path) in err
+
+
+def test_replay_without_files_says_what_to_give(capsys):
+    assert main(["replay"]) == 2
+    assert "give at least one FILE" in capsys.readouterr().err

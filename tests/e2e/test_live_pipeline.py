@@ -8,12 +8,12 @@ one promise against what landed on the topics.
 from __future__ import annotations
 
 import base64
-import re
 import threading
 import time
 
 import pytest
 
+from models.wer import word_error_rate
 from pipeline.kafka_io import make_consumer, make_producer
 from pipeline.processes import WorkerProcess
 from pipeline.records import AudioChunk, Alert, CallEvent, DeadLetter, Topics, Utterance
@@ -139,26 +139,33 @@ def test_escalations_come_with_an_assist_prompt_and_stable_unique_ids(live_run):
     assert len(ids) == len(set(ids)), "an alert was sent twice"
 
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z']+", text.lower()))
-
-
 def test_every_customer_utterance_is_transcribed_exactly_once(live_run):
+    """Each scripted customer turn maps to exactly one transcript, and it is that turn.
+
+    Word error on these 8 kHz synthetic voices is 0.25-0.30 per call (see
+    tests/integration/test_simulated_call_transcription.py), so a single turn
+    is checked as "mostly right" (WER at most 0.75) and the call as a whole
+    against the measured bound.
+    """
     utterances = _utterances(live_run)
     ids = [u.utterance_id for u in utterances]
     assert len(ids) == len(set(ids)), "an utterance was emitted twice"
     for call_id, label in live_run["labels"].items():
-        heard = [u for u in utterances if u.call_id == call_id and u.speaker == "customer"]
-        for ref in (t for t in label["transcript"] if t["speaker"] == "customer"):
+        heard = sorted((u for u in utterances if u.call_id == call_id and u.speaker == "customer"),
+                       key=lambda u: u.start)
+        turns = [t for t in label["transcript"] if t["speaker"] == "customer"]
+        for ref in turns:
             overlapping = [u for u in heard if u.start < ref["end"] + 0.3 and u.end > ref["start"] - 0.3]
             assert len(overlapping) == 1, (
                 f"{call_id} customer turn at {ref['start']:.1f}s {ref['text']!r} matched "
                 f"{[(u.start, u.end, u.text) for u in overlapping]}"
             )
-            ref_words, got = _words(ref["text"]), _words(overlapping[0].text)
-            assert len(ref_words & got) >= 0.5 * len(ref_words), (
+            assert word_error_rate(ref["text"], overlapping[0].text) <= 0.75, (
                 f"{call_id}: {ref['text']!r} transcribed as {overlapping[0].text!r}"
             )
+        assert len(heard) == len(turns), f"{call_id}: transcripts that match no scripted turn"
+        call_wer = word_error_rate(" ".join(t["text"] for t in turns), " ".join(u.text for u in heard))
+        assert call_wer <= 0.35, f"{call_id}: customer WER {call_wer:.2f}"
 
 
 def test_malformed_chunks_land_on_the_dead_letter_topic_with_reasons(live_run):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -257,3 +258,43 @@ def read_topic(
     finally:
         consumer.close()
     return records
+
+
+class TopicRecorder(threading.Thread):
+    """Reads topics from the start in the background, stamping each record's arrival.
+
+    For tests and benchmarks that check what a run put on the topics and when.
+    """
+
+    def __init__(self, settings: Settings, topics: Iterable[str]):
+        super().__init__(daemon=True, name="topic-recorder")
+        self.topics = list(topics)
+        self.consumer = make_consumer(settings, self.topics, group_id=None, from_beginning=True)
+        self.records: dict[str, list] = {t: [] for t in self.topics}  # topic -> [(arrived, record)]
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                for batch in self.consumer.poll(timeout_ms=100).values():
+                    arrived = time.time()
+                    for rec in batch:
+                        self.records[rec.topic].append((arrived, rec))
+        finally:
+            self.consumer.close()
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.records.values())
+
+    def wait_quiet(self, quiet_s: float, limit_s: float) -> None:
+        """Until nothing new has arrived for quiet_s (the pipeline has drained), at most limit_s."""
+        deadline = time.time() + limit_s
+        last, since = self.count(), time.time()
+        while time.time() < deadline and time.time() - since < quiet_s:
+            time.sleep(0.25)
+            if self.count() != last:
+                last, since = self.count(), time.time()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(10)

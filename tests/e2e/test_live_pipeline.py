@@ -8,16 +8,13 @@ one promise against what landed on the topics.
 from __future__ import annotations
 
 import base64
-import threading
-import time
 
 import pytest
 
 from models.wer import word_error_rate
-from pipeline.kafka_io import make_consumer, make_producer
-from pipeline.processes import WorkerProcess
-from pipeline.records import AudioChunk, Alert, CallEvent, DeadLetter, Topics, Utterance
-from pipeline.replay import load_call, replay_calls
+from pipeline.live_run import run_live
+from pipeline.records import AudioChunk
+from pipeline.replay import load_call
 from pipeline.simulate import load_label, simulate_calls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
@@ -32,90 +29,26 @@ MALFORMED = [
 ]
 
 
-class TopicRecorder(threading.Thread):
-    """Reads every pipeline topic from the start, with the wall time each record arrived."""
-
-    def __init__(self, settings):
-        super().__init__(daemon=True)
-        self.topics = Topics(settings.topic_prefix)
-        wanted = [self.topics.transcripts, self.topics.alerts, self.topics.deadletter, self.topics.events]
-        self.consumer = make_consumer(settings, wanted, group_id=None, from_beginning=True)
-        self.records: dict[str, list] = {t: [] for t in wanted}
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            for batch in self.consumer.poll(timeout_ms=200).values():
-                for rec in batch:
-                    self.records[rec.topic].append((time.time(), rec))
-        self.consumer.close()
-
-    def count(self) -> int:
-        return sum(len(v) for v in self.records.values())
-
-
 @pytest.fixture(scope="module")
 def live_run(kafka_settings, tmp_path_factory):
-    settings = kafka_settings
-    calls_dir = tmp_path_factory.mktemp("calls")
-    label_paths = simulate_calls(calls_dir, 4, seed=11)
-    labels = [{**load_label(p), "wav_path": p.parent / load_label(p)["wav"]} for p in label_paths]
+    label_paths = simulate_calls(tmp_path_factory.mktemp("calls"), 4, seed=11)
+    labels = [load_label(p) for p in label_paths]
     assert sorted(lab["outcome"] for lab in labels) == ["calm", "calm", "escalated", "escalated"]
-
-    recorder = TopicRecorder(settings)
-    recorder.start()
-    worker = WorkerProcess(settings, tmp_path_factory.mktemp("logs") / "worker.log").start()
-    try:
-        worker.wait_ready(timeout_s=240)
-        producer = make_producer(settings)
-        topics = Topics(settings.topic_prefix)
-        for _, key, payload, headers in MALFORMED:
-            producer.send(topics.audio, key=key.encode(), value=payload, headers=headers)
-        calls = [load_call([lab["wav_path"]]) for lab in labels]
-        replay_calls(calls, lambda t, k, v, h: producer.send(t, key=k.encode(), value=v, headers=h), topics)
-        producer.flush()
-        # Drain: the last utterances finish a moment after the audio does.
-        last, since = recorder.count(), time.time()
-        deadline = time.time() + 60
-        while time.time() < deadline and time.time() - since < 6:
-            time.sleep(0.5)
-            if recorder.count() != last:
-                last, since = recorder.count(), time.time()
-        producer.close()
-    finally:
-        worker.stop()
-        recorder.stop.set()
-        recorder.join(10)
-    worker_log = worker.log_tail(80)
-    return {"labels": {lab["call_id"]: lab for lab in labels}, "records": recorder.records,
-            "topics": recorder.topics, "worker_log": worker_log}
-
-
-def _alerts(run):
-    return [Alert.decode(r.value) for _, r in run["records"][run["topics"].alerts]]
-
-
-def _utterances(run):
-    return [Utterance.decode(r.value) for _, r in run["records"][run["topics"].transcripts]]
-
-
-def _ended_at(run) -> dict[str, float]:
-    out = {}
-    for arrived, r in run["records"][run["topics"].events]:
-        e = CallEvent.decode(r.value)
-        if e.event == "ended":
-            out[e.call_id] = e.ts
-    return out
+    calls = [load_call([p.parent / lab["wav"]]) for p, lab in zip(label_paths, labels)]
+    result = run_live(kafka_settings, calls, tmp_path_factory.mktemp("logs") / "worker.log",
+                      before_replay=[(key, payload, headers) for _, key, payload, headers in MALFORMED])
+    result.labels = {lab["call_id"]: lab for lab in labels}
+    return result
 
 
 def test_every_escalating_call_alerts_before_it_ends(live_run):
-    alerts = [a for a in _alerts(live_run) if a.alert_type == "escalation_risk"]
-    ended = _ended_at(live_run)
-    for call_id, label in live_run["labels"].items():
+    alerts = [a for _, a in live_run.alerts() if a.alert_type == "escalation_risk"]
+    ended = live_run.ended_at()
+    for call_id, label in live_run.labels.items():
         if label["outcome"] != "escalated":
             continue
         mine = [a for a in alerts if a.call_id == call_id]
-        assert mine, f"{call_id} escalated but got no escalation_risk alert\n{live_run['worker_log']}"
+        assert mine, f"{call_id} escalated but got no escalation_risk alert\n{live_run.worker_log}"
         first = min(mine, key=lambda a: a.created_ts)
         assert first.created_ts < ended[call_id], f"{call_id}: first alert came after the call ended"
         assert first.call_time <= label["duration"]
@@ -123,14 +56,14 @@ def test_every_escalating_call_alerts_before_it_ends(live_run):
 
 
 def test_no_calm_call_alerts(live_run):
-    alerts = [a for a in _alerts(live_run) if a.alert_type == "escalation_risk"]
-    for call_id, label in live_run["labels"].items():
+    alerts = [a for _, a in live_run.alerts() if a.alert_type == "escalation_risk"]
+    for call_id, label in live_run.labels.items():
         if label["outcome"] == "calm":
             assert not [a for a in alerts if a.call_id == call_id], f"false alarm on calm call {call_id}"
 
 
 def test_escalations_come_with_an_assist_prompt_and_stable_unique_ids(live_run):
-    alerts = _alerts(live_run)
+    alerts = [a for _, a in live_run.alerts()]
     risk = [a for a in alerts if a.alert_type == "escalation_risk"]
     prompts = [a for a in alerts if a.alert_type == "assist_prompt"]
     assert {a.call_id for a in prompts} >= {a.call_id for a in risk}
@@ -147,10 +80,10 @@ def test_every_customer_utterance_is_transcribed_exactly_once(live_run):
     tests/integration/test_simulated_call_transcription.py), and a single short
     turn can come out badly garbled by tiny.en, so no per-turn bound is set.
     """
-    utterances = _utterances(live_run)
+    utterances = [u for _, u in live_run.utterances()]
     ids = [u.utterance_id for u in utterances]
     assert len(ids) == len(set(ids)), "an utterance was emitted twice"
-    for call_id, label in live_run["labels"].items():
+    for call_id, label in live_run.labels.items():
         heard = sorted((u for u in utterances if u.call_id == call_id and u.speaker == "customer"),
                        key=lambda u: u.start)
         turns = [t for t in label["transcript"] if t["speaker"] == "customer"]
@@ -168,11 +101,11 @@ def test_every_customer_utterance_is_transcribed_exactly_once(live_run):
 
 
 def test_malformed_chunks_land_on_the_dead_letter_topic_with_reasons(live_run):
-    letters = [DeadLetter.decode(r.value) for _, r in live_run["records"][live_run["topics"].deadletter]]
+    letters = [d for _, d in live_run.dead_letters()]
     by_key = {d.key: d for d in letters}
     for description, key, payload, _ in MALFORMED:
         assert key in by_key, f"{description} ({key}) did not reach the dead-letter topic"
         letter = by_key[key]
         assert letter.stage == "transcribe" and letter.reason
-        assert letter.source_topic == live_run["topics"].audio
+        assert letter.source_topic == live_run.topics.audio
         assert base64.b64decode(letter.value_b64) == payload, "the dead letter must keep the original bytes"

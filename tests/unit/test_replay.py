@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipeline.records import CallEvent, Topics, decode_audio_message, AudioChunk, ChannelEnd
+from pipeline.records import AudioChunk, CallEvent, ChannelEnd, Topics, decode_audio_message
 from pipeline.replay import CallAudio, replay_calls
 
 

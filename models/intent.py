@@ -1,0 +1,34 @@
+"""Escalation intent: P(the customer asks for escalation, complains, or threatens to leave).
+
+A logistic-regression head on sentence embeddings, trained on Bitext by
+``training/intent.py`` (the intent mapping is justified in its model card).
+Keyword evidence is fused in ``models/text_scorer.py``, not here, so this
+number stays the head's own probability.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from models.sentiment import ARTIFACTS_DIR, ArtifactError, LinearHead, load_heads
+
+
+class IntentModel:
+    kind = "intent"
+
+    def __init__(self, heads: dict[str, LinearHead], card: dict):
+        head = heads.get("escalation")
+        if head is None or head.activation != "sigmoid":
+            raise ArtifactError("intent model needs one sigmoid head named 'escalation'")
+        self.head, self.card = head, card
+
+    @classmethod
+    def load(cls, folder: Path | None = None, dim: int | None = None) -> "IntentModel":
+        heads, card = load_heads(Path(folder or ARTIFACTS_DIR / "intent"), cls.kind, dim)
+        return cls(heads, card)
+
+    def predict(self, embeddings: np.ndarray) -> np.ndarray:
+        """(n,) float probabilities."""
+        return self.head(embeddings).astype(np.float64)

@@ -1,0 +1,258 @@
+"""Keyword rules that survive ASR errors: exact, fuzzy and sound-alike phrase matching.
+
+Transcripts split and join words ("super visor", "cancel my a count"), drop
+letters ("manger") and swap sound-alikes ("a tourney"). So a phrase is compared
+with every short window of words, joined without spaces: an exact join scores
+1.0; a join within a small edit distance, or with the same phonetic key, scores
+less. Fuzzy matches must start with the same letter and must not contain a
+listed near miss ("manage", "layer", "compliant"), which is what keeps ordinary
+sentences quiet. Pure Python, about 1 ms per utterance for the bundled rules.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from models.types import KeywordHit
+
+DEFAULT_RULES = Path(__file__).resolve().parent / "keywords.yaml"
+EXACT_ONLY_BELOW = 6  # letters; "sue" must not match "use", nor "suing" "sing"
+PHONETIC_MIN_LENGTH = 8  # sound-alike keys of short words collide too often ("faking", "fucking")
+PHONETIC_SCORE = 0.75
+
+_CONTRACTIONS = [
+    (r"\bwon't\b", "will not"),
+    (r"\bcan't\b", "cannot"),
+    (r"\bain't\b", "is not"),
+    (r"n't\b", " not"),
+    (r"'re\b", " are"),
+    (r"'ll\b", " will"),
+    (r"'ve\b", " have"),
+    (r"'d\b", " would"),
+    (r"\bi'm\b", "i am"),
+    (r"\blet's\b", "let us"),
+]
+_NUMBERS = {"1st": "first", "2nd": "second", "3rd": "third", "4th": "fourth", "3": "three", "2": "two"}
+
+
+def normalise(text: str) -> list[str]:
+    """Lower-case ASCII words with contractions expanded: what rules and text are compared as."""
+    text = text.replace("\u2019", "'")  # curly apostrophe, before ASCII folding drops it
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    for pattern, repl in _CONTRACTIONS:
+        text = re.sub(pattern, repl, text)
+    return [_NUMBERS.get(w, w) for w in re.findall(r"[a-z0-9]+", text)]
+
+
+def edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, giving up (returning limit + 1) once it must exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        if min(cur) > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
+
+
+_PHONETIC_RULES = [
+    (r"^kn", "n"),
+    (r"^wr", "r"),
+    (r"^x", "s"),
+    (r"ph", "f"),
+    (r"ck", "k"),
+    (r"sch", "sk"),
+    (r"sh", "X"),
+    (r"ch", "X"),
+    (r"th", "0"),
+    (r"gh", ""),
+    (r"wh", "w"),
+    (r"c(?=[eiy])", "s"),
+    (r"g(?=[eiy])", "j"),
+    (r"dg", "j"),
+    (r"[cqk]", "k"),
+    (r"x", "ks"),
+    (r"z", "s"),
+    (r"v", "f"),
+    (r"d", "t"),
+    (r"b", "p"),
+]
+
+
+def phonetic_key(word: str) -> str:
+    """A small metaphone-like key: consonant skeleton, voicing merged, vowels dropped."""
+    if not word:
+        return ""
+    key = word
+    for pattern, repl in _PHONETIC_RULES:
+        key = re.sub(pattern, repl, key)
+    head, tail = key[0], re.sub(r"[aeiouyhw]", "", key[1:])
+    head = "a" if head in "aeiouy" else head
+    return re.sub(r"(.)\1+", r"\1", head + tail)
+
+
+def edit_budget(words: tuple[str, ...]) -> int:
+    """Edits allowed: by total length, but at most one per word of EXACT_ONLY_BELOW+ letters.
+
+    So "manager" may lose a letter, while "sue you" must be exact ("see you" is not a threat).
+    """
+    length = sum(map(len, words))
+    by_length = 0 if length < EXACT_ONLY_BELOW else 1 if length < 12 else 2 if length < 20 else 3
+    return min(by_length, sum(len(w) >= EXACT_ONLY_BELOW for w in words))
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    category: str
+    text: str  # as written in the YAML
+    words: tuple[str, ...]
+    joined: str
+    key: str
+    budget: int  # edits for a fuzzy match
+
+    @property
+    def limit(self) -> int:
+        """Edits a sound-alike may need (the phonetic key must then agree)."""
+        return max(self.budget, int(0.3 * len(self.joined))) if self.budget else 0
+
+
+class KeywordRulesError(ValueError):
+    """The keyword YAML is missing or malformed; the message says where."""
+
+
+@dataclass
+class KeywordRules:
+    """Keyword categories (customer cues), their intent weights, and agent empathy phrases."""
+
+    phrases: list[_Phrase]
+    weights: dict[str, float]
+    near_misses: dict[str, frozenset[str]]
+    empathy_phrases: list[_Phrase] = field(default_factory=list)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path = DEFAULT_RULES) -> "KeywordRules":
+        path = Path(path)
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise KeywordRulesError(f"{path}: cannot read keyword rules ({exc})") from exc
+        except yaml.YAMLError as exc:
+            raise KeywordRulesError(f"{path}: not valid YAML ({exc})") from exc
+        return cls.from_dict(doc, source=str(path))
+
+    @classmethod
+    def from_dict(cls, doc, source: str = "<rules>") -> "KeywordRules":
+        def fail(msg):
+            raise KeywordRulesError(f"{source}: {msg}")
+
+        if not isinstance(doc, dict) or not isinstance(doc.get("categories"), dict) or not doc["categories"]:
+            fail("needs a non-empty 'categories' mapping")
+        if set(doc) - {"categories", "empathy"}:
+            fail(f"unknown top-level keys {sorted(set(doc) - {'categories', 'empathy'})}")
+        phrases, weights, near = [], {}, {}
+        for name, spec in doc["categories"].items():
+            where = f"categories.{name}"
+            if not isinstance(spec, dict):
+                fail(f"{where} must be a mapping with 'phrases'")
+            if set(spec) - {"phrases", "intent_weight", "near_misses"}:
+                fail(f"{where}: unknown keys {sorted(set(spec) - {'phrases', 'intent_weight', 'near_misses'})}")
+            weight = spec.get("intent_weight", 0.5)
+            if not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+                fail(f"{where}.intent_weight must be a number in 0..1, got {weight!r}")
+            weights[name] = float(weight)
+            phrases += cls._phrases(spec.get("phrases"), name, f"{where}.phrases", fail)
+            misses = spec.get("near_misses") or []
+            if not isinstance(misses, list) or not all(isinstance(m, str) for m in misses):
+                fail(f"{where}.near_misses must be a list of words")
+            near[name] = frozenset(w for m in misses for w in normalise(m))
+        empathy = doc.get("empathy") or {}
+        if not isinstance(empathy, dict):
+            fail("empathy must be a mapping with 'phrases'")
+        empathy_phrases = cls._phrases(empathy.get("phrases", []), "empathy", "empathy.phrases", fail, allow_empty=True)
+        return cls(phrases, weights, near, empathy_phrases)
+
+    @staticmethod
+    def _phrases(items, category, where, fail, allow_empty=False) -> list[_Phrase]:
+        if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+            fail(f"{where} must be a list of strings")
+        if not items and not allow_empty:
+            fail(f"{where} is empty")
+        out = []
+        for text in items:
+            words = tuple(normalise(text))
+            if not words:
+                fail(f"{where}: phrase {text!r} has no words")
+            joined = "".join(words)
+            out.append(_Phrase(category, text, words, joined, phonetic_key(joined), edit_budget(words)))
+        return out
+
+    # ---- matching --------------------------------------------------------------------
+
+    def match(self, text: str) -> tuple[KeywordHit, ...]:
+        """Every category cue in ``text``; per category, overlapping matches keep the best."""
+        return tuple(hit for hit, _ in self._match(normalise(text), self._index, self.near_misses))
+
+    def empathy(self, text: str) -> float:
+        """0..1: 1 - 0.5^(sum of empathy hit scores); one clear phrase gives 0.5, two 0.75."""
+        hits = self._match(normalise(text), self._empathy_index, {})
+        return round(1.0 - math.pow(0.5, sum(h.score for h, _ in hits)), 4)
+
+    def __post_init__(self):
+        self._index = _index(self.phrases)
+        self._empathy_index = _index(self.empathy_phrases)
+
+    @staticmethod
+    def _match(words: list[str], index: dict, near_misses: dict) -> list[tuple[KeywordHit, range]]:
+        candidates = []
+        for size, by_letter in index.items():
+            for start in range(len(words) - size + 1):
+                window = words[start : start + size]
+                joined = "".join(window)
+                for p in by_letter.get(joined[0], ()):
+                    if abs(len(joined) - len(p.joined)) > p.limit:
+                        continue
+                    score = _similarity(p, joined, window, near_misses.get(p.category, ()))
+                    if score:
+                        candidates.append((score, -size, start, p, joined))
+        chosen: list[tuple[KeywordHit, range]] = []
+        for score, neg_size, start, p, _ in sorted(candidates, key=lambda c: (-c[0], -c[1], c[2])):
+            span = range(start, start - neg_size)
+            if any(h.category == p.category and set(span) & set(r) for h, r in chosen):
+                continue
+            matched = " ".join(words[span.start : span.stop])
+            chosen.append((KeywordHit(p.category, p.text, matched, round(score, 3)), span))
+        chosen.sort(key=lambda hr: hr[1].start)
+        return chosen
+
+
+def _index(phrases: list[_Phrase]) -> dict[int, dict[str, list[_Phrase]]]:
+    """window size -> first letter -> phrases that a window of that size may match."""
+    index: dict[int, dict[str, list[_Phrase]]] = {}
+    for p in phrases:
+        for size in range(max(1, len(p.words) - 1), len(p.words) + 2):
+            index.setdefault(size, {}).setdefault(p.joined[0], []).append(p)
+    return index
+
+
+def _similarity(p: _Phrase, joined: str, window: list[str], near_misses) -> float:
+    """1.0 exact; 1 - edits/length within the budget; PHONETIC_SCORE for a sound-alike; else 0."""
+    if joined == p.joined:
+        return 1.0
+    if not p.budget or joined[0] != p.joined[0] or any(w in near_misses for w in window):
+        return 0.0
+    d = edit_distance(joined, p.joined, p.limit)
+    if d <= p.budget:
+        return 1.0 - d / len(p.joined)
+    if d <= p.limit and len(p.joined) >= PHONETIC_MIN_LENGTH and phonetic_key(joined) == p.key:
+        return PHONETIC_SCORE
+    return 0.0

@@ -1,0 +1,157 @@
+"""Sentiment (negative / neutral / positive) and frustration from sentence embeddings.
+
+The heads are logistic regressions trained by ``training/sentiment.py``. They are
+stored as safetensors plus a JSON card, never pickle: loading a model must not
+run code from a file. ``LinearHead`` and the artifact checks below are shared
+with the intent head (``models/intent.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.types import SENTIMENT_LABELS
+
+ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
+WEIGHTS_FILE = "heads.safetensors"
+CARD_FILE = "card.json"
+FORMAT_VERSION = 1
+
+
+class ArtifactError(ValueError):
+    """A model folder is missing, corrupt, or not the kind of model asked for."""
+
+
+@dataclass
+class LinearHead:
+    """A linear layer + softmax (several classes) or sigmoid (one score); pure numpy."""
+
+    coef: np.ndarray  # (k, dim)
+    intercept: np.ndarray  # (k,)
+    classes: list[str]  # k names for softmax; one name (the positive class) for sigmoid
+    activation: str  # "softmax" | "sigmoid"
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        z = x.astype(np.float32) @ self.coef.T + self.intercept
+        if self.activation == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-z[:, 0]))
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    @classmethod
+    def from_sklearn(cls, clf, activation: str, classes: list[str]) -> "LinearHead":
+        return cls(
+            np.asarray(clf.coef_, dtype=np.float32),
+            np.asarray(clf.intercept_, dtype=np.float32),
+            list(classes),
+            activation,
+        )
+
+
+def save_heads(folder: Path, kind: str, heads: dict[str, LinearHead], card: dict) -> Path:
+    """Write ``heads.safetensors`` and ``card.json`` (with the weights' sha256) to ``folder``."""
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for name, h in heads.items():
+        tensors[f"{name}.coef"] = np.ascontiguousarray(h.coef, dtype=np.float32)
+        tensors[f"{name}.intercept"] = np.ascontiguousarray(h.intercept, dtype=np.float32)
+    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"kind": kind})
+    card = dict(card)
+    card.update(
+        format_version=FORMAT_VERSION,
+        kind=kind,
+        weights_file=WEIGHTS_FILE,
+        weights_sha256=hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest(),
+        heads={n: {"classes": h.classes, "activation": h.activation} for n, h in heads.items()},
+    )
+    (folder / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    return folder
+
+
+def load_heads(folder: Path, kind: str, dim: int | None = None) -> tuple[dict[str, LinearHead], dict]:
+    """Read and verify a head folder; any mismatch raises ``ArtifactError`` saying what is wrong."""
+    folder = Path(folder)
+    card_path, weights_path = folder / CARD_FILE, folder / WEIGHTS_FILE
+    if not card_path.is_file() or not weights_path.is_file():
+        raise ArtifactError(f"{folder}: not a {kind} model folder (needs {CARD_FILE} and {WEIGHTS_FILE})")
+    try:
+        card = json.loads(card_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{card_path}: not valid JSON ({exc})") from exc
+    if not isinstance(card, dict) or card.get("kind") != kind:
+        raise ArtifactError(
+            f"{card_path}: holds a {card.get('kind') if isinstance(card, dict) else '?'!r} model, expected {kind!r}"
+        )
+    if card.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{card_path}: format_version {card.get('format_version')!r}, this code reads {FORMAT_VERSION}"
+        )
+    digest = hashlib.sha256(weights_path.read_bytes()).hexdigest()
+    if digest != card.get("weights_sha256"):
+        raise ArtifactError(
+            f"{weights_path}: sha256 {digest[:12]}... does not match card.json "
+            f"({str(card.get('weights_sha256'))[:12]}...): the file is corrupt or was replaced"
+        )
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"{weights_path}: unreadable safetensors file ({exc})") from exc
+
+    heads = {}
+    for name, spec in card.get("heads", {}).items():
+        coef, intercept = tensors.get(f"{name}.coef"), tensors.get(f"{name}.intercept")
+        if coef is None or intercept is None:
+            raise ArtifactError(f"{weights_path}: head {name!r} has no weights")
+        k = 1 if spec["activation"] == "sigmoid" else len(spec["classes"])
+        if coef.ndim != 2 or coef.shape[0] != k or intercept.shape != (k,):
+            raise ArtifactError(f"{weights_path}: head {name!r} has shape {coef.shape}, expected ({k}, dim)")
+        if dim is not None and coef.shape[1] != dim:
+            raise ArtifactError(
+                f"{weights_path}: head {name!r} expects {coef.shape[1]}-d embeddings, the encoder gives {dim}"
+            )
+        if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+            raise ArtifactError(f"{weights_path}: head {name!r} holds non-finite numbers")
+        heads[name] = LinearHead(coef, intercept, list(spec["classes"]), spec["activation"])
+    return heads, card
+
+
+class SentimentModel:
+    """3-class sentiment + a 0..1 frustration score (anger, annoyance, disapproval, disgust)."""
+
+    kind = "sentiment"
+
+    def __init__(self, heads: dict[str, LinearHead], card: dict):
+        missing = {"sentiment", "frustration"} - heads.keys()
+        if missing:
+            raise ArtifactError(f"sentiment model lacks head(s) {sorted(missing)}")
+        if sorted(heads["sentiment"].classes) != sorted(SENTIMENT_LABELS):
+            raise ArtifactError(f"sentiment classes {heads['sentiment'].classes}, expected {SENTIMENT_LABELS}")
+        self.heads, self.card = heads, card
+
+    @classmethod
+    def load(cls, folder: Path | None = None, dim: int | None = None) -> "SentimentModel":
+        heads, card = load_heads(Path(folder or ARTIFACTS_DIR / "sentiment"), cls.kind, dim)
+        return cls(heads, card)
+
+    def predict(self, embeddings: np.ndarray) -> list[tuple[str, dict[str, float], float]]:
+        """Per row: (label, {label: probability}, frustration)."""
+        probs = self.heads["sentiment"](embeddings)
+        frustration = self.heads["frustration"](embeddings)
+        classes = self.heads["sentiment"].classes
+        out = []
+        for p, f in zip(probs, frustration):
+            scores = {c: float(p[i]) for i, c in enumerate(classes)}
+            scores = {label: scores[label] for label in SENTIMENT_LABELS}
+            out.append((max(scores, key=scores.get), scores, float(f)))
+        return out

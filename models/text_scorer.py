@@ -1,0 +1,127 @@
+"""Per-utterance text scores: one encoder pass feeds sentiment, intent and the keyword rules.
+
+Intent fusion (customer utterances only): noisy-OR of the head's probability with
+the strongest keyword hit of each category,
+
+    intent = 1 - (1 - p_head) * prod_c (1 - weight_c * score_c)
+
+where weight_c is the category's ``intent_weight`` in keywords.yaml and score_c
+its best hit (1.0 exact, lower for fuzzy). A clear "supervisor" lifts any head
+probability to at least 0.9; a misheard "manger" (0.86) to about 0.77; several
+hits of one category count once. The head handles paraphrases no rule lists;
+the rules handle ASR-garbled words the head has never seen. Agent utterances keep
+the head's own probability (an agent saying "my supervisor" is not the customer
+escalating) and get an empathy score instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from models.encoder import TextEncoder, load_encoder, same_encoder
+from models.intent import IntentModel
+from models.keywords import DEFAULT_RULES, KeywordRules
+from models.sentiment import ARTIFACTS_DIR, ArtifactError, SentimentModel
+from models.types import KeywordHit, TextScores
+
+SPEAKERS = ("agent", "customer")
+
+
+def fuse_intent(p_head: float, hits: tuple[KeywordHit, ...], weights: dict[str, float]) -> float:
+    """Noisy-OR of the head probability with the best hit per keyword category."""
+    best: dict[str, float] = {}
+    for h in hits:
+        best[h.category] = max(best.get(h.category, 0.0), h.score)
+    q = 1.0 - p_head
+    for category, score in best.items():
+        q *= 1.0 - weights.get(category, 0.0) * score
+    return 1.0 - q
+
+
+class TextScorer:
+    """Scores batches of utterances; thread-safe (the encoder serialises its forward passes)."""
+
+    def __init__(
+        self,
+        encoder: TextEncoder,
+        sentiment: SentimentModel,
+        intent: IntentModel,
+        rules: KeywordRules,
+        check_encoder: bool = True,
+    ):
+        if check_encoder:
+            for name, model in (("sentiment", sentiment), ("intent", intent)):
+                fp = model.card.get("encoder")
+                if fp and not same_encoder(fp, encoder):
+                    raise ArtifactError(
+                        f"the {name} head was trained on encoder {fp.get('model')!r} ({fp.get('dim')}-d), "
+                        f"which embeds differently from {encoder.path}; retrain it or set CALLRADAR_ENCODER_MODEL"
+                    )
+        self.encoder, self.sentiment, self.intent, self.rules = encoder, sentiment, intent, rules
+
+    @classmethod
+    def load(
+        cls,
+        encoder_model: str = "all-MiniLM-L6-v2",
+        sentiment_dir: Path | None = None,
+        intent_dir: Path | None = None,
+        rules_path: Path | None = None,
+    ) -> "TextScorer":
+        encoder = load_encoder(encoder_model)
+        return cls(
+            encoder,
+            SentimentModel.load(sentiment_dir, dim=encoder.dim),
+            IntentModel.load(intent_dir, dim=encoder.dim),
+            KeywordRules.from_yaml(rules_path or DEFAULT_RULES),
+        )
+
+    def score_batch(self, texts: list[str], speakers: list[str], batch_size: int = 64) -> list[TextScores]:
+        if len(texts) != len(speakers):
+            raise ValueError(f"{len(texts)} texts but {len(speakers)} speakers")
+        bad = {s for s in speakers if s not in SPEAKERS}
+        if bad:
+            raise ValueError(f"unknown speaker(s) {sorted(bad)}; expected one of {SPEAKERS}")
+        emb = self.encoder.encode(list(texts), batch_size=batch_size)
+        sentiments = self.sentiment.predict(emb)
+        p_intent = self.intent.predict(emb)
+        out = []
+        for text, speaker, (label, scores, frustration), p in zip(texts, speakers, sentiments, p_intent):
+            hits = self.rules.match(text)
+            if speaker == "customer":
+                intent, empathy = fuse_intent(float(p), hits, self.rules.weights), 0.0
+            else:
+                intent, empathy = float(p), self.rules.empathy(text)
+            out.append(TextScores(label, scores, frustration, round(intent, 6), hits, empathy))
+        return out
+
+    def score(self, text: str, speaker: str = "customer") -> TextScores:
+        return self.score_batch([text], [speaker])[0]
+
+
+_SCORERS: dict[tuple, TextScorer] = {}
+_LOCK = threading.Lock()
+
+
+def load_text_scorer(settings) -> TextScorer:
+    """The process-wide scorer for these settings.
+
+    With ``settings.models_dir`` set, ``sentiment/``, ``intent/`` and ``keywords.yaml``
+    found there replace the bundled ones (each independently); otherwise the
+    artifacts committed under models/artifacts/ are used.
+    """
+    root = Path(settings.models_dir) if settings.models_dir else None
+
+    def pick(name: str, bundled: Path) -> Path:
+        return root / name if root is not None and (root / name).exists() else bundled
+
+    key = (
+        settings.encoder_model,
+        pick("sentiment", ARTIFACTS_DIR / "sentiment"),
+        pick("intent", ARTIFACTS_DIR / "intent"),
+        pick("keywords.yaml", DEFAULT_RULES),
+    )
+    with _LOCK:
+        if key not in _SCORERS:
+            _SCORERS[key] = TextScorer.load(*key)
+        return _SCORERS[key]

@@ -1,0 +1,122 @@
+"""Sentiment heads: load offline from the committed artifacts, rank sensibly, refuse bad files."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from models.encoder import load_encoder
+from models.sentiment import ARTIFACTS_DIR, ArtifactError, LinearHead, SentimentModel, load_heads, save_heads
+from models.types import SENTIMENT_LABELS
+
+NEGATIVE = [
+    "This is the worst service I have ever had, I'm furious.",
+    "i am so angry nobody has fixed my problem",
+    "You people are useless and I hate dealing with you.",
+    "my refund still hasn't arrived and i'm really upset",
+]
+POSITIVE = [
+    "Thank you so much, that was really helpful!",
+    "great thanks you've been amazing",
+    "I love how quickly you sorted this out.",
+    "perfect that's exactly what i needed, have a lovely day",
+]
+
+
+@pytest.fixture(scope="module")
+def enc():
+    return load_encoder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="module")
+def model(enc):
+    return SentimentModel.load(dim=enc.dim)
+
+
+def test_loads_from_committed_artifacts(model):
+    card = model.card
+    assert card["kind"] == "sentiment" and len(card["data"]["sha256"]) == 64
+    assert card["metrics"]["test_macro_f1"] > 0.55
+    assert (ARTIFACTS_DIR / "sentiment" / "model_card.md").exists()
+
+
+def test_negative_ranks_below_positive(enc, model):
+    preds = model.predict(enc.encode(NEGATIVE + POSITIVE))
+    polarity = [s["positive"] - s["negative"] for _, s, _ in preds]
+    assert max(polarity[: len(NEGATIVE)]) < min(polarity[len(NEGATIVE) :])
+    assert all(label == "negative" for label, _, _ in preds[: len(NEGATIVE)])
+    assert all(label == "positive" for label, _, _ in preds[len(NEGATIVE) :])
+
+
+def test_output_format_and_frustration(enc, model):
+    preds = model.predict(enc.encode(["This is ridiculous, I'm sick of your excuses", "what time do you open"]))
+    for label, scores, frustration in preds:
+        assert label in SENTIMENT_LABELS and list(scores) == list(SENTIMENT_LABELS)
+        assert abs(sum(scores.values()) - 1) < 1e-5 and 0 <= frustration <= 1
+    assert preds[0][2] > 0.5 > preds[1][2]
+
+
+@pytest.fixture
+def copy_dir(tmp_path):
+    dst = tmp_path / "sentiment"
+    shutil.copytree(ARTIFACTS_DIR / "sentiment", dst)
+    return dst
+
+
+def test_corrupt_weights_refused(copy_dir):
+    w = copy_dir / "heads.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-10] ^= 0xFF
+    w.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="corrupt or was replaced"):
+        SentimentModel.load(copy_dir)
+
+
+def test_pickle_in_place_of_weights_refused_even_with_matching_hash(copy_dir):
+    import hashlib
+    import pickle
+
+    w = copy_dir / "heads.safetensors"
+    w.write_bytes(pickle.dumps({"coef": [1, 2, 3]}))
+    card = json.loads((copy_dir / "card.json").read_text())
+    card["weights_sha256"] = hashlib.sha256(w.read_bytes()).hexdigest()
+    (copy_dir / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match="unreadable safetensors"):
+        SentimentModel.load(copy_dir)
+
+
+def test_bad_card_and_wrong_kind_and_dim(copy_dir):
+    with pytest.raises(ArtifactError, match="expected 'sentiment'"):
+        SentimentModel.load(ARTIFACTS_DIR / "intent")
+    with pytest.raises(ArtifactError, match="expects 384-d embeddings, the encoder gives 768"):
+        SentimentModel.load(copy_dir, dim=768)
+    (copy_dir / "card.json").write_text("{not json")
+    with pytest.raises(ArtifactError, match="not valid JSON"):
+        SentimentModel.load(copy_dir)
+    with pytest.raises(ArtifactError, match="needs card.json"):
+        SentimentModel.load(copy_dir / "nowhere")
+
+
+def test_save_load_roundtrip(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 8)).astype(np.float32)
+    y = np.array(SENTIMENT_LABELS)[rng.integers(0, 3, 60)]
+    clf = LogisticRegression().fit(x, y)
+    head = LinearHead.from_sklearn(clf, "softmax", list(clf.classes_))
+    save_heads(tmp_path, "toy", {"h": head}, {"note": "test"})
+    heads, card = load_heads(tmp_path, "toy", dim=8)
+    assert np.allclose(heads["h"](x), clf.predict_proba(x), atol=1e-5)
+    assert card["note"] == "test"
+
+
+def test_label_reduction_rules():
+    from training.sentiment import reduce_labels, single_label
+
+    assert reduce_labels(["anger", "neutral"]) == "negative"
+    assert reduce_labels(["joy", "love"]) == "positive"
+    assert reduce_labels(["curiosity"]) == "neutral"
+    assert reduce_labels(["joy", "anger"]) is None
+    assert single_label(["joy", "love"]) is None and single_label(["grief"]) == "negative"

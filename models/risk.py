@@ -6,7 +6,7 @@ optionally mapped through isotonic calibration points. Each term of the sum is a
 feature's contribution, so the reasons are exact, not a post-hoc explanation.
 
 Stored as plain JSON (never pickle: loading a model must not run code). The
-bundled model is a hand-set PRIOR (version "prior-1", see
+bundled model is a hand-set PRIOR (version "prior-2", see
 artifacts/risk/model_card.md) until a model trained on labelled calls replaces
 it; a trained model writes the same schema and loads the same way:
 

@@ -57,11 +57,11 @@ def risks(model, call):
 
 
 def test_bundled_prior_loads_and_says_what_it_is(prior):
-    assert prior.version == "prior-1"
+    assert prior.version == "prior-2"
     assert prior.kind == "prior"
     assert prior.feature_names == FEATURE_NAMES
     card = json.loads((DEFAULT_RISK_DIR / "card.json").read_text())
-    assert card["version"] == "prior-1" and card["trained"] is False
+    assert card["version"] == "prior-2" and card["trained"] is False
     assert "PRIOR" in (DEFAULT_RISK_DIR / "model_card.md").read_text()
 
 
@@ -75,7 +75,7 @@ def test_escalation_request_with_negative_sentiment_crosses_alert(prior):
     assert values[-1] >= 0.6
     assert max(values[:-1]) < 0.6, "the negative build-up alone (3 utterances) should not alert yet"
     reading = prior.predict(features_for_call(escalating_call())[-1])
-    assert reading.model_version == "prior-1"
+    assert reading.model_version == "prior-2"
     assert reading.reasons[0]["feature"] == "kw_supervisor_request"
 
 
@@ -145,7 +145,7 @@ def test_trained_model_with_calibration_saves_and_loads_the_same_way(tmp_path):
     assert loaded.predict({**features, "kw_supervisor_request": 5.0}).risk > 0.8
     settings = SimpleNamespace(models_dir=tmp_path)
     assert load_risk_model(settings).version == "2024-06-01-abc"
-    assert load_risk_model(SimpleNamespace(models_dir=None)).version == "prior-1"
+    assert load_risk_model(SimpleNamespace(models_dir=None)).version == "prior-2"
 
 
 # ------------------------------------------------------------ refusing bad files

@@ -141,7 +141,9 @@ def test_a_broker_that_dies_at_start_up_reports_why(kafka_settings, tmp_path):
 
 def test_consumer_without_group_reads_every_partition(kafka_settings):
     """watch and the e2e recorder subscribe with group_id=None: no group, all partitions."""
-    topic = Topics(kafka_settings.topic_prefix).scores
+    # A topic of its own (auto-created with the broker's default 4 partitions): the
+    # pipeline topics of this session also carry other tests' records.
+    topic = f"{kafka_settings.topic_prefix}no-group-{time.time_ns()}"
     keys = [f"call-{i}" for i in range(12)]  # enough keys to land on several partitions
     producer = kafka_io.make_producer(kafka_settings)
     try:

@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "pipeline.replay",
     "pipeline.worker",
     "pipeline.watch",
+    "pipeline.score_cli",
+    "pipeline.models_cli",
 )
 
 
@@ -54,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # kafka-python warns about its own event-loop timing under load; not the user's problem.
+        logging.getLogger("kafka").setLevel(logging.ERROR)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

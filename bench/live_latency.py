@@ -111,11 +111,13 @@ def main(argv=None) -> int:
     try:
         ensure_topics(settings)
         label_paths = simulate_calls(settings.state_dir / "bench-calls", args.calls, args.seed)
-        calls = [load_call([p.parent / load_label(p)["wav"]]) for p in label_paths]
+        labels = [load_label(p) for p in label_paths]
+        calls = [load_call([p.parent / lab["wav"]]) for p, lab in zip(label_paths, labels)]
         print(f"{args.calls} calls, {max(c.duration_s for c in calls):.0f} s each at most; running the live pipeline",
               flush=True)
         sampler = ProcessSampler()
-        run = run_live(settings, calls, settings.state_dir / "logs" / "bench-worker.log", sample_worker=sampler)
+        run = run_live(settings, calls, settings.state_dir / "logs" / "bench-worker.log", sample_worker=sampler,
+                       expected_scores=sum(len(lab["transcript"]) for lab in labels))
     finally:
         if started_broker:
             broker.stop()

@@ -18,6 +18,7 @@ class CallOutcome:
     call_id: str
     expected: str  # escalated | calm (from the simulator's label)
     escalation_time: float | None
+    expected_utterances: int = 0  # the scripted turns; the pipeline is done when it has scored them
     utterances: int = 0
     alerts: list = field(default_factory=list)  # escalation_risk alerts
     prompts: int = 0
@@ -86,7 +87,8 @@ def run_demo(settings, calls: int = 4, seed: int = 7, speed: float = 1.0, keep_r
         took = worker.wait_ready()
         say(f"      worker ready in {took:.1f} s (log: {worker.log_path})")
 
-        outcomes = {lab["call_id"]: CallOutcome(lab["call_id"], lab["outcome"], lab.get("escalation_time"))
+        outcomes = {lab["call_id"]: CallOutcome(lab["call_id"], lab["outcome"], lab.get("escalation_time"),
+                                                expected_utterances=len(lab["transcript"]))
                     for lab in labels}
 
         def on_score(score):
@@ -122,7 +124,7 @@ def run_demo(settings, calls: int = 4, seed: int = 7, speed: float = 1.0, keep_r
                      topics, speed=speed)
         producer.flush()
         producer.close()
-        _wait_quiet(lambda: sum(o.utterances for o in outcomes.values()), quiet_s=4.0, limit_s=30.0)
+        _wait_for_pipeline(list(outcomes.values()), say)
 
         say(view.paint("[5/5] summary", "bold"))
         for line in summary_lines(list(outcomes.values()), view):
@@ -150,14 +152,22 @@ def summary_lines(outcomes: list[CallOutcome], view) -> list[str]:
     return lines
 
 
-def _wait_quiet(count, quiet_s: float, limit_s: float) -> None:
-    """Wait until ``count()`` stops changing for quiet_s (the tail of the pipeline drains)."""
+def _wait_for_pipeline(outcomes: list[CallOutcome], say, stall_s: float = 20.0, limit_s: float = 300.0) -> None:
+    """Wait until every call's scripted turns are scored; the worker may lag the replay.
+
+    Gives up only when nothing new has been scored for ``stall_s`` (a turn the
+    segmenter merged with another never arrives on its own) or after ``limit_s``.
+    """
+    expected = sum(o.expected_utterances for o in outcomes)
+    scored = lambda: sum(min(o.utterances, o.expected_utterances) for o in outcomes)  # noqa: E731
     deadline = time.time() + limit_s
-    last, since = count(), time.time()
-    while time.time() < deadline:
+    last, since, told = scored(), time.time(), 0.0
+    while scored() < expected and time.time() < deadline and time.time() - since < stall_s:
         time.sleep(0.25)
-        now = count()
-        if now != last:
-            last, since = now, time.time()
-        elif time.time() - since >= quiet_s:
-            return
+        if scored() != last:
+            last, since = scored(), time.time()
+        if time.time() - told > 5:
+            say(f"      waiting for the pipeline to catch up: {scored()}/{expected} utterances scored")
+            told = time.time()
+    if scored() < expected:
+        say(f"      stopped waiting with {scored()}/{expected} utterances scored (the machine may be overloaded)")

@@ -286,14 +286,15 @@ class TopicRecorder(threading.Thread):
     def count(self) -> int:
         return sum(len(v) for v in self.records.values())
 
-    def wait_quiet(self, quiet_s: float, limit_s: float) -> None:
-        """Until nothing new has arrived for quiet_s (the pipeline has drained), at most limit_s."""
+    def wait_until(self, done: Callable[[], bool], stall_s: float, limit_s: float) -> bool:
+        """Until ``done()``, or nothing new for stall_s, or limit_s in all; returns done()."""
         deadline = time.time() + limit_s
         last, since = self.count(), time.time()
-        while time.time() < deadline and time.time() - since < quiet_s:
+        while not done() and time.time() < deadline and time.time() - since < stall_s:
             time.sleep(0.25)
             if self.count() != last:
                 last, since = self.count(), time.time()
+        return done()
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -52,12 +52,14 @@ class LiveRunResult:
 
 def run_live(settings: Settings, calls: list[CallAudio], log_path: Path, speed: float = 1.0,
              before_replay: list[tuple[str, bytes, list]] | None = None, chunk_ms: int = 40,
-             sample_worker=None) -> LiveRunResult:
+             sample_worker=None, expected_scores: int = 0) -> LiveRunResult:
     """Start a worker, replay ``calls`` side by side, drain, stop; return what landed.
 
     ``before_replay`` is raw (key, value, headers) messages for calls.audio sent
     first (bad input for dead-letter checks). ``sample_worker(pid)`` is called
     about once a second during the replay (CPU and memory sampling for benchmarks).
+    After the replay it waits until ``expected_scores`` scores have arrived (the
+    worker may lag behind real time on a busy machine), or 20 s without news.
     """
     topics = Topics(settings.topic_prefix)
     recorder = TopicRecorder(settings, [topics.transcripts, topics.scores, topics.alerts,
@@ -79,7 +81,9 @@ def run_live(settings: Settings, calls: list[CallAudio], log_path: Path, speed: 
                      topics, speed=speed, chunk_ms=chunk_ms, on_progress=on_progress)
         producer.flush()
         replay_s = time.time() - t0
-        recorder.wait_quiet(quiet_s=6.0, limit_s=60.0)
+        scores = recorder.records[topics.scores]
+        recorder.wait_until(lambda: expected_scores > 0 and len(scores) >= expected_scores,
+                            stall_s=20.0, limit_s=300.0)
         producer.close()
     finally:
         worker.stop()

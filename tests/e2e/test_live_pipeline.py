@@ -36,7 +36,8 @@ def live_run(kafka_settings, tmp_path_factory):
     assert sorted(lab["outcome"] for lab in labels) == ["calm", "calm", "escalated", "escalated"]
     calls = [load_call([p.parent / lab["wav"]]) for p, lab in zip(label_paths, labels)]
     result = run_live(kafka_settings, calls, tmp_path_factory.mktemp("logs") / "worker.log",
-                      before_replay=[(key, payload, headers) for _, key, payload, headers in MALFORMED])
+                      before_replay=[(key, payload, headers) for _, key, payload, headers in MALFORMED],
+                      expected_scores=sum(len(lab["transcript"]) for lab in labels))
     result.labels = {lab["call_id"]: lab for lab in labels}
     return result
 

@@ -29,6 +29,6 @@ class IntentModel:
         heads, card = load_heads(Path(folder or ARTIFACTS_DIR / "intent"), cls.kind, dim)
         return cls(heads, card)
 
-    def predict(self, embeddings: np.ndarray) -> np.ndarray:
-        """(n,) float probabilities."""
+    def predict(self, embeddings: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
+        """(n,) float probabilities. ``texts`` is for text-reading models; unused here."""
         return self.head(embeddings).astype(np.float64)

@@ -231,11 +231,14 @@ def _reject_constant(name: str):
 
 
 def load_risk_model(settings=None) -> RiskModel:
-    """The risk model the score stage runs: ``<models_dir>/risk`` when it holds one, else the prior.
+    """The risk model the score stage runs: the registry's current version (models/registry.py).
 
-    The registry (versioned folders, promote, roll back) will replace this lookup.
+    Nothing promoted: a model folder placed at ``<models_dir>/risk`` if there is
+    one, else the bundled prior.
     """
-    models_dir = getattr(settings, "models_dir", None)
-    if models_dir is not None and (Path(models_dir) / "risk" / MODEL_FILE).exists():
-        return RiskModel.load(Path(models_dir) / "risk")
-    return RiskModel.load(DEFAULT_RISK_DIR)
+    from models.registry import Registry
+
+    registry = Registry.from_settings(settings) if settings is not None else None
+    if registry is None:
+        return RiskModel.load(DEFAULT_RISK_DIR)
+    return RiskModel.load(registry.resolve("risk")[1])

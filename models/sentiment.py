@@ -144,8 +144,8 @@ class SentimentModel:
         heads, card = load_heads(Path(folder or ARTIFACTS_DIR / "sentiment"), cls.kind, dim)
         return cls(heads, card)
 
-    def predict(self, embeddings: np.ndarray) -> list[tuple[str, dict[str, float], float]]:
-        """Per row: (label, {label: probability}, frustration)."""
+    def predict(self, embeddings: np.ndarray, texts: list[str] | None = None) -> list[tuple[str, dict[str, float], float]]:
+        """Per row: (label, {label: probability}, frustration). ``texts`` is for text-reading models; unused here."""
         probs = self.heads["sentiment"](embeddings)
         frustration = self.heads["frustration"](embeddings)
         classes = self.heads["sentiment"].classes

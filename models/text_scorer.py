@@ -20,9 +20,10 @@ import threading
 from pathlib import Path
 
 from models.encoder import TextEncoder, load_encoder, same_encoder
+from models.hf_head import HFClassifier, HFIntentModel, HFSentimentModel, HFSpec
 from models.intent import IntentModel
 from models.keywords import DEFAULT_RULES, KeywordRules
-from models.sentiment import ARTIFACTS_DIR, ArtifactError, SentimentModel
+from models.sentiment import ArtifactError, SentimentModel
 from models.types import KeywordHit, TextScores
 
 SPEAKERS = ("agent", "customer")
@@ -67,14 +68,18 @@ class TextScorer:
         sentiment_dir: Path | None = None,
         intent_dir: Path | None = None,
         rules_path: Path | None = None,
+        sentiment_hf: HFSpec | None = None,
+        intent_hf: HFSpec | None = None,
     ) -> "TextScorer":
+        """Heads from their folders; a Hugging Face model in ``sentiment_hf`` / ``intent_hf`` replaces one."""
         encoder = load_encoder(encoder_model)
-        return cls(
-            encoder,
-            SentimentModel.load(sentiment_dir, dim=encoder.dim),
-            IntentModel.load(intent_dir, dim=encoder.dim),
-            KeywordRules.from_yaml(rules_path or DEFAULT_RULES),
-        )
+        sentiment = SentimentModel.load(sentiment_dir, dim=encoder.dim)
+        if sentiment_hf:  # the folder's frustration head stays: it reads the shared embeddings
+            sentiment = HFSentimentModel(HFClassifier(sentiment_hf, encoder.device),
+                                         sentiment.heads["frustration"], sentiment.card)
+        intent = (HFIntentModel(HFClassifier(intent_hf, encoder.device)) if intent_hf
+                  else IntentModel.load(intent_dir, dim=encoder.dim))
+        return cls(encoder, sentiment, intent, KeywordRules.from_yaml(rules_path or DEFAULT_RULES))
 
     def score_batch(self, texts: list[str], speakers: list[str], batch_size: int = 64) -> list[TextScores]:
         if len(texts) != len(speakers):
@@ -83,8 +88,8 @@ class TextScorer:
         if bad:
             raise ValueError(f"unknown speaker(s) {sorted(bad)}; expected one of {SPEAKERS}")
         emb = self.encoder.encode(list(texts), batch_size=batch_size)
-        sentiments = self.sentiment.predict(emb)
-        p_intent = self.intent.predict(emb)
+        sentiments = self.sentiment.predict(emb, texts)
+        p_intent = self.intent.predict(emb, texts)
         out = []
         for text, speaker, (label, scores, frustration), p in zip(texts, speakers, sentiments, p_intent):
             hits = self.rules.match(text)
@@ -103,25 +108,40 @@ _SCORERS: dict[tuple, TextScorer] = {}
 _LOCK = threading.Lock()
 
 
-def load_text_scorer(settings) -> TextScorer:
-    """The process-wide scorer for these settings.
+def build_text_scorer(
+    encoder_model: str,
+    sentiment_dir: Path,
+    intent_dir: Path,
+    rules_path: Path,
+    sentiment_hf: HFSpec | None = None,
+    intent_hf: HFSpec | None = None,
+) -> TextScorer:
+    """The process-wide scorer for exactly these model files (loaded once, then shared).
 
-    With ``settings.models_dir`` set, ``sentiment/``, ``intent/`` and ``keywords.yaml``
-    found there replace the bundled ones (each independently); otherwise the
-    artifacts committed under models/artifacts/ are used.
+    Keyed by the folders, so a hot reload to a new risk version reuses the
+    loaded text models, and one to a new head loads only that.
     """
-    root = Path(settings.models_dir) if settings.models_dir else None
-
-    def pick(name: str, bundled: Path) -> Path:
-        return root / name if root is not None and (root / name).exists() else bundled
-
-    key = (
-        settings.encoder_model,
-        pick("sentiment", ARTIFACTS_DIR / "sentiment"),
-        pick("intent", ARTIFACTS_DIR / "intent"),
-        pick("keywords.yaml", DEFAULT_RULES),
-    )
+    key = (encoder_model, Path(sentiment_dir), Path(intent_dir), Path(rules_path), sentiment_hf, intent_hf)
     with _LOCK:
         if key not in _SCORERS:
             _SCORERS[key] = TextScorer.load(*key)
         return _SCORERS[key]
+
+
+def rules_path_for(settings) -> Path:
+    """``keywords.yaml`` in the registry root replaces the bundled rules."""
+    from models.registry import registry_root
+
+    root = registry_root(settings)
+    return root / "keywords.yaml" if root is not None and (root / "keywords.yaml").exists() else DEFAULT_RULES
+
+
+def load_text_scorer(settings) -> TextScorer:
+    """The scorer the registry's current sentiment and intent versions make (see models/registry.py).
+
+    Nothing promoted: the artifacts committed under models/artifacts/. A Hugging
+    Face model in CALLRADAR_SENTIMENT_MODEL / CALLRADAR_INTENT_MODEL replaces that head.
+    """
+    from models.registry import load_model_set
+
+    return load_model_set(settings).text_scorer

@@ -163,11 +163,9 @@ class _Wiring:
     # ------------------------------------------------------------ score
 
     def score_stage(self) -> None:
-        from models.risk import load_risk_model
-        from models.text_scorer import load_text_scorer
         from pipeline.stages.score import ScoreProcessor
 
-        processor = ScoreProcessor(load_text_scorer(self.settings), load_risk_model(self.settings))
+        processor = ScoreProcessor.from_settings(self.settings)  # the registry's models, hot-reloaded
         source = self.topic["transcripts"]
 
         @self.app.agent(source, name="score")

@@ -54,7 +54,13 @@ class Settings:
 
     # Text encoder and heads.
     encoder_model: str = "all-MiniLM-L6-v2"
-    models_dir: Path | None = None  # registry root; None -> bundled models
+    models_dir: Path | None = None  # registry root; None -> <state_dir>/models (bundled models until one is promoted)
+    models_reload_s: float = 5.0  # how often the score stage checks the registry for a promoted version
+    # A Hugging Face sequence-classification model (path or id) replacing a head; empty: the registry's head.
+    sentiment_model: str = ""
+    sentiment_model_labels: str = ""  # e.g. "LABEL_0=negative,LABEL_1=neutral,LABEL_2=positive"; empty: from id2label
+    intent_model: str = ""
+    intent_model_labels: str = ""  # the model's labels that mean escalation, e.g. "complaint,contact_human_agent"
 
     # Triggers.
     risk_alert_threshold: float = 0.6
@@ -116,5 +122,7 @@ def _validate(s: Settings) -> None:
         raise SettingsError(
             "need 0 <= CALLRADAR_RISK_REARM_THRESHOLD <= CALLRADAR_RISK_ALERT_THRESHOLD <= 1"
         )
+    if s.models_reload_s <= 0:
+        raise SettingsError("CALLRADAR_MODELS_RELOAD_S must be > 0")
     if s.whisper_device not in ("auto", "cpu", "cuda"):
         raise SettingsError("CALLRADAR_WHISPER_DEVICE must be auto, cpu or cuda")

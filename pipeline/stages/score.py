@@ -2,10 +2,20 @@
 
 The call features come from models.call_features, the same code training runs,
 so the live risk and the trained risk model never see different features.
+Offline scoring (``callradar score``) runs this same class over a file.
+
+Hot reload: built with :meth:`ScoreProcessor.from_settings`, the processor looks
+at the model registry's pointer files at most once every
+``settings.models_reload_s`` seconds (one stat() per kind, before a batch), and
+when one changed loads the promoted versions and swaps them in as one set
+between batches. A batch is always scored by one set, and its version is in
+every Score's ``model_version``. Call state (the features so far) is kept
+across a swap: the new risk model reads the same features.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict
 
@@ -13,21 +23,78 @@ from models.call_features import CallState
 from models.types import ScoredUtterance
 from pipeline.records import Score, Utterance
 
+log = logging.getLogger(__name__)
+
 
 class ScoreProcessor:
     def __init__(self, text_scorer, risk_model, idle_timeout_s: float = 1800.0):
-        self.text_scorer = text_scorer
-        self.risk_model = risk_model
+        """Fixed models (tests, tools); :meth:`from_settings` gives the registry's, with hot reload."""
+        from models.registry import ModelSet
+
+        self.models = ModelSet(text_scorer, risk_model, {})
+        self.model_version = risk_model.version  # what every Score carries
         self.idle_timeout_s = idle_timeout_s
         self.calls: dict[str, CallState] = {}
         self.last_seen: dict[str, float] = {}
+        self._watch = None  # (settings, registry, every_s) when hot reload is on
+        self._next_check = 0.0
+        self._stamp = None
+
+    @classmethod
+    def from_settings(cls, settings, pins: dict[str, str] | None = None, watch: bool | None = None) -> ScoreProcessor:
+        """Models from the registry (``pins``: kind -> version or folder, for offline scoring).
+
+        ``watch`` (default: on unless pinned) re-reads the registry for promoted versions.
+        """
+        from models.registry import Registry, load_model_set
+
+        registry = Registry.from_settings(settings)
+        stamp = registry.stamp() if registry is not None else None  # taken first, so no change is missed
+        models = load_model_set(settings, registry, pins)
+        processor = cls(models.text_scorer, models.risk_model)
+        processor.models, processor.model_version = models, models.version
+        if (watch if watch is not None else not pins) and registry is not None:
+            processor._watch = (settings, registry, float(settings.models_reload_s))
+            processor._stamp = stamp
+            processor._next_check = time.monotonic() + processor._watch[2]
+        return processor
+
+    def maybe_reload(self) -> bool:
+        """Swap in newly promoted models if the registry changed; True when it swapped.
+
+        Cheap when nothing changed: at most one stat() per kind every ``models_reload_s``.
+        A promoted version that fails to load is logged and the running set kept.
+        """
+        if self._watch is None or time.monotonic() < self._next_check:
+            return False
+        settings, registry, every_s = self._watch
+        self._next_check = time.monotonic() + every_s
+        stamp = registry.stamp()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        from models.registry import load_model_set
+
+        try:
+            models = load_model_set(settings, registry)
+        except Exception as exc:  # noqa: BLE001 - a bad promotion must not stop live scoring
+            log.error("model registry changed but the new models do not load; still running %s: %s",
+                      self.model_version, exc)
+            return False
+        if models.version == self.model_version:
+            return False
+        log.info("models reloaded: %s -> %s", self.model_version, models.version)
+        self.models, self.model_version = models, models.version  # between batches: score() runs on one thread
+        return True
 
     def score(self, utterances: list[Utterance], now: float | None = None) -> list[Score]:
         """Score a batch (one encoder pass), then update each call in arrival order."""
         if not utterances:
             return []
+        self.maybe_reload()
+        models, model_version = self.models, self.model_version  # one set for the whole batch
         now = time.time() if now is None else now
-        text_scores = self.text_scorer.score_batch(
+        text_scores = models.text_scorer.score_batch(
             [u.text for u in utterances], [u.speaker for u in utterances]
         )
         out = []
@@ -37,7 +104,7 @@ class ScoreProcessor:
                 state = self.calls[utt.call_id] = CallState()
             self.last_seen[utt.call_id] = now
             state.add(ScoredUtterance(utt.speaker, utt.start, utt.end, utt.text, ts))
-            reading = self.risk_model.predict(state.features())
+            reading = models.risk_model.predict(state.features())
             out.append(
                 Score(
                     utterance_id=utt.utterance_id,
@@ -53,7 +120,7 @@ class ScoreProcessor:
                     keywords=[asdict(k) for k in ts.keywords],
                     risk=round(reading.risk, 4),
                     reasons=reading.reasons,
-                    model_version=reading.model_version,
+                    model_version=model_version,
                     audio_end_ts=utt.audio_end_ts,
                     scored_ts=time.time(),
                 )

@@ -1,0 +1,129 @@
+"""``callradar models list|add|promote|rollback``: the model registry from the command line.
+
+The registry itself (layout, safety checks, the Python API that ``callradar
+train`` calls) is models/registry.py. Running workers pick up a promotion within
+CALLRADAR_MODELS_RELOAD_S seconds, without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+KINDS = ("risk", "sentiment", "intent")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "models",
+        help="list, add, promote and roll back model versions",
+        description="Versioned models (risk, sentiment, intent) under CALLRADAR_MODELS_DIR "
+        "(default <state dir>/models). 'builtin' is the model shipped with callradar; it runs "
+        "while nothing is promoted. Running score workers switch to a promoted version within "
+        "CALLRADAR_MODELS_RELOAD_S seconds.",
+    )
+    p.add_argument("--models", metavar="DIR", type=Path, help="registry root (default CALLRADAR_MODELS_DIR)")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    ls = actions.add_parser("list", help="versions per kind, their metrics, which is current")
+    ls.add_argument("kind", nargs="?", choices=KINDS, help="only this kind")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.add_argument("--history", action="store_true", help="also show adds, promotions and roll-backs")
+    add = actions.add_parser("add", help="copy a model folder in as the next version (checked first)")
+    add.add_argument("kind", choices=KINDS)
+    add.add_argument("folder", type=Path)
+    add.add_argument("--note", default="", help="why, for the history")
+    add.add_argument("--promote", action="store_true", help="promote it too")
+    pr = actions.add_parser("promote", help="make a version (or a model folder, added first) current")
+    pr.add_argument("kind", choices=KINDS)
+    pr.add_argument("version", help="vN, builtin, or a model folder to add and promote")
+    pr.add_argument("--note", default="", help="why, for the history")
+    rb = actions.add_parser("rollback", help="undo the latest promotion of a kind")
+    rb.add_argument("kind", choices=KINDS)
+    rb.add_argument("--note", default="", help="why, for the history")
+    p.set_defaults(func=_run, _parser=p)
+
+
+def _run(args) -> int:
+    from models.registry import Registry, RegistryError
+    from pipeline.cli import UserError
+    from pipeline.settings import load_settings
+
+    if not args.action:
+        args._parser.print_help()
+        return 2
+    overrides = {"models_dir": args.models} if args.models else {}
+    registry = Registry.from_settings(load_settings(**overrides))
+    try:
+        if args.action == "list":
+            return _list(registry, [args.kind] if args.kind else list(KINDS), args.json, args.history)
+        if args.action == "add":
+            version = registry.add(args.kind, args.folder, note=args.note)
+            print(f"added {args.folder} as {args.kind} {version}")
+            if args.promote:
+                registry.promote(args.kind, version, note=args.note)
+                print(f"promoted {args.kind} {version}")
+            return 0
+        if args.action == "promote":
+            version = args.version
+            folder = Path(version)
+            if folder.is_dir() and version not in registry.numbered(args.kind) + ["builtin", "local"]:
+                version = registry.add(args.kind, folder, note=args.note)
+                print(f"added {folder} as {args.kind} {version}")
+            before = registry.current(args.kind)
+            registry.promote(args.kind, version, note=args.note)
+            print(f"{args.kind} {version} is already current" if before == version
+                  else f"promoted {args.kind} {version} (was {before})")
+            return 0
+        before = registry.current(args.kind)
+        now = registry.rollback(args.kind, note=args.note)
+        print(f"rolled {args.kind} back from {before} to {now}")
+        return 0
+    except RegistryError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _list(registry, kinds: list[str], as_json: bool, history: bool) -> int:
+    from models.registry import summary_metrics
+
+    if as_json:
+        doc = {"root": str(registry.root), "kinds": {}}
+        for kind in kinds:
+            doc["kinds"][kind] = {
+                "current": registry.current(kind),
+                "versions": [
+                    {"version": v.version, "current": v.current, "path": str(v.path), "added": v.added,
+                     "model": _model_name(v.card), "metrics": summary_metrics(v.card, limit=20),
+                     **({"problem": v.problem} if v.problem else {})}
+                    for v in registry.versions(kind)
+                ],
+                **({"history": registry.history(kind)} if history else {}),
+            }
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"registry: {registry.root}")
+    for kind in kinds:
+        print(f"\n{kind} (current: {registry.current(kind)})")
+        for v in registry.versions(kind):
+            metrics = " ".join(f"{k}={_fmt(x)}" for k, x in summary_metrics(v.card).items())
+            detail = v.problem or " ".join(filter(None, [_model_name(v.card), metrics]))
+            added = v.added[:16].replace("T", " ") if v.added else ("bundled" if v.version == "builtin" else "")
+            print(f"  {'*' if v.current else ' '} {v.version:<8} {added:<16}  {detail}")
+        if history:
+            for h in registry.history(kind):
+                extra = f" (was {h['previous']})" if h.get("previous") else ""
+                note = f": {h['note']}" if h.get("note") else ""
+                print(f"    {h.get('ts', '')}  {h.get('action', '?'):<8} {h.get('version', '?')}{extra}"
+                      f"  {h.get('by', '')}{note}")
+    return 0
+
+
+def _model_name(card: dict) -> str:
+    """The card's own name and version, e.g. 'risk prior-2' or 'callradar-sentiment'."""
+    parts = [str(card[k]) for k in ("name", "version") if card.get(k)]
+    if card.get("kind") in ("prior", "trained"):
+        parts.append(f"({card['kind']})")
+    return " ".join(parts)
+
+
+def _fmt(x) -> str:
+    return f"{x:.4g}" if isinstance(x, float) else str(x)

@@ -1,0 +1,283 @@
+"""``callradar score TRANSCRIPT.jsonl``: score historical transcripts offline, as live would.
+
+Data scientists backtest a model on past calls with this. Each line of the input
+is one utterance::
+
+    {"call_id": "c1", "speaker": "customer", "start": 12.5, "end": 15.0, "text": "..."}
+
+(extra fields are ignored). The output, JSONL on stdout, has one line per
+utterance (``"type": "utterance_score"``: its sentiment, intent, keywords and the
+call's risk so far, with the input's line number) and, after the input ends, one
+line per call (``"type": "call_risk"``: final and peak risk, and the call time
+the risk first reached the live alert threshold).
+
+Scoring runs the live score stage's own code (ScoreProcessor: the same text
+models, CallState features and risk model), so a backtest and live scoring
+cannot drift apart. Lines are taken in file order, as the live stage takes
+utterances in arrival order; a call's lines need not be next to each other.
+The encoder runs on batches of ``--batch`` lines.
+
+Bad lines (not UTF-8, not JSON, missing or wrong fields, NaN or infinite numbers)
+are reported on stderr with their line numbers and skipped; the rest is scored.
+Exit status: 0 every line scored; 1 some lines refused (the rest scored);
+2 the command could not run (no such file, models that do not load).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REQUIRED = ("call_id", "speaker", "start", "end", "text")
+SPEAKERS = ("agent", "customer")
+EXIT_REFUSED = 1
+
+
+class BadLine(ValueError):
+    """One input line that cannot be scored; the message says why."""
+
+
+def _reject_constant(name: str):
+    raise BadLine(f"{name} is not a number")
+
+
+def parse_line(raw: bytes) -> dict | None:
+    """One input line -> an utterance dict, None for a blank line; BadLine says what is wrong."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadLine(f"not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
+    text = text.lstrip("\ufeff")  # a byte-order mark some editors put first
+    if not text.strip():
+        return None
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise BadLine(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    return check_utterance(doc)
+
+
+def check_utterance(doc) -> dict:
+    if not isinstance(doc, dict):
+        raise BadLine(f"expected a JSON object, got {type(doc).__name__}")
+    missing = [k for k in REQUIRED if k not in doc]
+    if missing:
+        raise BadLine(f"missing field(s) {', '.join(missing)}")
+    if not isinstance(doc["call_id"], str) or not doc["call_id"] or len(doc["call_id"]) > 128:
+        raise BadLine("call_id must be a string of 1 to 128 characters")
+    if doc["speaker"] not in SPEAKERS:
+        raise BadLine(f"speaker {doc['speaker']!r} is not agent or customer")
+    for key in ("start", "end"):
+        v = doc[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise BadLine(f"{key} must be a finite number of seconds, not {v!r}")
+    if not 0 <= doc["start"] <= doc["end"]:
+        raise BadLine(f"need 0 <= start <= end (start {doc['start']}, end {doc['end']})")
+    if not isinstance(doc["text"], str):
+        raise BadLine("text must be a string")
+    return doc
+
+
+@dataclass
+class CallSummary:
+    call_id: str
+    utterances: int = 0
+    risk: float = 0.0
+    max_risk: float = 0.0
+    max_risk_at: float = 0.0
+    crossed_at: float | None = None  # call time the risk first reached the threshold
+    reasons: list = field(default_factory=list)
+
+    def to_dict(self, threshold: float, model_version: str) -> dict:
+        return {
+            "type": "call_risk",
+            "call_id": self.call_id,
+            "utterances": self.utterances,
+            "risk": self.risk,
+            "max_risk": self.max_risk,
+            "max_risk_at": self.max_risk_at,
+            "threshold": threshold,
+            "risk_crossed_threshold_at": self.crossed_at,
+            "reasons": self.reasons,
+            "model_version": model_version,
+        }
+
+
+class OfflineScorer:
+    """Feeds utterance dicts through a ScoreProcessor in batches; keeps per-call summaries."""
+
+    def __init__(self, processor, threshold: float, batch_size: int = 256):
+        self.processor = processor
+        self.threshold = threshold
+        self.batch_size = batch_size
+        self.calls: dict[str, CallSummary] = {}
+        self._index: dict[tuple[str, str], int] = {}
+
+    def _utterance(self, doc: dict):
+        from pipeline.records import Utterance
+
+        key = (doc["call_id"], doc["speaker"])
+        index = self._index.get(key, 0)
+        self._index[key] = index + 1
+        return Utterance(
+            utterance_id=str(doc.get("utterance_id") or f"{doc['call_id']}/{doc['speaker']}/{index}"),
+            call_id=doc["call_id"], speaker=doc["speaker"], index=index,
+            start=float(doc["start"]), end=float(doc["end"]), text=doc["text"],
+            confidence=1.0, audio_end_ts=0.0,
+        )
+
+    def score_batch(self, batch: list[tuple[int, dict]]) -> list[dict]:
+        """(line number, utterance dict) pairs -> output records, in the same order."""
+        if not batch:
+            return []
+        # now=0: offline there is no idle time, so no call is evicted mid-file.
+        scores = self.processor.score([self._utterance(doc) for _, doc in batch], now=0.0)
+        out = []
+        for (line_no, _), s in zip(batch, scores):
+            summary = self.calls.setdefault(s.call_id, CallSummary(s.call_id))
+            summary.utterances += 1
+            summary.risk, summary.reasons = s.risk, s.reasons
+            if s.risk > summary.max_risk:
+                summary.max_risk, summary.max_risk_at = s.risk, s.end
+            if summary.crossed_at is None and s.risk >= self.threshold:
+                summary.crossed_at = s.end
+            doc = s.to_dict()
+            for k in ("v", "audio_end_ts", "scored_ts"):
+                doc.pop(k, None)
+            doc["type"] = "utterance_score"
+            out.append({"line": line_no, **doc})
+        return out
+
+    def score_all(self, docs: Iterable[tuple[int, dict]]) -> Iterator[dict]:
+        """Every utterance's record, then one call_risk record per call (in order of first appearance)."""
+        batch = []
+        for item in docs:
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                yield from self.score_batch(batch)
+                batch = []
+        yield from self.score_batch(batch)
+        for summary in self.calls.values():
+            yield summary.to_dict(self.threshold, self.processor.model_version)
+
+
+def score_utterances(utterances: list[dict], settings=None, pins: dict[str, str] | None = None) -> list[dict]:
+    """Python entry point (notebooks): utterance dicts in, the same records ``callradar score`` prints out."""
+    from pipeline.settings import load_settings
+    from pipeline.stages.score import ScoreProcessor
+
+    settings = settings or load_settings()
+    processor = ScoreProcessor.from_settings(settings, pins=pins, watch=False)
+    scorer = OfflineScorer(processor, settings.risk_alert_threshold)
+    return list(scorer.score_all((i, check_utterance(u)) for i, u in enumerate(utterances, 1)))
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "score",
+        help="score a transcript file offline (JSONL in, JSONL out), as the live score stage would",
+        description="Score utterances (one JSON object per line: call_id, speaker agent|customer, start, "
+        "end, text) with the live score stage's models and code. JSONL on stdout: one line per "
+        "utterance (sentiment, intent, keywords, the call's risk so far), then one per call (final risk).",
+        epilog="Exit status: 0 every line scored; 1 some lines refused (reported on stderr with "
+        "their line numbers; the rest scored); 2 the command could not run.",
+    )
+    p.add_argument("transcript", help="JSONL file, one utterance per line ('-' reads stdin)")
+    p.add_argument("--models", metavar="DIR", type=Path,
+                   help="model registry root whose current versions to use (default CALLRADAR_MODELS_DIR)")
+    p.add_argument("--version", metavar="KIND=VERSION", action="append", default=[],
+                   help="pin a kind to a registry version or a model folder, e.g. risk=v3 or "
+                   "risk=runs/risk-candidate (repeatable)")
+    p.add_argument("--batch", type=int, default=256, help="utterances per encoder batch (default 256)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=_run)
+
+
+def _pins(items: list[str]) -> dict[str, str]:
+    from models.registry import KINDS
+    from pipeline.cli import UserError
+
+    pins = {}
+    for item in items:
+        kind, sep, version = item.partition("=")
+        if not sep or kind not in KINDS or not version:
+            raise UserError(f"--version {item!r}: expected KIND=VERSION with KIND one of {', '.join(KINDS)}")
+        pins[kind] = version
+    return pins
+
+
+def _lines(path: str) -> Iterator[tuple[int, bytes]]:
+    from pipeline.cli import UserError
+
+    if path == "-":
+        yield from enumerate(sys.stdin.buffer, 1)
+        return
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with f:
+        yield from enumerate(f, 1)
+
+
+def _run(args) -> int:
+    from models.registry import RegistryError
+    from models.risk import RiskModelError
+    from models.sentiment import ArtifactError
+    from pipeline.cli import UserError
+    from pipeline.settings import load_settings
+    from pipeline.stages.score import ScoreProcessor
+
+    if args.batch < 1:
+        raise UserError("--batch must be at least 1")
+    pins = _pins(args.version)
+    settings = load_settings(**({"models_dir": args.models} if args.models else {}))
+    if args.transcript != "-" and not Path(args.transcript).is_file():
+        raise UserError(f"{args.transcript}: no such file")
+    t0 = time.monotonic()
+    try:
+        processor = ScoreProcessor.from_settings(settings, pins=pins, watch=False)
+    except (RegistryError, RiskModelError, ArtifactError) as exc:
+        raise UserError(str(exc)) from None
+    if not args.quiet:
+        print(f"models: {processor.model_version} (loaded in {time.monotonic() - t0:.1f} s)", file=sys.stderr)
+    scorer = OfflineScorer(processor, settings.risk_alert_threshold, args.batch)
+    refused = 0
+    name = "<stdin>" if args.transcript == "-" else args.transcript
+
+    def accepted() -> Iterator[tuple[int, dict]]:
+        nonlocal refused
+        for line_no, raw in _lines(args.transcript):
+            try:
+                doc = parse_line(raw.rstrip(b"\r\n"))
+            except BadLine as exc:
+                refused += 1
+                print(f"{name}:{line_no}: refused: {exc}", file=sys.stderr)
+                continue
+            if doc is not None:
+                yield line_no, doc
+
+    t1, last_report, scored = time.monotonic(), time.monotonic(), 0
+    out = sys.stdout
+    for record in scorer.score_all(accepted()):
+        out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+        if record["type"] == "utterance_score":
+            scored += 1
+            if not args.quiet and time.monotonic() - last_report > 5:
+                last_report = time.monotonic()
+                rate = scored / max(last_report - t1, 1e-9)
+                print(f"scored {scored} utterances ({rate:.0f}/s)", file=sys.stderr)
+    out.flush()
+    elapsed = time.monotonic() - t1
+    if not args.quiet or refused:
+        print(f"scored {scored} utterances of {len(scorer.calls)} calls in {elapsed:.1f} s "
+              f"({scored / max(elapsed, 1e-9):.0f}/s); refused {refused} line(s)", file=sys.stderr)
+    return EXIT_REFUSED if refused else 0

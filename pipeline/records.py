@@ -197,7 +197,11 @@ class Record:
         if missing:
             raise MalformedMessage(f"{cls.KIND}: missing field(s) {', '.join(missing)}")
         # Unknown fields are ignored so that newer producers don't break older consumers.
-        record = cls(**{k: v for k, v in doc.items() if k in names})
+        known = {k: v for k, v in doc.items() if k in names}
+        for f in fields(cls):
+            if f.name in known and not _FIELD_TYPES[f.type](known[f.name]):
+                raise MalformedMessage(f"{cls.KIND}: {f.name} must be {_TYPE_WORDS[f.type]}, got {known[f.name]!r:.40}")
+        record = cls(**known)
         record.validate()
         return record
 
@@ -213,6 +217,24 @@ class Record:
 
     def validate(self) -> None:
         """Subclasses check types and ranges; raise MalformedMessage."""
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+# Every field is checked against its annotation, so a stage never meets a wrong type.
+_FIELD_TYPES = {
+    "str": lambda x: isinstance(x, str),
+    "str | None": lambda x: x is None or isinstance(x, str),
+    "float": lambda x: _is_number(x),
+    "int": _is_int,
+    "bool": lambda x: isinstance(x, bool),
+    "list": lambda x: isinstance(x, list),
+    "dict": lambda x: isinstance(x, dict),
+}
+_TYPE_WORDS = {"str": "a string", "str | None": "a string or null", "float": "a finite number",
+               "int": "a whole number", "bool": "true or false", "list": "a list", "dict": "an object"}
 
 
 def _reject_constant(name: str):

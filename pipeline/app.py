@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
+from pipeline.metrics import PipelineMetrics, PrometheusMetrics, faust_consumer_lag
 from pipeline.records import (
     ChannelEnd,
     DeadLetter,
@@ -41,7 +42,8 @@ def app_id(settings: Settings, stages: tuple[str, ...]) -> str:
     return f"callradar-{settings.topic_prefix}{'-'.join(stages)}"
 
 
-def create_app(settings: Settings, stages: tuple[str, ...] = STAGES) -> faust.App:
+def create_app(settings: Settings, stages: tuple[str, ...] = STAGES,
+               metrics: PipelineMetrics | None = None) -> faust.App:
     unknown = set(stages) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {STAGES}")
@@ -62,7 +64,7 @@ def create_app(settings: Settings, stages: tuple[str, ...] = STAGES) -> faust.Ap
         stream_wait_empty=False,
     )
     topics = Topics(settings.topic_prefix)
-    wiring = _Wiring(app, settings, topics)
+    wiring = _Wiring(app, settings, topics, metrics or PrometheusMetrics(stages))
     if "transcribe" in stages:
         wiring.transcribe_stage()
     if "score" in stages:
@@ -70,14 +72,18 @@ def create_app(settings: Settings, stages: tuple[str, ...] = STAGES) -> faust.Ap
     if "trigger" in stages:
         wiring.trigger_stage()
     wiring.health_pages()
+    wiring.metrics_page()
     return app
 
 
 class _Wiring:
     """Holds what the stages share: topics, the dead-letter sender, readiness."""
 
-    def __init__(self, app: faust.App, settings: Settings, topics: Topics):
+    def __init__(self, app: faust.App, settings: Settings, topics: Topics,
+                 metrics: PipelineMetrics | None = None):
         self.app = app
+        self.metrics = metrics or PipelineMetrics()
+        self.metrics.watch_consumer(lambda: faust_consumer_lag(app))
         self.settings = settings
         self.names = topics
         self.ready = False
@@ -96,6 +102,7 @@ class _Wiring:
 
     async def dead_letter(self, stage: str, source: str, key, value, headers, reason: str) -> None:
         log.warning("dead letter from %s: %s", stage, reason)
+        self.metrics.on_dead_letter(stage, reason)
         key_text = key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray)) else key
         doc = DeadLetter(
             stage=stage,
@@ -117,17 +124,21 @@ class _Wiring:
 
     def transcribe_stage(self) -> None:
         from models.speech import SpeechToText
-        from pipeline.stages.transcribe import TranscribeProcessor
+        from pipeline.stages.transcribe import MODEL_RATE, TranscribeProcessor
 
         stt = SpeechToText(self.settings)
         processor = TranscribeProcessor(self.settings)
         pending: asyncio.Queue = asyncio.Queue()
+        self.metrics.set_model_version("speech", stt.model_id)
+        self.metrics.watch_live_calls("transcribe", lambda: processor.live_calls)
+        self.metrics.watch_stt_queue(pending.qsize)
         audio_topic = self.topic["audio"]
 
         @self.app.agent(audio_topic, name="transcribe-ingest")
         async def ingest(stream):
             async for event in stream.events():
                 now = time.time()
+                self.metrics.on_message_in("transcribe")
                 try:
                     message = decode_audio_message(event.key, event.value, event.headers)
                     if isinstance(message, ChannelEnd):
@@ -148,12 +159,15 @@ class _Wiring:
                 batch = [await pending.get()]
                 while len(batch) < TRANSCRIBE_BATCH and not pending.empty():
                     batch.append(pending.get_nowait())
+                started = time.perf_counter()
                 results = await loop.run_in_executor(
                     self.model_pool, stt.transcribe_batch, [u.audio for u in batch]
                 )
+                self.metrics.on_transcribed(sum(len(u.audio) for u in batch) / MODEL_RATE, time.perf_counter() - started)
                 for utt, result in zip(batch, results):
                     record = utt.to_record(result.text.strip(), result.confidence, stt.model_id, time.time())
                     await self.send("transcripts", utt.call_id, record.encode())
+                    self.metrics.on_utterance_sent(record)
 
         @self.app.timer(interval=5.0)
         async def close_idle_channels():
@@ -167,6 +181,7 @@ class _Wiring:
 
         processor = ScoreProcessor.from_settings(self.settings)  # the registry's models, hot-reloaded
         source = self.topic["transcripts"]
+        self.metrics.watch_live_calls("score", lambda: processor.live_calls)
 
         @self.app.agent(source, name="score")
         async def score(stream):
@@ -174,14 +189,16 @@ class _Wiring:
             async for events in stream.take_events(SCORE_BATCH, within=0.005):
                 utterances = []
                 for event in events:
+                    self.metrics.on_message_in("score")
                     try:
                         utterances.append(Utterance.decode(event.value))
                     except MalformedMessage as exc:
                         await self.dead_letter("score", source.get_topic_name(), event.key,
                                                event.value, event.headers, str(exc))
                 scores = await loop.run_in_executor(self.text_pool, processor.score, utterances)
-                for s in scores:
+                for utt, s in zip(utterances, scores):
                     await self.send("scores", s.call_id, s.encode())
+                    self.metrics.on_score_sent(utt, s)
 
     # ------------------------------------------------------------ trigger
 
@@ -195,6 +212,7 @@ class _Wiring:
         @self.app.agent(source, name="trigger")
         async def trigger(stream):
             async for event in stream.events():
+                self.metrics.on_message_in("trigger")
                 try:
                     score = Score.decode(event.value)
                 except MalformedMessage as exc:
@@ -203,6 +221,7 @@ class _Wiring:
                     continue
                 for alert in processor.on_score(score):
                     await self.send("alerts", alert.call_id, alert.encode())
+                    self.metrics.on_alert_sent(score, alert)
 
     # ------------------------------------------------------------ health
 
@@ -216,3 +235,10 @@ class _Wiring:
             status = 200 if self.ready else 503
             return web.json({"ready": self.ready}, status=status)
 
+    # ------------------------------------------------------------ metrics
+
+    def metrics_page(self) -> None:
+        @self.app.page("/metrics")
+        async def metrics(web, request):
+            body, content_type = self.metrics.exposition()
+            return web.bytes(body, headers={"Content-Type": content_type})

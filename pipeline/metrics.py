@@ -1,0 +1,267 @@
+"""What the stages report about themselves, and its Prometheus exposition.
+
+The Faust wiring (pipeline/app.py) calls a :class:`PipelineMetrics` at a few
+points: a message taken in, a record sent, a batch transcribed, a dead letter.
+The base class records nothing, so the stage processors never see Prometheus
+and anything else (a test probe, another backend) can take its place.
+:class:`PrometheusMetrics` keeps its own CollectorRegistry (several apps in one
+process, as in tests, never collide) and renders it for the worker's /metrics.
+
+Latency hops, all from wall-clock times carried in the records (workers on
+different hosts need synchronised clocks, as any Kafka pipeline measuring
+end-to-end latency does):
+
+=========================  ==================================================
+hop                        from ... to ...
+=========================  ==================================================
+chunk_to_utterance         capture of the utterance's last voiced audio (the
+                           chunk that ends it) -> its transcript sent
+utterance_to_score         transcript sent -> its score sent
+utterance_end_to_score     last voiced audio captured -> score sent
+score_to_alert             score sent -> alert sent
+utterance_end_to_alert     last voiced audio captured -> alert sent (the
+                           DESIGN.md target: p95 <= 1.0 s at 10 calls)
+=========================  ==================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+HOPS = ("chunk_to_utterance", "utterance_to_score", "utterance_end_to_score", "score_to_alert",
+        "utterance_end_to_alert")
+LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0)
+RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
+SPEAKERS = ("agent", "customer")
+ALERT_TYPES = ("escalation_risk", "assist_prompt")
+
+# Dead-letter reasons are free text (they name offsets, values, call ids); a
+# label must not be, or every bad message would make a new time series. First
+# match wins; the full reason stays on the dead-letter topic.
+DEAD_LETTER_CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("after_end", r"after its channel ended"),
+    ("out_of_order", r"already seen|out of order"),
+    ("missing_header", r"no headers|missing header"),
+    ("key_mismatch", r"differs from header"),
+    ("bad_channel", r"header 'channel'"),
+    ("bad_audio_format", r"sample rate|encoding"),
+    ("bad_pcm", r"PCM|chunk longer"),
+    ("bad_json", r"not valid JSON|expected a JSON object|is not allowed"),
+    ("empty", r"empty message"),
+    ("bad_version", r"unsupported version"),
+    ("missing_field", r"missing field"),
+    ("bad_header", r"header|sequence number|capture_ts|seq\b"),
+    ("invalid_field", r"^\w+: "),  # a record's own check: "<kind>: <field> must be ..."
+)
+DEAD_LETTER_OTHER = "other"
+_CATEGORY_PATTERNS = tuple((name, re.compile(pattern)) for name, pattern in DEAD_LETTER_CATEGORIES)
+
+
+def reason_category(reason: str) -> str:
+    """The short, bounded label for a dead-letter reason."""
+    for name, pattern in _CATEGORY_PATTERNS:
+        if pattern.search(reason):
+            return name
+    return DEAD_LETTER_OTHER
+
+
+class PipelineMetrics:
+    """The sensor interface the Faust wiring calls. This base records nothing."""
+
+    def on_message_in(self, stage: str) -> None:
+        """A message was taken off the stage's source topic."""
+
+    def on_dead_letter(self, stage: str, reason: str) -> None:
+        """A message was refused and sent to calls.deadletter."""
+
+    def on_transcribed(self, audio_s: float, elapsed_s: float) -> None:
+        """A batch of utterances went through speech to text (audio length, wall time)."""
+
+    def on_utterance_sent(self, utterance) -> None:
+        """A transcript (pipeline.records.Utterance) went to calls.transcripts."""
+
+    def on_score_sent(self, utterance, score) -> None:
+        """A score went to calls.scores for this utterance."""
+
+    def on_alert_sent(self, score, alert) -> None:
+        """An alert went to calls.alerts because of this score."""
+
+    def set_model_version(self, component: str, version: str) -> None:
+        """The model now serving ``component``: speech (Whisper), score (the model set on scores)."""
+
+    def watch_live_calls(self, stage: str, read: Callable[[], int]) -> None:
+        """``read()`` gives the number of calls the stage holds state for."""
+
+    def watch_stt_queue(self, read: Callable[[], int]) -> None:
+        """``read()`` gives the number of utterances waiting for speech to text."""
+
+    def watch_consumer(self, read: Callable[[], dict[tuple[str, int], int]]) -> None:
+        """``read()`` gives {(topic, partition): lag} for the partitions this worker owns."""
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The body and content type of the /metrics page."""
+        return b"", "text/plain; version=0.0.4; charset=utf-8"
+
+
+class PrometheusMetrics(PipelineMetrics):
+    """prometheus-client metrics in a registry of their own."""
+
+    def __init__(self, stages: tuple[str, ...] = ("transcribe", "score", "trigger"), clock=time.time):
+        from prometheus_client import (
+            CollectorRegistry,
+            Counter,
+            Gauge,
+            Histogram,
+            Info,
+            ProcessCollector,
+            disable_created_metrics,
+        )
+
+        # No *_created series: they double the series count and nothing here queries them.
+        # (A process-wide switch in prometheus-client; a worker process has one registry.)
+        disable_created_metrics()
+        self.clock = clock
+        self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)  # process_cpu_seconds_total, process_resident_memory_bytes, ...
+        reg = dict(registry=self.registry)
+        self.messages = Counter("callradar_messages", "Messages taken off a stage's source topic.",
+                                ["stage"], **reg)
+        self.latency = Histogram("callradar_latency_seconds",
+                                 "Wall-clock latency of one pipeline hop (see pipeline/metrics.py).",
+                                 ["hop"], buckets=LATENCY_BUCKETS, **reg)
+        self.stt_audio = Counter("callradar_stt_audio_seconds", "Seconds of utterance audio transcribed.", **reg)
+        self.stt_busy = Counter("callradar_stt_busy_seconds", "Wall-clock seconds spent in speech to text.", **reg)
+        self.stt_rtf = Histogram("callradar_stt_real_time_factor",
+                                 "Speech-to-text time over audio time, per batch of utterances.",
+                                 buckets=RTF_BUCKETS, **reg)
+        self.stt_queue = Gauge("callradar_stt_queue_utterances", "Utterances waiting for speech to text.", **reg)
+        self.utterances = Counter("callradar_utterances", "Transcripts sent, by speaker.", ["speaker"], **reg)
+        self.live_calls = Gauge("callradar_active_calls", "Calls the stage holds live state for.", ["stage"], **reg)
+        self.alerts = Counter("callradar_alerts", "Alerts sent, by type.", ["alert_type"], **reg)
+        self.dead_letters = Counter("callradar_dead_letters", "Messages refused to calls.deadletter.",
+                                    ["stage", "reason"], **reg)
+        self.models = Info("callradar_model", "The model serving each component.", ["component"], **reg)
+        self._versions: dict[str, str] = {}
+        self._lag_reader: Callable[[], dict[tuple[str, int], int]] | None = None
+        self.registry.register(_LagCollector(self))
+
+        # Known label values start at zero, so rate() and the dashboard see them before the first event.
+        for stage in stages:
+            self.messages.labels(stage)
+            for category, _ in DEAD_LETTER_CATEGORIES:
+                self.dead_letters.labels(stage, category)
+            self.dead_letters.labels(stage, DEAD_LETTER_OTHER)
+        for hop in HOPS:
+            self.latency.labels(hop)
+        for speaker in SPEAKERS:
+            self.utterances.labels(speaker)
+        for alert_type in ALERT_TYPES:
+            self.alerts.labels(alert_type)
+
+    def _hop(self, hop: str, since_ts: float) -> None:
+        if since_ts > 0:  # 0 means the producer did not stamp the time
+            self.latency.labels(hop).observe(max(0.0, self.clock() - since_ts))
+
+    def on_message_in(self, stage: str) -> None:
+        self.messages.labels(stage).inc()
+
+    def on_dead_letter(self, stage: str, reason: str) -> None:
+        self.dead_letters.labels(stage, reason_category(reason)).inc()
+
+    def on_transcribed(self, audio_s: float, elapsed_s: float) -> None:
+        self.stt_audio.inc(audio_s)
+        self.stt_busy.inc(elapsed_s)
+        if audio_s > 0:
+            self.stt_rtf.observe(elapsed_s / audio_s)
+
+    def on_utterance_sent(self, utterance) -> None:
+        self.utterances.labels(utterance.speaker if utterance.speaker in SPEAKERS else "other").inc()
+        self._hop("chunk_to_utterance", utterance.audio_end_ts)
+
+    def on_score_sent(self, utterance, score) -> None:
+        self._hop("utterance_to_score", utterance.emitted_ts)
+        self._hop("utterance_end_to_score", utterance.audio_end_ts)
+        self.set_model_version("score", score.model_version)
+
+    def on_alert_sent(self, score, alert) -> None:
+        self._hop("score_to_alert", score.scored_ts)
+        self._hop("utterance_end_to_alert", alert.audio_end_ts)
+        self.alerts.labels(alert.alert_type).inc()
+
+    def set_model_version(self, component: str, version: str) -> None:
+        if version and self._versions.get(component) != version:  # a promoted model shows up on its first score
+            self._versions[component] = version
+            self.models.labels(component).info({"version": version})
+
+    def watch_live_calls(self, stage: str, read: Callable[[], int]) -> None:
+        self.live_calls.labels(stage).set_function(read)
+
+    def watch_stt_queue(self, read: Callable[[], int]) -> None:
+        self.stt_queue.set_function(read)
+
+    def watch_consumer(self, read: Callable[[], dict[tuple[str, int], int]]) -> None:
+        self._lag_reader = read
+
+    def exposition(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _LagCollector:
+    """callradar_consumer_lag, read at scrape time: no timer, no extra Kafka requests."""
+
+    def __init__(self, metrics: PrometheusMetrics):
+        self.metrics = metrics
+
+    def describe(self):
+        return []  # families appear and go with partition assignment
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        family = GaugeMetricFamily(
+            "callradar_consumer_lag",
+            "Messages on a partition this worker owns that it has not read yet (high water - position).",
+            labels=["topic", "partition"],
+        )
+        read = self.metrics._lag_reader
+        if read is not None:
+            try:
+                lags = read()
+            except Exception as exc:  # a scrape must never break on a rebalance in progress
+                log.debug("consumer lag not available: %s", exc)
+                lags = {}
+            for (topic, partition), lag in sorted(lags.items()):
+                family.add_metric([topic, str(partition)], lag)
+        yield family
+
+
+def faust_consumer_lag(app) -> dict[tuple[str, int], int]:
+    """{(topic, partition): lag} from a Faust app's own consumer, without asking Kafka.
+
+    High water is what the consumer learnt on its last fetch; the position is
+    the offset after the last message handed to a stream (Faust's monitor),
+    else the committed offset Faust loaded when the partition was assigned.
+    An empty partition with neither yet counts 0; other partitions without a
+    position (a new group, nothing read) are left out rather than guessed.
+    """
+    consumer = app.consumer
+    read_offsets = app.monitor.tp_read_offsets
+    committed = {**getattr(consumer, "_committed_offset", {}), **app.monitor.tp_committed_offsets}
+    out = {}
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        read = read_offsets.get(tp)
+        position = read + 1 if read is not None else committed.get(tp)
+        if position is None and highwater == 0:
+            position = 0
+        if highwater is None or position is None:
+            continue
+        out[(tp.topic, tp.partition)] = max(0, highwater - position)
+    return out

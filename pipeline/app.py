@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
+from pipeline.kafka_io import faust_credentials
 from pipeline.metrics import PipelineMetrics, PrometheusMetrics, faust_consumer_lag
 from pipeline.records import (
     ChannelEnd,
@@ -50,6 +51,7 @@ def create_app(settings: Settings, stages: tuple[str, ...] = STAGES,
     app = faust.App(
         app_id(settings, stages),
         broker=f"kafka://{settings.bootstrap}",
+        broker_credentials=faust_credentials(settings),  # SASL/TLS from settings (docs/security.md)
         store="memory://",
         datadir=str(settings.state_dir / "faust"),
         web_bind=settings.worker_web_host,
@@ -124,10 +126,13 @@ class _Wiring:
 
     def transcribe_stage(self) -> None:
         from models.speech import SpeechToText
+        from pipeline.redact import transcript_redactor
         from pipeline.stages.transcribe import MODEL_RATE, TranscribeProcessor
 
         stt = SpeechToText(self.settings)
         processor = TranscribeProcessor(self.settings)
+        # PII never leaves this stage: transcripts, scores, alerts and the archive get placeholders.
+        redact = transcript_redactor(self.settings, getattr(self.metrics, "registry", None))
         pending: asyncio.Queue = asyncio.Queue()
         self.metrics.set_model_version("speech", stt.model_id)
         self.metrics.watch_live_calls("transcribe", lambda: processor.live_calls)
@@ -165,7 +170,7 @@ class _Wiring:
                 )
                 self.metrics.on_transcribed(sum(len(u.audio) for u in batch) / MODEL_RATE, time.perf_counter() - started)
                 for utt, result in zip(batch, results):
-                    record = utt.to_record(result.text.strip(), result.confidence, stt.model_id, time.time())
+                    record = utt.to_record(redact(result.text.strip()), result.confidence, stt.model_id, time.time())
                     await self.send("transcripts", utt.call_id, record.encode())
                     self.metrics.on_utterance_sent(record)
 

@@ -6,15 +6,24 @@ jars, so a new user needs only Java. Its config, data, logs and PID file live in
 ``deploy/kafka/libs/<version>``. Several brokers can run side by side on
 different ports and state dirs, so every process is found and stopped by its
 PID file, and only after checking that the PID really is that broker.
+
+Security follows CALLRADAR_KAFKA_SECURITY_PROTOCOL: with SASL_PLAINTEXT or
+SASL_SSL the client listener asks for SCRAM. The broker has a user of its own
+(``callradar-broker``, random password kept 0600 in its state dir) created when
+the storage is formatted; with it, every start adds or updates the SCRAM users
+(the one in settings, plus ``sasl_users``) through the admin API, so no client
+password is ever on a command line. SSL and SASL_SSL need ``tls`` (PEM files).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -47,12 +56,25 @@ LOG_FILES = ("stdout.log", "server.log")  # the JVM's own output, then log4j's
 # Only processes whose command line holds this are ever signalled.
 BROKER_MAIN_CLASS = "kafka.Kafka"
 
+# The broker's own SCRAM user: inter-broker traffic, and adding the other users at start.
+BROKER_USER = "callradar-broker"
+SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
+
 # Brokers this process launched, kept so they are reaped (no zombies, no ResourceWarning).
 _children: dict[int, subprocess.Popen] = {}
 
 
 class BrokerError(UserError):
     """The embedded broker cannot be fetched, started or stopped; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class BrokerTLS:
+    """PEM files for a TLS client listener: the broker's key and certificate chain in one
+    file, and the CA that signed it (the broker trusts it for its own connections)."""
+
+    keystore: Path
+    ca: Path
 
 
 @dataclass
@@ -68,17 +90,29 @@ class BrokerStatus:
 
 
 class EmbeddedKafka:
-    """Fetch, start, stop and inspect the broker that ``settings`` describe."""
+    """Fetch, start, stop and inspect the broker that ``settings`` describe.
 
-    def __init__(self, settings: Settings | None = None):
+    ``sasl_users`` ({name: password}) are SCRAM users to create besides the one
+    in settings; ``tls`` is needed when the protocol is SSL or SASL_SSL.
+    """
+
+    def __init__(self, settings: Settings | None = None, sasl_users: dict[str, str] | None = None,
+                 tls: BrokerTLS | None = None):
         self.settings = settings or load_settings()
         s = self.settings
+        self.protocol = s.kafka_security_protocol.upper()
+        self.sasl = self.protocol.startswith("SASL_")
+        self.tls = tls
+        self.sasl_users = dict(sasl_users or {})
+        if self.sasl:
+            self.sasl_users.setdefault(s.kafka_sasl_username, s.kafka_sasl_password)
         # Absolute: the path is how a running broker is recognised, from any working directory.
         self.home = Path(s.state_dir).resolve() / "kafka"
         self.data_dir = self.home / "data"
         self.logs_dir = self.home / "logs"
         self.pid_file = self.home / "broker.pid"
         self.config_file = self.home / "server.properties"
+        self.broker_secret_file = self.home / "broker-user.secret"
         self.libs_dir = DEPLOY_DIR / "libs" / s.kafka_version
         self._log_start: dict[str, int] = {}
 
@@ -141,6 +175,7 @@ class EmbeddedKafka:
             pid = self._running_pid()
             started = pid is None
             if started:
+                self._check_security()
                 self._check_ports_free()
                 java = _require_java()
                 libs = self.fetch()
@@ -148,7 +183,9 @@ class EmbeddedKafka:
                 self._format_storage(java, libs)
                 pid = self._launch(java, libs)
             self._wait_until_answering(pid, began + timeout_s, stop_on_failure=started)
-        kafka_io.ensure_topics(s)
+            if self.sasl:
+                self._upsert_scram_users()
+        kafka_io.ensure_topics(self._admin_settings())
         how = f"started in {time.monotonic() - began:.1f} s" if started else "was already running"
         log.info("Kafka at %s %s (pid %d), topics ready", s.bootstrap, how, pid)
         return started
@@ -165,6 +202,15 @@ class EmbeddedKafka:
                     f"or if it is a Kafka you want to use, set CALLRADAR_KAFKA_BOOTSTRAP=127.0.0.1:{port}"
                 )
 
+    def _check_security(self) -> None:
+        if self.sasl and self.settings.kafka_sasl_mechanism.upper() not in SCRAM_MECHANISMS:
+            raise BrokerError(f"the embedded broker serves SCRAM only, not {self.settings.kafka_sasl_mechanism}: "
+                              f"set CALLRADAR_KAFKA_SASL_MECHANISM to {' or '.join(SCRAM_MECHANISMS)}")
+        if self.protocol.endswith("SSL") and self.tls is None:
+            raise BrokerError(f"CALLRADAR_KAFKA_SECURITY_PROTOCOL={self.protocol}: the embedded broker serves TLS "
+                              "only when given its certificate (EmbeddedKafka(tls=BrokerTLS(...)), as the tests do); "
+                              "for TLS in production, point CALLRADAR_KAFKA_BOOTSTRAP at your own cluster")
+
     def render_config(self) -> str:
         """server.properties for these settings (the template in deploy/kafka)."""
         template = Template((DEPLOY_DIR / "server.properties").read_text())
@@ -173,11 +219,68 @@ class EmbeddedKafka:
             controller_port=self.settings.embedded_kafka_controller_port,
             data_dir=self.data_dir,
             partitions=self.settings.topic_partitions,
+            listener=self.protocol,
+            security=self._security_properties(),
         )
+
+    def _security_properties(self) -> str:
+        lines = []
+        if self.sasl:
+            jaas = ("org.apache.kafka.common.security.scram.ScramLoginModule required "
+                    f'username="{BROKER_USER}" password="{self._broker_password()}";')
+            lines += [f"sasl.enabled.mechanisms={','.join(SCRAM_MECHANISMS)}",
+                      "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512"]
+            # Kafka keeps listener JAAS lines (password-type configs) out of its config dump.
+            lines += [f"listener.name.{self.protocol.lower()}.{m.lower()}.sasl.jaas.config={jaas}"
+                      for m in SCRAM_MECHANISMS]
+        if self.protocol.endswith("SSL") and self.tls is not None:
+            lines += ["ssl.keystore.type=PEM", f"ssl.keystore.location={Path(self.tls.keystore).resolve()}",
+                      "ssl.truststore.type=PEM", f"ssl.truststore.location={Path(self.tls.ca).resolve()}"]
+        return "\n".join(lines)
+
+    def _broker_password(self) -> str:
+        """The broker user's password: made when the storage is formatted, kept for later starts."""
+        if self.broker_secret_file.exists():
+            return self.broker_secret_file.read_text().strip()
+        if (self.data_dir / "meta.properties").exists():
+            raise BrokerError(f"{self.data_dir} was formatted without SASL (or {self.broker_secret_file.name} was "
+                              "removed), so it has no broker user: stop the broker (callradar kafka stop), then "
+                              "remove that folder (its topics go with it) or use another CALLRADAR_STATE_DIR")
+        password = secrets.token_urlsafe(24)
+        _write_private(self.broker_secret_file, password + "\n")
+        return password
+
+    def _admin_settings(self) -> Settings:
+        """Settings that connect as the broker's own user (the client user may not exist yet)."""
+        if not self.sasl:
+            return self.settings
+        changes = dict(kafka_sasl_username=BROKER_USER, kafka_sasl_password=self._broker_password(),
+                       kafka_sasl_mechanism="SCRAM-SHA-512", kafka_sasl_password_file=None)
+        return dataclasses.replace(self.settings, **changes)
+
+    def _upsert_scram_users(self) -> None:
+        """Create or update every SCRAM user (both mechanisms); idempotent, so on every start."""
+        from kafka.admin import UserScramCredentialUpsertion
+
+        from pipeline import kafka_io
+
+        admin = kafka_io._admin(self._admin_settings(), timeout_s=30)
+        errors = {}
+        try:
+            for mechanism in SCRAM_MECHANISMS:  # one request each: Kafka refuses a user twice in one request
+                upserts = [UserScramCredentialUpsertion(name, mechanism, password, iterations=8192)
+                           for name, password in self.sasl_users.items()]
+                result = admin.alter_user_scram_credentials(upserts)
+                errors.update({f"{user} ({mechanism})": error for user, error in result.items() if error})
+        finally:
+            admin.close()
+        if errors:
+            raise BrokerError(f"could not create SCRAM users: {errors}")
+        log.info("SCRAM users ready: %s", ", ".join(sorted(self.sasl_users)))
 
     def _write_config(self) -> None:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(self.render_config())
+        _write_private(self.config_file, self.render_config())  # it may hold the broker user's password
 
     def _java_command(self, java: str, libs: Path, main: str, *args: str) -> list[str]:
         return [
@@ -193,6 +296,9 @@ class EmbeddedKafka:
             return
         cluster_id = _new_cluster_id()
         args = ["format", "-t", cluster_id, "-c", str(self.config_file), "--ignore-formatted"]
+        if self.sasl:  # only the broker's own user here; the others are added through the admin API
+            args += [arg for m in SCRAM_MECHANISMS
+                     for arg in ("--add-scram", f"{m}=[name={BROKER_USER},password={self._broker_password()}]")]
         cmd = self._java_command(java, libs, "kafka.tools.StorageTool", *args)
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
@@ -225,10 +331,13 @@ class EmbeddedKafka:
                 reason = "did not answer in time"
                 break
             try:
-                kafka_io.wait_for_broker(self.settings, timeout_s=min(2.0, remaining))
+                kafka_io.wait_for_broker(self._admin_settings(), timeout_s=min(2.0, remaining))
                 return
             except TimeoutError:
                 pass
+            except kafka_io.KafkaSecurityError as exc:  # e.g. storage formatted with another broker password
+                reason = f"refused its own user's login ({exc})"
+                break
         logs = self.log_tail()
         if stop_on_failure:
             self._terminate(pid)
@@ -390,6 +499,14 @@ def _new_cluster_id() -> str:
         cid = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
         if not cid.startswith("-"):
             return cid
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (it may hold a password)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def _size(path: Path) -> int:

@@ -1,15 +1,17 @@
 """The one place callradar talks to Kafka with kafka-python.
 
 Replay, the CLI tools, the broker manager and the tests all get their clients
-here, so connection settings (bootstrap, security protocol, later SASL/TLS) and
-the low-latency defaults live in one spot. Faust stages use aiokafka through
-Faust and do not come through this module.
+here, so connection settings (bootstrap, SASL, TLS) and the low-latency
+defaults live in one spot. Faust stages use aiokafka through Faust; their
+credentials come from :func:`faust_credentials` here, built from the same
+settings and the same TLS context (docs/security.md).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,19 +28,129 @@ if logging.getLogger("kafka").level == logging.NOTSET:
 TOPIC_ALREADY_EXISTS = 36
 
 
+class KafkaSecurityError(SettingsError):
+    """The cluster refused our credentials or our TLS: retrying will not help, so say so at once."""
+
+
+class _Secret(str):
+    """A str that shows as '***' in reprs: kafka-python logs its whole config at DEBUG."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext:
+    """The TLS context both client libraries use: verifies the broker's certificate and host name."""
+    cafile = settings.kafka_ssl_cafile
+    context = ssl.create_default_context(cafile=str(cafile) if cafile else None)  # None: the system CAs
+    if settings.kafka_ssl_certfile:
+        keyfile = settings.kafka_ssl_keyfile
+        context.load_cert_chain(str(settings.kafka_ssl_certfile), str(keyfile) if keyfile else None)
+    return context
+
+
 def client_config(settings: Settings, role: str) -> dict:
-    """Connection options shared by every client; the hook for SASL/TLS settings later."""
+    """Connection options shared by every kafka-python client: bootstrap, SASL, TLS, reconnects."""
     protocol = settings.kafka_security_protocol.upper()
-    if protocol not in ("PLAINTEXT", "SSL"):
-        # SASL needs credentials that Settings does not carry yet.
-        raise SettingsError(f"CALLRADAR_KAFKA_SECURITY_PROTOCOL={protocol} is not supported yet; use PLAINTEXT or SSL")
-    return {
+    config = {
         "bootstrap_servers": [server.strip() for server in settings.bootstrap.split(",") if server.strip()],
         "security_protocol": protocol,
         "client_id": f"callradar-{role}",
         # Reconnect quickly: the broker is usually local, and may be just starting.
         "reconnect_backoff_max_ms": 1000,
     }
+    if protocol in ("SSL", "SASL_SSL"):
+        config["ssl_context"] = ssl_context(settings)
+    if protocol.startswith("SASL_"):
+        config.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism.upper(),
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=_Secret(settings.kafka_sasl_password),
+        )
+    return config
+
+
+def faust_credentials(settings: Settings):
+    """``broker_credentials`` for faust.App: the same protocol, user and TLS context as client_config."""
+    import faust
+
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl_context(settings) if protocol.endswith("SSL") else None
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(  # its repr shows the user name only
+        username=settings.kafka_sasl_username,
+        password=_Secret(settings.kafka_sasl_password),
+        mechanism=settings.kafka_sasl_mechanism.upper(),
+        ssl_context=context,
+    )
+
+
+def check_login(settings: Settings, timeout_s: float = 10.0) -> None:
+    """Raise KafkaSecurityError at once when the cluster refuses our login or our TLS.
+
+    kafka-python retries a refused login until its bootstrap times out and then
+    says only "Unable to bootstrap"; aiokafka (Faust's client) raises the
+    broker's answer, so one connection through it tells a wrong password from a
+    broker that is still starting. Other failures are left to the caller's
+    retries. Does nothing for PLAINTEXT.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aiokafka.conn import create_conn
+
+    protocol = settings.kafka_security_protocol.upper()
+    if protocol == "PLAINTEXT":
+        return
+    auth = {"security_protocol": protocol}
+    if protocol.endswith("SSL"):
+        auth["ssl_context"] = ssl_context(settings)
+    if protocol.startswith("SASL_"):
+        auth.update(sasl_mechanism=settings.kafka_sasl_mechanism.upper(),
+                    sasl_plain_username=settings.kafka_sasl_username,
+                    sasl_plain_password=_Secret(settings.kafka_sasl_password))
+
+    async def login(host: str, port: int) -> None:
+        conn = await asyncio.wait_for(
+            create_conn(host, port, client_id="callradar-login-check",
+                        request_timeout_ms=int(timeout_s * 1000), **auth), timeout_s)
+        conn.close()
+
+    for host, port in _bootstrap_addresses(settings):
+        try:
+            # A thread of its own: the caller may already be inside an event loop.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(asyncio.run, login(host, port)).result()
+            return
+        except Exception as exc:
+            refused = _security_failure(settings, exc)
+            if refused is not None:
+                raise refused from exc
+
+
+def _security_failure(settings: Settings, exc: BaseException) -> KafkaSecurityError | None:
+    """A clear error when ``exc`` (or what caused it) is a refused login or a failed TLS handshake."""
+    import aiokafka.errors
+    import kafka.errors
+
+    refused_login = (kafka.errors.SaslAuthenticationFailedError, aiokafka.errors.SaslAuthenticationFailed,
+                     aiokafka.errors.AuthenticationFailedError, aiokafka.errors.UnsupportedSaslMechanismError)
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, refused_login):
+            return KafkaSecurityError(
+                f"Kafka at {settings.bootstrap} refused the {settings.kafka_sasl_mechanism.upper()} login of user "
+                f"{settings.kafka_sasl_username!r}: check CALLRADAR_KAFKA_SASL_USERNAME and the password "
+                f"(CALLRADAR_KAFKA_SASL_PASSWORD or _FILE) ({seen})")
+        if isinstance(seen, ssl.SSLError):
+            return KafkaSecurityError(
+                f"TLS with Kafka at {settings.bootstrap} failed: {seen}; check CALLRADAR_KAFKA_SSL_CAFILE "
+                "(the CA that signed the broker's certificate) and that the certificate names that host")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _bootstrap_addresses(settings: Settings) -> list[tuple[str, int]]:
@@ -85,11 +197,14 @@ def wait_for_broker(settings: Settings, timeout_s: float = 30.0) -> dict:
             break
         if any(port_open(host, port, min(0.5, remaining)) for host, port in addresses):
             try:
+                check_login(settings, timeout_s=max(0.5, min(10.0, remaining)))
                 admin = _admin(settings, remaining)
                 try:
                     return admin.describe_cluster()
                 finally:
                     admin.close()
+            except KafkaSecurityError:
+                raise
             except Exception as exc:  # broker still starting; retry until the deadline
                 last_error = exc
         time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
@@ -174,6 +289,7 @@ def make_producer(settings: Settings, **overrides):
     """
     from kafka import KafkaProducer
 
+    check_login(settings)
     config = {
         **client_config(settings, "producer"),
         "acks": "all",
@@ -200,6 +316,7 @@ def make_consumer(
     """
     from kafka import KafkaConsumer
 
+    check_login(settings)
     session_ms = int(settings.consumer_session_timeout_s * 1000)
     config = {
         **client_config(settings, "consumer"),

@@ -31,6 +31,28 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "CALLRADAR_CONSUMER_SESSION_TIMEOUT_S": str(settings.consumer_session_timeout_s),
         "PYTHONUNBUFFERED": "1",
     })
+    env.update(_kafka_security_env(settings))
+    return env
+
+
+def _kafka_security_env(settings: Settings) -> dict[str, str]:
+    """SASL and TLS settings for a child ("" unsets). A password that came from a file
+    goes as the file's path, so the secret is in the child's environment only when it
+    was given directly."""
+    env = {
+        "CALLRADAR_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "CALLRADAR_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+        "CALLRADAR_KAFKA_SASL_USERNAME": settings.kafka_sasl_username,
+        "CALLRADAR_KAFKA_SASL_PASSWORD": "",
+        "CALLRADAR_KAFKA_SASL_PASSWORD_FILE": "",
+    }
+    if settings.kafka_sasl_password_file is not None:
+        env["CALLRADAR_KAFKA_SASL_PASSWORD_FILE"] = str(settings.kafka_sasl_password_file)
+    else:
+        env["CALLRADAR_KAFKA_SASL_PASSWORD"] = settings.kafka_sasl_password
+    for name in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+        path = getattr(settings, name)
+        env["CALLRADAR_" + name.upper()] = str(path) if path is not None else ""
     return env
 
 

@@ -36,6 +36,14 @@ class Settings:
     topic_partitions: int = 4
     topic_prefix: str = ""  # lets tests and tenants share one cluster
     kafka_security_protocol: str = "PLAINTEXT"
+    # SASL and TLS (docs/security.md). The password stays out of repr and logs.
+    kafka_sasl_mechanism: str = "SCRAM-SHA-256"  # SCRAM-SHA-256 | SCRAM-SHA-512 | PLAIN
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_sasl_password_file: Path | None = None  # a mounted secret, read once by load_settings
+    kafka_ssl_cafile: Path | None = None  # CA that signed the brokers' certificates; None: the system CAs
+    kafka_ssl_certfile: Path | None = None  # client certificate, for brokers that ask for mutual TLS
+    kafka_ssl_keyfile: Path | None = None
 
     state_dir: Path = field(default_factory=_default_state_dir)
 
@@ -45,6 +53,10 @@ class Settings:
     whisper_compute_type: str = "auto"  # auto -> int8 on CPU, float16 on CUDA
     whisper_threads: int = 2
     whisper_beam_size: int = 1
+
+    # PII redaction of transcripts before they leave the transcribe stage (pipeline/redact.py).
+    redact_pii: bool = True
+    redact_types: str = "card,ssn,phone,email"
 
     # Voice-activity segmentation (per call channel).
     vad_frame_ms: int = 20
@@ -83,9 +95,12 @@ class Settings:
         return self.kafka_bootstrap or f"127.0.0.1:{self.embedded_kafka_port}"
 
 
+_OPTIONAL_PATHS = ("kafka_sasl_password_file", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+
+
 def _coerce(name: str, raw: str, default):
     kind = type(default) if default is not None else str
-    if name == "models_dir":
+    if name == "models_dir" or name in _OPTIONAL_PATHS:
         kind = Path
     try:
         if kind is bool:
@@ -110,12 +125,67 @@ def load_settings(environ: dict[str, str] | None = None, **overrides) -> Setting
         if env in environ and environ[env] != "":
             values[f.name] = _coerce(f.name, environ[env], getattr(defaults, f.name))
     values.update(overrides)
+    _read_password_file(values)
     settings = Settings(**values)
     _validate(settings)
     return settings
 
 
+def _read_password_file(values: dict) -> None:
+    """CALLRADAR_KAFKA_SASL_PASSWORD_FILE (a mounted secret) is read here, once, at start-up."""
+    path = values.get("kafka_sasl_password_file")
+    if path is None:
+        return
+    if values.get("kafka_sasl_password"):
+        raise SettingsError("set CALLRADAR_KAFKA_SASL_PASSWORD or CALLRADAR_KAFKA_SASL_PASSWORD_FILE, not both")
+    try:
+        values["kafka_sasl_password"] = Path(path).read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise SettingsError(f"CALLRADAR_KAFKA_SASL_PASSWORD_FILE={path}: cannot read it ({exc.strerror})") from exc
+
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN")
+
+
+def _validate_kafka_security(s: Settings) -> None:
+    """Refuse half-configured security: a setting that would be silently ignored is a mistake."""
+    protocol = s.kafka_security_protocol.upper()
+    if protocol not in SECURITY_PROTOCOLS:
+        raise SettingsError(f"CALLRADAR_KAFKA_SECURITY_PROTOCOL={s.kafka_security_protocol!r}: "
+                            f"choose from {', '.join(SECURITY_PROTOCOLS)}")
+    if protocol.startswith("SASL_"):
+        if s.kafka_sasl_mechanism.upper() not in SASL_MECHANISMS:
+            raise SettingsError(f"CALLRADAR_KAFKA_SASL_MECHANISM={s.kafka_sasl_mechanism!r}: "
+                                f"choose from {', '.join(SASL_MECHANISMS)}")
+        if not s.kafka_sasl_username or not s.kafka_sasl_password:
+            raise SettingsError(f"CALLRADAR_KAFKA_SECURITY_PROTOCOL={protocol} needs CALLRADAR_KAFKA_SASL_USERNAME "
+                                "and CALLRADAR_KAFKA_SASL_PASSWORD (or CALLRADAR_KAFKA_SASL_PASSWORD_FILE)")
+    elif s.kafka_sasl_username or s.kafka_sasl_password:
+        raise SettingsError(f"SASL credentials are set but CALLRADAR_KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                            "set it to SASL_PLAINTEXT or SASL_SSL, or unset the credentials")
+    tls_files = {"CALLRADAR_KAFKA_SSL_CAFILE": s.kafka_ssl_cafile, "CALLRADAR_KAFKA_SSL_CERTFILE": s.kafka_ssl_certfile,
+                 "CALLRADAR_KAFKA_SSL_KEYFILE": s.kafka_ssl_keyfile}
+    for env, path in tls_files.items():
+        if path is None:
+            continue
+        if not protocol.endswith("SSL"):
+            raise SettingsError(f"{env} is set but CALLRADAR_KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                                "TLS files are used only with SSL or SASL_SSL")
+        if not Path(path).is_file():
+            raise SettingsError(f"{env}={path}: no such file")
+    if s.kafka_ssl_keyfile is not None and s.kafka_ssl_certfile is None:
+        raise SettingsError("CALLRADAR_KAFKA_SSL_KEYFILE needs CALLRADAR_KAFKA_SSL_CERTFILE (the client certificate)")
+
+
 def _validate(s: Settings) -> None:
+    _validate_kafka_security(s)
+    try:
+        from pipeline.redact import parse_types
+
+        parse_types(s.redact_types)
+    except ValueError as exc:
+        raise SettingsError(f"CALLRADAR_REDACT_TYPES={s.redact_types!r}: {exc}") from exc
     if s.topic_partitions < 1:
         raise SettingsError("CALLRADAR_TOPIC_PARTITIONS must be at least 1")
     if not 0 <= s.risk_rearm_threshold <= s.risk_alert_threshold <= 1:

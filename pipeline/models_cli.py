@@ -52,7 +52,8 @@ def _run(args) -> int:
         args._parser.print_help()
         return 2
     overrides = {"models_dir": args.models} if args.models else {}
-    registry = Registry.from_settings(load_settings(**overrides))
+    settings = load_settings(**overrides)
+    registry = Registry.from_settings(settings)
     try:
         if args.action == "list":
             return _list(registry, [args.kind] if args.kind else list(KINDS), args.json, args.history)
@@ -60,6 +61,7 @@ def _run(args) -> int:
             version = registry.add(args.kind, args.folder, note=args.note)
             print(f"added {args.folder} as {args.kind} {version}")
             if args.promote:
+                _check_head_fits_encoder(settings, registry, args.kind, version)
                 registry.promote(args.kind, version, note=args.note)
                 print(f"promoted {args.kind} {version}")
             return 0
@@ -69,6 +71,7 @@ def _run(args) -> int:
             if folder.is_dir() and version not in registry.numbered(args.kind) + ["builtin", "local"]:
                 version = registry.add(args.kind, folder, note=args.note)
                 print(f"added {folder} as {args.kind} {version}")
+            _check_head_fits_encoder(settings, registry, args.kind, version)
             before = registry.current(args.kind)
             registry.promote(args.kind, version, note=args.note)
             print(f"{args.kind} {version} is already current" if before == version
@@ -80,6 +83,29 @@ def _run(args) -> int:
         return 0
     except RegistryError as exc:
         raise UserError(str(exc)) from None
+
+
+def _check_head_fits_encoder(settings, registry, kind: str, version: str) -> None:
+    """A text head only works with the encoder it was trained on: load it as the score stage would.
+
+    The registry checks the files; this catches a head trained on another
+    encoder, which would otherwise fail only when a worker reloads it.
+    """
+    import sys
+
+    from models.registry import RegistryError
+    from models.sentiment import ArtifactError
+    from models.text_scorer import TextScorer
+
+    if kind == "risk" or version == "builtin":
+        return
+    print(f"checking {kind} {version} against encoder {settings.encoder_model} ...", file=sys.stderr, flush=True)
+    folders = {k: registry.resolve(k)[1] for k in ("sentiment", "intent")}
+    folders[kind] = registry.path(kind, version)
+    try:
+        TextScorer.load(settings.encoder_model, folders["sentiment"], folders["intent"])
+    except ArtifactError as exc:
+        raise RegistryError(f"{kind} {version} does not work with the encoder the score stage runs: {exc}") from None
 
 
 def _list(registry, kinds: list[str], as_json: bool, history: bool) -> int:

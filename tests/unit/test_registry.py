@@ -215,3 +215,15 @@ def test_cli_refuses_a_corrupt_folder_in_one_line(tmp_path, folders, capsys):
     assert main(["models", "--models", str(tmp_path / "m"), "promote", "risk", str(folders[0])]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("callradar models: error:") and "sha256 differs" in err and "\n" not in err
+
+
+def test_cli_refuses_a_head_trained_on_another_encoder(tmp_path, capsys):
+    folder = tmp_path / "sentiment"
+    shutil.copytree(builtin_path("sentiment"), folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["encoder"]["probe_embedding"] = [-v for v in card["encoder"]["probe_embedding"]]  # a different encoder
+    (folder / "card.json").write_text(json.dumps(card))
+    root = str(tmp_path / "models")
+    assert main(["models", "--models", root, "promote", "sentiment", str(folder)]) == 2
+    assert "does not work with the encoder the score stage runs" in capsys.readouterr().err
+    assert Registry(root).current("sentiment") == BUILTIN

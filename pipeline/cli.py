@@ -12,7 +12,10 @@ import importlib
 import logging
 import sys
 
+from pipeline.errors import UserError
 from pipeline.settings import SettingsError
+
+__all__ = ["UserError", "build_parser", "main"]
 
 # Order is the order shown in --help.
 COMMAND_MODULES = (
@@ -25,10 +28,6 @@ COMMAND_MODULES = (
     "pipeline.score_cli",
     "pipeline.models_cli",
 )
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

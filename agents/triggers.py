@@ -17,9 +17,10 @@ Time is call time from the utterances' end times (the latest seen, so channel
 interleaving cannot move it backwards), never the wall clock: replaying the same
 scores gives the same alerts with the same ids.
 
-The playbook (agents/playbook.yaml) supplies the prompt for the trigger
-category. Later: an escalation matrix fills ``route``, and prompts are chosen by
-the customer's last utterances too.
+Each firing carries the escalation route for the call's queue, customer tier
+and how many times it has escalated (agents/routing.py), and the agent's prompt
+and knowledge snippet, chosen by the category and the customer's last words
+(agents/assist.py). Call metadata comes from calls.events via :meth:`on_call_event`.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from agents.yaml_lines import Checker, ConfigError, load_yaml
 from models.call_features import KEYWORD_CATEGORIES
 
 FALLBACK_CATEGORY = "negative_sentiment"
@@ -39,7 +39,8 @@ TRIGGER_CATEGORIES = ("legal_threat", "supervisor_request", "cancellation", "com
 assert set(TRIGGER_CATEGORIES) == {*KEYWORD_CATEGORIES, FALLBACK_CATEGORY}
 
 DEFAULT_PLAYBOOK = Path(__file__).resolve().parent / "playbook.yaml"
-PROMPT_KEYS = {"id", "text"}
+PROMPT_KEYS = {"id", "text", "cues"}
+FORGET_ENDED_AFTER_S = 600.0  # late scores of an ended call still find its state until then
 
 
 def alert_id(call_id: str, alert_type: str, utterance_id: str, trigger: str) -> str:
@@ -67,14 +68,15 @@ def trigger_category(keyword_categories, reasons) -> str:
 # ---------------------------------------------------------------- playbook
 
 
-class PlaybookError(ValueError):
-    """A playbook file that cannot be used; the message names the file and the problem."""
+class PlaybookError(ConfigError):
+    """A playbook file that cannot be used; the message names the file, the line and the problem."""
 
 
 @dataclass(frozen=True)
 class Prompt:
     id: str
     text: str
+    cues: tuple[str, ...] = ()  # what a customer says when this prompt fits (semantic match)
 
 
 class Playbook:
@@ -94,49 +96,52 @@ class Playbook:
 
     @classmethod
     def from_yaml(cls, text: str, source: str = "playbook") -> Playbook:
-        def fail(problem: str):
-            raise PlaybookError(f"{source}: {problem}")
-
         try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-            fail(f"{where}not valid YAML: {getattr(exc, 'problem', None) or exc}")
+            doc = load_yaml(text, source)
+        except ConfigError as exc:
+            raise PlaybookError(str(exc)) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("prompts"), dict):
-            fail("expected a mapping with a 'prompts' mapping (category -> list of prompts)")
+            raise PlaybookError(f"{source}: expected a mapping with a 'prompts' mapping (category -> list of prompts)")
+        check = Checker(source, PlaybookError)
+        doc = check.top(doc, allowed={"version", "prompts"}, required=("prompts",))
         if doc.get("version", 1) != 1:
-            fail(f"version {doc.get('version')!r} is not supported (expected 1)")
+            check.fail(doc, "version", f"version {doc.get('version')!r} is not supported (expected 1)")
+        categories = doc["prompts"]
         prompts: dict[str, tuple[Prompt, ...]] = {}
         seen_ids: set[str] = set()
-        for category, items in doc["prompts"].items():
+        for category, items in categories.items():
             where = f"prompts.{category}"
             if category not in TRIGGER_CATEGORIES:
-                fail(f"{where}: unknown trigger category; expected one of {', '.join(TRIGGER_CATEGORIES)}")
+                check.fail(categories, category,
+                           f"{where}: unknown trigger category; expected one of {', '.join(TRIGGER_CATEGORIES)}")
             if not isinstance(items, list) or not items:
-                fail(f"{where}: expected a non-empty list of prompts")
-            out = []
-            for i, item in enumerate(items):
-                where_i = f"{where}[{i}]"
-                if not isinstance(item, dict):
-                    fail(f"{where_i}: expected a mapping with 'id' and 'text'")
-                extra = sorted(map(str, set(item) - PROMPT_KEYS))
-                if extra:
-                    fail(f"{where_i}: unknown key(s) {', '.join(extra)}; a prompt has only id and text")
-                for key in ("id", "text"):
-                    if not isinstance(item.get(key), str) or not item[key].strip():
-                        fail(f"{where_i}: '{key}' must be a non-empty string")
-                if item["id"] in seen_ids:
-                    fail(f"{where_i}: prompt id {item['id']!r} is used twice")
-                seen_ids.add(item["id"])
-                out.append(Prompt(item["id"], item["text"].strip()))
-            prompts[category] = tuple(out)
+                check.fail(categories, category, f"{where}: expected a non-empty list of prompts")
+            prompts[category] = tuple(_prompt(check, items, i, f"{where}[{i}]", seen_ids) for i in range(len(items)))
         if FALLBACK_CATEGORY not in prompts:
-            fail(f"prompts.{FALLBACK_CATEGORY} is required: it is the fallback for every trigger")
+            check.fail(doc, "prompts", f"prompts.{FALLBACK_CATEGORY} is required: it is the fallback for every trigger")
         return cls(prompts)
 
     def prompts_for(self, category: str) -> tuple[Prompt, ...]:
         return self.prompts.get(category) or self.prompts[FALLBACK_CATEGORY]
+
+
+def _prompt(check: Checker, items: list, i: int, where: str, seen_ids: set[str]) -> Prompt:
+    item = items[i]
+    if not isinstance(item, dict):
+        check.fail(items, i, f"{where}: expected a mapping with 'id' and 'text'")
+    extra = sorted(map(str, set(item) - PROMPT_KEYS))
+    if extra:
+        check.fail(item, extra[0], f"{where}: unknown key(s) {', '.join(extra)}; a prompt has id, text and cues")
+    for key in ("id", "text"):
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            check.fail(item, key, f"{where}: '{key}' must be a non-empty string")
+    if item["id"] in seen_ids:
+        check.fail(item, "id", f"{where}: prompt id {item['id']!r} is used twice")
+    seen_ids.add(item["id"])
+    cues = item.get("cues", [])
+    if not isinstance(cues, list) or not all(isinstance(c, str) and c.strip() for c in cues):
+        check.fail(item, "cues", f"{where}.cues: expected a list of things a customer might say")
+    return Prompt(item["id"].strip(), item["text"].strip(), tuple(c.strip() for c in cues))
 
 
 # ---------------------------------------------------------------- triggers
@@ -144,21 +149,32 @@ class Playbook:
 
 @dataclass
 class TriggerState:
-    """One call's hysteresis state (plain fields, so a stage can persist it)."""
+    """One call's hysteresis state and metadata (plain fields, so a stage can persist it)."""
 
     armed: bool = True
     dropped: bool = False  # risk fell below the re-arm threshold since the last firing
     last_fired_at: float = 0.0  # call time
     now: float = 0.0  # latest utterance end seen
     fired: set[str] = field(default_factory=set)  # categories alerted since the last re-arm
-    prompts_shown: list[str] = field(default_factory=list)
+    escalations: int = 0  # supervisor alerts so far: a repeat climbs the escalation matrix
+    queue: str = ""  # from calls.events
+    customer_tier: str = ""
+    ended_ts: float | None = None  # wall time of the call's 'ended' event
 
 
 class Triggers:
-    """Hysteresis, dedup and prompt choice for every live call on this worker."""
+    """Hysteresis, dedup, routing and prompt choice for every live call on this worker."""
 
-    def __init__(self, thresholds, playbook: Playbook | None = None):
-        """``thresholds``: anything with risk_alert_threshold, risk_rearm_threshold, alert_cooldown_s."""
+    def __init__(self, thresholds, playbook: Playbook | None = None, assist=None, matrix=None):
+        """``thresholds``: anything with risk_alert_threshold, risk_rearm_threshold, alert_cooldown_s.
+
+        ``assist`` (agents.assist.Assist) defaults to the playbook in order, without
+        an encoder; ``matrix`` (agents.routing.EscalationMatrix) to the bundled one.
+        """
+        # Imported here: both modules import this one for the categories and the playbook.
+        from agents.assist import Assist
+        from agents.routing import EscalationMatrix
+
         self.alert_threshold = float(thresholds.risk_alert_threshold)
         self.rearm_threshold = float(thresholds.risk_rearm_threshold)
         self.cooldown_s = float(thresholds.alert_cooldown_s)
@@ -166,16 +182,36 @@ class Triggers:
             raise ValueError("need 0 <= rearm threshold <= alert threshold <= 1")
         if self.cooldown_s < 0:
             raise ValueError("alert cooldown must be >= 0 seconds")
-        self.playbook = playbook if playbook is not None else Playbook.load()
+        if playbook is None:
+            playbook = assist.playbook if assist is not None else Playbook.load()
+        self.playbook = playbook
+        self.assist = assist if assist is not None else Assist(playbook)
+        self.matrix = matrix if matrix is not None else EscalationMatrix.load()
         self.calls: dict[str, TriggerState] = {}
 
+    def on_call_event(self, call_id: str, event: str, ts: float, queue: str = "", customer_tier: str = "") -> None:
+        """Call metadata from calls.events: queue and customer tier choose the route.
+
+        An ended call's state is kept FORGET_ENDED_AFTER_S more (its last utterances
+        are still being transcribed and scored), then dropped.
+        """
+        st = self.calls.setdefault(call_id, TriggerState())
+        st.queue = queue or st.queue
+        st.customer_tier = customer_tier or st.customer_tier
+        if event == "ended":
+            st.ended_ts = float(ts)
+        for old in [c for c, s in self.calls.items() if s.ended_ts is not None and ts - s.ended_ts > FORGET_ENDED_AFTER_S]:
+            self.end_call(old)
+
     def on_score(self, call_id: str, utterance_id: str, end_time: float, risk: float,
-                 reasons: list, keyword_categories) -> list[dict]:
+                 reasons: list, keyword_categories, speaker: str = "", text: str = "") -> list[dict]:
         """Alerts (as pipeline.records.Alert fields) for one scored utterance; usually none.
 
         ``call_time`` is ``end_time``. The stage stamps ``audio_end_ts`` and
         ``created_ts``; they are 0.0 here so the output is a pure function of the input.
+        ``speaker`` and ``text`` let the prompt follow what the customer is saying.
         """
+        self.assist.hear(call_id, speaker, text)
         st = self.calls.setdefault(call_id, TriggerState())
         st.now = max(st.now, float(end_time))
         if not st.armed:
@@ -185,46 +221,64 @@ class Triggers:
                 st.armed, st.dropped = True, False
                 st.fired.clear()
         if risk < self.alert_threshold:
+            if risk >= self.rearm_threshold:  # likely to fire soon: embed the customer's words now, not then
+                self.assist.warm(call_id)
             return []
         category = trigger_category(keyword_categories, reasons)
         if not st.armed and (category == FALLBACK_CATEGORY or category in st.fired):
             return []
         st.armed, st.dropped, st.last_fired_at = False, False, st.now
         st.fired.add(category)
-        prompt = self._choose_prompt(st, category)
+        st.escalations += 1
+        route = self.matrix.route(category, st.queue, st.customer_tier, st.escalations)
+        suggestion = self.assist.suggest(call_id, category, st.now)
         reasons = list(reasons or [])
         base = {
             "call_id": call_id, "utterance_id": utterance_id, "risk": risk, "trigger": category,
-            "prompt_id": prompt.id, "call_time": float(end_time), "audio_end_ts": 0.0, "created_ts": 0.0,
+            "prompt_id": suggestion.prompt.id, "call_time": float(end_time), "audio_end_ts": 0.0,
+            "created_ts": 0.0, "route": route,
         }
         why = ", ".join(f"{r['feature']}={r['value']:g}" for r in reasons if isinstance(r, dict)
                         and "feature" in r and isinstance(r.get("value"), (int, float)))
         supervisor = f"Escalation risk {risk:.2f}: {category.replace('_', ' ')}"
         supervisor += f" ({why})" if why else ""
+        supervisor += f"; route: {route['team']} (tier {route['tier']}), respond within {_duration(route['sla_s'])}"
         return [
             {**base, "alert_id": alert_id(call_id, "escalation_risk", utterance_id, category),
-             "alert_type": "escalation_risk", "message": supervisor, "reasons": list(reasons), "route": {}},
+             "alert_type": "escalation_risk", "message": supervisor, "reasons": list(reasons), "snippet": {}},
             {**base, "alert_id": alert_id(call_id, "assist_prompt", utterance_id, category),
-             "alert_type": "assist_prompt", "message": prompt.text, "reasons": list(reasons), "route": {}},
+             "alert_type": "assist_prompt", "message": suggestion.prompt.text, "reasons": list(reasons),
+             "snippet": suggestion.snippet},
         ]
-
-    def _choose_prompt(self, st: TriggerState, category: str) -> Prompt:
-        """The category's first prompt not yet shown on this call; cycle when all were."""
-        prompts = self.playbook.prompts_for(category)
-        fresh = [p for p in prompts if p.id not in st.prompts_shown]
-        if fresh:
-            prompt = fresh[0]
-        else:
-            ids = {p.id for p in prompts}
-            prompt = prompts[sum(pid in ids for pid in st.prompts_shown) % len(prompts)]
-        st.prompts_shown.append(prompt.id)
-        return prompt
 
     def end_call(self, call_id: str) -> None:
         """Forget a finished call (a later message for it starts a fresh, armed state)."""
         self.calls.pop(call_id, None)
+        self.assist.end_call(call_id)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:g} min"
+    return f"{seconds / 3600:g} h"
 
 
 def load_triggers(settings, playbook_path: str | Path | None = None) -> Triggers:
-    """The trigger stage's Triggers from the settings' thresholds and the playbook."""
-    return Triggers(settings, Playbook.load(playbook_path))
+    """The trigger stage's Triggers, from settings: thresholds, playbook, escalation matrix,
+    and (unless CALLRADAR_ASSIST_SEMANTIC is off) the encoder and knowledge snippets."""
+    from agents.assist import Assist
+    from agents.knowledge import KnowledgeBase
+    from agents.routing import load_matrix
+
+    playbook = Playbook.load(playbook_path or settings.playbook)
+    encoder = knowledge = None
+    if settings.assist_semantic:
+        from models.encoder import load_encoder
+
+        encoder = load_encoder(settings.encoder_model)
+        knowledge = KnowledgeBase.load(settings.knowledge_dir)
+    assist = Assist(playbook, encoder, knowledge, repeat_window_s=settings.assist_repeat_window_s,
+                    min_snippet_score=settings.assist_min_snippet_score)
+    return Triggers(settings, playbook, assist, load_matrix(settings))

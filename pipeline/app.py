@@ -21,6 +21,7 @@ import faust
 from pipeline.kafka_io import faust_credentials
 from pipeline.metrics import PipelineMetrics, PrometheusMetrics, faust_consumer_lag
 from pipeline.records import (
+    CallEvent,
     ChannelEnd,
     DeadLetter,
     MalformedMessage,
@@ -212,10 +213,13 @@ class _Wiring:
         from pipeline.stages.trigger import TriggerProcessor
 
         processor = TriggerProcessor(load_triggers(self.settings))
-        source = self.topic["scores"]
+        source, calls = self.topic["scores"], self.topic["events"]
+        # One thread owns the trigger state; a firing runs the encoder (assist) off the event loop.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trigger")
 
         @self.app.agent(source, name="trigger")
         async def trigger(stream):
+            loop = asyncio.get_running_loop()
             async for event in stream.events():
                 self.metrics.on_message_in("trigger")
                 try:
@@ -224,9 +228,21 @@ class _Wiring:
                     await self.dead_letter("trigger", source.get_topic_name(), event.key,
                                            event.value, event.headers, str(exc))
                     continue
-                for alert in processor.on_score(score):
+                for alert in await loop.run_in_executor(pool, processor.on_score, score):
                     await self.send("alerts", alert.call_id, alert.encode())
                     self.metrics.on_alert_sent(score, alert)
+
+        @self.app.agent(calls, name="trigger-calls")
+        async def trigger_calls(stream):
+            loop = asyncio.get_running_loop()
+            async for event in stream.events():
+                try:
+                    call_event = CallEvent.decode(event.value)
+                except MalformedMessage as exc:
+                    await self.dead_letter("trigger", calls.get_topic_name(), event.key,
+                                           event.value, event.headers, str(exc))
+                    continue
+                await loop.run_in_executor(pool, processor.on_event, call_event)
 
     # ------------------------------------------------------------ health
 

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "pipeline.replay",
     "pipeline.worker",
     "pipeline.watch",
+    "agents.console.command",
     "pipeline.score_cli",
     "pipeline.models_cli",
 )

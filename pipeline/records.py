@@ -336,13 +336,41 @@ class Alert(Record):
     reasons: list
     message: str
     prompt_id: str = ""
-    route: dict = field(default_factory=dict)
+    route: dict = field(default_factory=dict)  # escalation route: type, team, tier, level, sla_s, ...
     call_time: float = 0.0  # end of the utterance that fired, seconds since the call started
     audio_end_ts: float = 0.0
     created_ts: float = 0.0
+    snippet: dict = field(default_factory=dict)  # knowledge snippet for the agent: id, title, text, source, score
 
     def validate(self) -> None:
         _check(self.alert_type in ("escalation_risk", "assist_prompt"), "alert: unknown alert_type")
+
+
+@dataclass
+class Feedback(Record):
+    """An agent's mark on an assist prompt, keyed by call_id: the playbook's training signal.
+
+    ``feedback_id`` is stable per (alert, agent): when an agent changes their mind
+    the same id comes again with the newer ``ts``, and the latest one counts.
+    """
+
+    KIND: ClassVar[str] = "feedback"
+    feedback_id: str
+    call_id: str
+    alert_id: str  # the assist_prompt alert that was rated
+    prompt_id: str
+    trigger: str
+    helpful: bool
+    agent_id: str
+    ts: float  # wall-clock time of the click
+    utterance_id: str = ""  # the utterance the prompt fired on
+    call_time: float = 0.0  # when in the call the prompt fired
+    snippet_id: str = ""  # the knowledge snippet shown with it, if any
+    source: str = "console"
+
+    def validate(self) -> None:
+        for name in ("feedback_id", "call_id", "alert_id", "prompt_id", "agent_id"):
+            _check(0 < len(getattr(self, name)) <= 256, f"feedback: {name} must be 1 to 256 characters")
 
 
 @dataclass

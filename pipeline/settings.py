@@ -79,6 +79,21 @@ class Settings:
     risk_rearm_threshold: float = 0.4
     alert_cooldown_s: float = 30.0
 
+    # Agents: escalation matrix, assist playbook, knowledge snippets (None: the bundled ones in agents/).
+    escalation_matrix: Path | None = None
+    playbook: Path | None = None
+    knowledge_dir: Path | None = None  # a folder of Markdown files, one snippet per "## " section
+    assist_semantic: bool = True  # match prompts and snippets to the customer's words (loads the text encoder)
+    assist_repeat_window_s: float = 300.0  # call time before a prompt may be shown again on the same call
+    assist_min_snippet_score: float = 0.4  # cosine similarity a knowledge snippet needs to be shown
+
+    # Web console (callradar console).
+    console_host: str = "127.0.0.1"
+    console_port: int = 7070
+    console_tokens_file: Path | None = None  # YAML: token -> {role: supervisor|agent, agent_id, name}
+    console_tokens: str = field(default="", repr=False)  # the same YAML inline; kept out of repr and logs
+    console_history_s: float = 3600.0  # how far back the console reads the topics when it starts
+
     # Worker processes.
     worker_web_host: str = "127.0.0.1"
     worker_web_port: int = 6066
@@ -95,7 +110,8 @@ class Settings:
         return self.kafka_bootstrap or f"127.0.0.1:{self.embedded_kafka_port}"
 
 
-_OPTIONAL_PATHS = ("kafka_sasl_password_file", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+_OPTIONAL_PATHS = ("escalation_matrix", "playbook", "knowledge_dir", "console_tokens_file",
+                   "kafka_sasl_password_file", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
 
 
 def _coerce(name: str, raw: str, default):
@@ -196,3 +212,9 @@ def _validate(s: Settings) -> None:
         raise SettingsError("CALLRADAR_MODELS_RELOAD_S must be > 0")
     if s.whisper_device not in ("auto", "cpu", "cuda"):
         raise SettingsError("CALLRADAR_WHISPER_DEVICE must be auto, cpu or cuda")
+    if s.assist_repeat_window_s < 0:
+        raise SettingsError("CALLRADAR_ASSIST_REPEAT_WINDOW_S must be >= 0")
+    if not 0 <= s.assist_min_snippet_score <= 1:
+        raise SettingsError("CALLRADAR_ASSIST_MIN_SNIPPET_SCORE must be between 0 and 1")
+    if not 1 <= s.console_port <= 65535:
+        raise SettingsError("CALLRADAR_CONSOLE_PORT must be a TCP port, 1-65535")

@@ -1,0 +1,95 @@
+"""``callradar console``: serve the live web console (see docs/console.md)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("console", help="the live web console for supervisors and agents",
+                       description="Serve the live console: supervisors see calls ranked by risk with alerts, "
+                                   "routes and SLA countdowns; agents their own call's transcript and prompts.")
+    p.add_argument("--host", help="address to bind (default CALLRADAR_CONSOLE_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default CALLRADAR_CONSOLE_PORT, 7070)")
+    p.add_argument("--tokens", metavar="FILE", help="tokens file (default CALLRADAR_CONSOLE_TOKENS_FILE)")
+    p.add_argument("--init-tokens", metavar="FILE",
+                   help="write a new tokens file with a random token per --supervisor and --agent, then exit")
+    p.add_argument("--supervisor", action="append", default=[], metavar="NAME", help="with --init-tokens; repeatable")
+    p.add_argument("--agent", action="append", default=[], metavar="AGENT_ID",
+                   help="with --init-tokens: an agent id as on calls.events; repeatable")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    import asyncio
+    import signal
+    from pathlib import Path
+
+    from agents.console.auth import TokenError, TokenStore, write_tokens_file
+    from pipeline.errors import UserError
+    from pipeline.settings import load_settings
+
+    if args.init_tokens:
+        try:
+            n = write_tokens_file(args.init_tokens, args.supervisor, args.agent)
+        except TokenError as exc:
+            raise UserError(str(exc)) from None
+        print(f"wrote {n} token(s) to {args.init_tokens} (mode 600); start with: "
+              f"callradar console --tokens {args.init_tokens}")
+        return 0
+    if args.supervisor or args.agent:
+        raise UserError("--supervisor and --agent go with --init-tokens FILE")
+
+    overrides = {k: v for k, v in (("console_host", args.host), ("console_port", args.port)) if v is not None}
+    if args.tokens:
+        overrides["console_tokens_file"] = Path(args.tokens)
+    settings = load_settings(**overrides)
+    try:
+        tokens = TokenStore.from_settings(settings)
+    except TokenError as exc:
+        raise UserError(str(exc)) from None
+    if not _is_loopback(settings.console_host):
+        log.warning("console bound to %s: reachable from other machines over plain HTTP; "
+                    "put it behind a TLS proxy", settings.console_host)
+    _connect(settings)
+
+    from agents.console.server import serve
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, tokens, stop)
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        raise UserError(f"cannot serve on {settings.console_host}:{settings.console_port}: {exc.strerror or exc}"
+                        " (choose another with --port)") from None
+    return 0
+
+
+def _connect(settings) -> None:
+    """Fail fast, with what to do, when Kafka is not there."""
+    from pipeline.errors import UserError
+    from pipeline.kafka_io import ensure_topics, wait_for_broker
+
+    try:
+        wait_for_broker(settings, timeout_s=15)
+    except TimeoutError as exc:
+        hint = "start it with: callradar kafka start" if settings.embedded else "check CALLRADAR_KAFKA_BOOTSTRAP"
+        raise UserError(f"{exc}; {hint}") from None
+    ensure_topics(settings)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

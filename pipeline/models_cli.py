@@ -45,7 +45,7 @@ def register(sub) -> None:
 
 def _run(args) -> int:
     from models.registry import Registry, RegistryError
-    from pipeline.cli import UserError
+    from pipeline.errors import UserError
     from pipeline.settings import load_settings
 
     if not args.action:

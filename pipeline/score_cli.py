@@ -203,7 +203,7 @@ def register(sub) -> None:
 
 def _pins(items: list[str]) -> dict[str, str]:
     from models.registry import KINDS
-    from pipeline.cli import UserError
+    from pipeline.errors import UserError
 
     pins = {}
     for item in items:
@@ -215,7 +215,7 @@ def _pins(items: list[str]) -> dict[str, str]:
 
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:
-    from pipeline.cli import UserError
+    from pipeline.errors import UserError
 
     if path == "-":
         yield from enumerate(sys.stdin.buffer, 1)
@@ -232,7 +232,7 @@ def _run(args) -> int:
     from models.registry import RegistryError
     from models.risk import RiskModelError
     from models.sentiment import ArtifactError
-    from pipeline.cli import UserError
+    from pipeline.errors import UserError
     from pipeline.settings import load_settings
     from pipeline.stages.score import ScoreProcessor
 

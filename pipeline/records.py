@@ -64,11 +64,7 @@ class AudioChunk:
         return len(self.pcm) / 2 / self.sample_rate
 
     def headers(self) -> list[tuple[str, bytes]]:
-        return [
-            ("v", str(SCHEMA_VERSION).encode()),
-            ("call_id", self.call_id.encode()),
-            ("channel", self.channel.encode()),
-            ("seq", str(self.seq).encode()),
+        return _channel_headers(self.call_id, self.channel, self.seq) + [
             ("sample_rate", str(self.sample_rate).encode()),
             ("encoding", AUDIO_ENCODING.encode()),
             ("capture_ts", repr(self.capture_ts).encode()),
@@ -84,13 +80,16 @@ class ChannelEnd:
     seq: int
 
     def headers(self) -> list[tuple[str, bytes]]:
-        return [
-            ("v", str(SCHEMA_VERSION).encode()),
-            ("call_id", self.call_id.encode()),
-            ("channel", self.channel.encode()),
-            ("seq", str(self.seq).encode()),
-            ("end", b"1"),
-        ]
+        return _channel_headers(self.call_id, self.channel, self.seq) + [("end", b"1")]
+
+
+def _channel_headers(call_id: str, channel: str, seq: int) -> list[tuple[str, bytes]]:
+    return [
+        ("v", str(SCHEMA_VERSION).encode()),
+        ("call_id", call_id.encode()),
+        ("channel", channel.encode()),
+        ("seq", str(seq).encode()),
+    ]
 
 
 def _header_map(headers) -> dict[str, str]:

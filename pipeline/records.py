@@ -227,12 +227,14 @@ _FIELD_TYPES = {
     "str": lambda x: isinstance(x, str),
     "str | None": lambda x: x is None or isinstance(x, str),
     "float": lambda x: _is_number(x),
+    "float | None": lambda x: x is None or _is_number(x),
     "int": _is_int,
     "bool": lambda x: isinstance(x, bool),
     "list": lambda x: isinstance(x, list),
     "dict": lambda x: isinstance(x, dict),
 }
 _TYPE_WORDS = {"str": "a string", "str | None": "a string or null", "float": "a finite number",
+               "float | None": "a finite number or null",
                "int": "a whole number", "bool": "true or false", "list": "a list", "dict": "an object"}
 
 

@@ -132,17 +132,25 @@ def validate(kind: str, folder: str | Path) -> dict:
 
 
 def summary_metrics(card: dict, limit: int = 4) -> dict[str, float]:
-    """The first few scalar metrics of a card, for one-line listings."""
+    """The first few scalar metrics of a card, for one-line listings.
+
+    Cards that group metrics by data split (``{"train": {...}, "heldout": {...}}``)
+    show the held-out ones, as ``heldout.auroc``.
+    """
     metrics = card.get("metrics")
     if not isinstance(metrics, dict):
         return {}
-    out = {}
-    for key, value in metrics.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[key] = value
-            if len(out) == limit:
-                break
-    return out
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    found = {k: v for k, v in metrics.items() if number(v)}
+    if not found:
+        for group in ("heldout", "test", *metrics):
+            if isinstance(metrics.get(group), dict):
+                found = {f"{group}.{k}": v for k, v in metrics[group].items() if number(v)}
+                if found:
+                    break
+    quality = ("auroc", "auc", "f1", "precision", "recall", "lead")  # before counts like "rows"
+    ranked = sorted(found.items(), key=lambda kv: not any(q in kv[0] for q in quality))
+    return dict(ranked[:limit])
 
 
 @dataclass

@@ -130,7 +130,7 @@ def _list(registry, kinds: list[str], as_json: bool, history: bool) -> int:
     for kind in kinds:
         print(f"\n{kind} (current: {registry.current(kind)})")
         for v in registry.versions(kind):
-            metrics = " ".join(f"{k}={_fmt(x)}" for k, x in summary_metrics(v.card).items())
+            metrics = " ".join(f"{k}={_fmt(x)}" for k, x in summary_metrics(v.card, limit=3).items())
             detail = v.problem or " ".join(filter(None, [_model_name(v.card), metrics]))
             added = v.added[:16].replace("T", " ") if v.added else ("bundled" if v.version == "builtin" else "")
             print(f"  {'*' if v.current else ' '} {v.version:<8} {added:<16}  {detail}")

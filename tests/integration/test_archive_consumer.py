@@ -1,0 +1,89 @@
+"""`callradar archive` on the real broker: finished calls land in Parquet, outcomes in labels.jsonl,
+a malformed outcome on the dead-letter topic, and offsets are committed once the calls are written."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pipeline import kafka_io
+from pipeline.records import Alert, CallEvent, DeadLetter, Score, Topics, Utterance
+from training.archive import ArchiveConsumer
+from training.labelled_calls import read_archive
+
+pytestmark = [pytest.mark.integration]
+
+
+def test_archive_consumer_writes_finished_calls(kafka_settings, tmp_path):
+    topics = Topics(kafka_settings.topic_prefix)
+    out = tmp_path / "archive"
+    stop = threading.Event()
+    lines: list[str] = []
+    consumer = ArchiveConsumer(kafka_settings, out, grace_s=0.5, idle_s=600, report=lines.append, flush_every_s=0.2)
+    worker = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    worker.start()
+
+    def u(call_id, speaker, i, start, end, text):
+        return Utterance(f"{call_id}/{speaker}/{i}", call_id, speaker, i, start, end, text, 0.9, time.time())
+
+    a0, a1 = u("arc-1", "agent", 0, 0.5, 2.0, "Hello"), u("arc-1", "customer", 0, 2.5, 6.0, "Get me a supervisor")
+    b0 = u("arc-2", "customer", 0, 0.3, 1.5, "Thanks, bye")
+    messages = [
+        (topics.events, "arc-1", CallEvent("arc-1", "started", time.time(), queue="billing")),
+        (topics.events, "arc-2", CallEvent("arc-2", "started", time.time())),
+        (topics.transcripts, "arc-1", a0), (topics.transcripts, "arc-1", a1), (topics.transcripts, "arc-2", b0),
+        (topics.scores, "arc-1", Score(a1.utterance_id, "arc-1", "customer", 2.5, 6.0, a1.text, "negative",
+                                       {"negative": 0.8, "neutral": 0.1, "positive": 0.1}, 0.5, 0.95, [], 0.97, [],
+                                       "prior-2", a1.audio_end_ts)),
+        (topics.alerts, "arc-1", Alert("al-1", "escalation_risk", "arc-1", a1.utterance_id, 0.97,
+                                       "supervisor_request", [], "!", call_time=6.0)),
+        (topics.events, "arc-1", CallEvent("arc-1", "ended", time.time())),
+        (topics.events, "arc-2", CallEvent("arc-2", "ended", time.time())),
+    ]
+    producer = kafka_io.make_producer(kafka_settings)
+    try:
+        for topic, key, record in messages:
+            producer.send(topic, key=key, value=record.encode())
+        producer.send(topics.outcomes, key="arc-1", value=b'{"call_id": "arc-1", "outcome": "escalated", '
+                                                           b'"escalation_time": 2.5}')
+        producer.send(topics.outcomes, key="arc-x", value=b'{"call_id": "arc-x", "outcome": "furious"}')
+        producer.flush(10)
+    finally:
+        producer.close(5)
+
+    deadline = time.monotonic() + 60
+    calls = {}
+    while time.monotonic() < deadline:
+        if out.is_dir():
+            calls = {c.call_id: c for c in read_archive(out)}
+            if len(calls) == 2 and calls["arc-1"].outcome:
+                break
+        time.sleep(0.5)
+    stop.set()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert set(calls) == {"arc-1", "arc-2"}, lines
+
+    one = calls["arc-1"]
+    assert [x.text for x in one.utterances] == ["Hello", "Get me a supervisor"]
+    assert one.utterances[1].risk == 0.97 and one.alerts[0].trigger == "supervisor_request"
+    assert (one.outcome, one.escalation_time, one.metadata["queue"]) == ("escalated", 2.5, "billing")
+    assert calls["arc-2"].outcome is None
+
+    dead = kafka_io.read_topic(kafka_settings, topics.deadletter, timeout_s=15,
+                               until=lambda recs: any(b"archive" in r.value for r in recs))
+    letters = [DeadLetter.decode(r.value) for r in dead]
+    assert any(d.stage == "archive" and "furious" in d.reason for d in letters)
+
+    from kafka import TopicPartition
+
+    group = kafka_io.make_consumer(kafka_settings, None, group_id=f"callradar-{kafka_settings.topic_prefix}archive",
+                                   enable_auto_commit=False)
+    try:
+        parts = group.partitions_for_topic(topics.transcripts) or set()
+        committed = [group.committed(TopicPartition(topics.transcripts, p)) or 0 for p in parts]
+    finally:
+        group.close()
+    assert sum(committed) == 3, "every transcript belongs to a written call, so all are committed"

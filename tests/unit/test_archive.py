@@ -1,0 +1,93 @@
+"""CallArchive: calls come out whole, once, after they end; the offset book never commits past unwritten calls."""
+
+from __future__ import annotations
+
+from pipeline.records import Alert, CallEvent, Score, Utterance
+from training.archive import CallArchive, _OffsetBook
+from training.labelled_calls import Outcome
+
+
+def utt(call_id, speaker, i, start, end, text):
+    return Utterance(f"{call_id}/{speaker}/{i}", call_id, speaker, i, start, end, text, 0.9, 1000.0 + end)
+
+
+def score(u: Utterance, risk: float) -> Score:
+    return Score(u.utterance_id, u.call_id, u.speaker, u.start, u.end, u.text, "negative",
+                 {"negative": 0.7, "neutral": 0.2, "positive": 0.1}, 0.4, 0.2, [], risk, [], "prior-2", u.audio_end_ts)
+
+
+def test_a_call_comes_out_whole_after_the_grace_period():
+    a = CallArchive(grace_s=10, idle_s=600)
+    a.add_event(CallEvent("c1", "started", 0.0, agent_id="a-1", queue="billing", metadata={"sample_rate": 8000}), 0)
+    u0, u1 = utt("c1", "agent", 0, 0.5, 2.0, "Hello"), utt("c1", "customer", 0, 2.5, 5.0, "My bill is wrong")
+    a.add_utterance(u0, 1)
+    a.add_score(score(u1, 0.3), 2)  # the score may arrive before its transcript is read
+    a.add_utterance(u1, 2)
+    a.add_score(score(u0, 0.01), 3)
+    a.add_alert(Alert("al-1", "escalation_risk", "c1", u1.utterance_id, 0.7, "complaint", [], "!", call_time=5.0), 4)
+    a.add_event(CallEvent("c1", "ended", 6.0), 6)
+    assert a.finished(now=15) == []  # late transcripts may still come
+    a.add_utterance(utt("c1", "customer", 1, 5.5, 6.0, "Bye"), 15)
+    (call,) = a.finished(now=16.1)
+    assert call.call_id == "c1" and call.outcome is None and call.source == "archive"
+    assert [u.utterance_id for u in call.utterances] == ["c1/agent/0", "c1/customer/0", "c1/customer/1"]
+    first, second = call.utterances[:2]
+    assert (first.risk, first.confidence) == (0.01, 0.9)
+    assert (second.sentiment, second.risk, second.model_version) == ("negative", 0.3, "prior-2")
+    assert call.alerts[0].alert_id == "al-1" and call.alerts[0].call_time == 5.0
+    assert call.metadata == {"agent_id": "a-1", "queue": "billing", "sample_rate": "8000"}
+    assert a.pending == []
+
+
+def test_outcome_attaches_and_redelivery_is_deduplicated():
+    a = CallArchive(grace_s=0, idle_s=600)
+    u = utt("c2", "customer", 0, 1.0, 3.0, "I want a manager")
+    a.add_utterance(u, 1)
+    a.add_utterance(u, 2)  # redelivered
+    a.add_outcome(Outcome("c2", "escalated", 1.0))
+    a.add_outcome(Outcome("nobody", "calm"))  # not pending: labels.jsonl keeps it, the archive ignores it
+    a.add_event(CallEvent("c2", "ended", 4.0), 4)
+    (call,) = a.finished(now=4)
+    assert len(call.utterances) == 1 and (call.outcome, call.escalation_time) == ("escalated", 1.0)
+
+
+def test_calls_that_never_end_go_out_when_idle_and_silent_calls_not_at_all():
+    a = CallArchive(grace_s=5, idle_s=100)
+    a.add_utterance(utt("c3", "agent", 0, 0, 1, "Hello?"), 0)
+    a.add_event(CallEvent("c4", "started", 0.0), 0)  # nothing is ever said
+    assert a.finished(now=50) == []
+    assert [c.call_id for c in a.finished(now=101)] == ["c3"]
+    assert a.pending == []
+
+
+def test_late_news_of_a_written_call_is_written_after_the_grace_not_the_idle_timeout():
+    a = CallArchive(grace_s=5, idle_s=1000)
+    a.add_utterance(utt("c5", "agent", 0, 0, 1, "Hello"), 0)
+    a.add_event(CallEvent("c5", "ended", 1.0), 1)
+    assert len(a.finished(now=6)) == 1
+    a.add_utterance(utt("c5", "customer", 0, 0.5, 1.0, "Hi"), 7)
+    assert a.finished(now=11) == []
+    (late,) = a.finished(now=12)
+    assert [u.text for u in late.utterances] == ["Hi"]  # merged with the first part on read
+
+
+def test_a_drain_takes_everything():
+    a = CallArchive()
+    for i in range(3):
+        a.add_utterance(utt(f"d{i}", "agent", 0, 0, 1, "x"), 0)
+    assert len(a.drain(now=1)) == 3 and a.pending == []
+
+
+def test_offsets_are_held_back_for_calls_not_yet_written():
+    book = _OffsetBook()
+    book.hold("a", "tp0", 5)
+    book.hold("a", "tp0", 9)
+    book.hold("b", "tp0", 7)
+    book.hold("b", "tp1", 2)
+    assert book.committable("tp0", position=12) == 5
+    assert book.committable("tp1", position=4) == 2
+    assert book.committable("tp2", position=3) == 3
+    book.keep_only(["b"])  # "a" was written
+    assert book.committable("tp0", position=12) == 7
+    book.keep_only([])
+    assert book.committable("tp0", position=12) == 12

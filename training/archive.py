@@ -1,0 +1,333 @@
+"""The call archive: finished live calls (transcript, scores, alerts) to Parquet for retraining.
+
+:class:`CallArchive` is pure bookkeeping: it takes the records of
+``calls.events``, ``calls.transcripts``, ``calls.scores``, ``calls.alerts`` and
+``calls.outcomes`` in any interleaving and hands back each call, whole, once it
+has ended (plus a grace period for transcripts still in flight) or gone idle.
+``callradar archive`` runs it as its own kafka-python consumer process rather
+than as a Faust stage: archiving must never slow the live path, it scales and
+restarts independently, and the worker stays free of disk I/O.
+
+Delivery is at least once: offsets are committed only up to the oldest message
+of a call not yet written, so a crash re-reads unwritten calls; a call written
+twice is merged on read (utterances and alerts deduplicated by id). Outcomes go
+to ``labels.jsonl`` in the archive folder as they arrive (before or after the
+call itself is written), which is also where ``callradar label import`` puts them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipeline.records import Alert, CallEvent, Score, Utterance
+from training.labelled_calls import (
+    CallAlert,
+    CallUtterance,
+    LabelledCall,
+    Outcome,
+    append_labels,
+    default_archive_dir,
+    write_calls,
+)
+
+log = logging.getLogger(__name__)
+
+GRACE_S = 30.0  # after "ended": transcription of the last utterances can lag the end event
+IDLE_S = 900.0  # a call that never sent "ended" is written after this long without news
+SOURCE = "archive"
+
+
+@dataclass
+class _Pending:
+    call_id: str
+    first_seen: float
+    last_seen: float
+    ended_at: float | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    utterances: dict[str, CallUtterance] = field(default_factory=dict)  # by utterance_id, arrival order
+    alerts: dict[str, CallAlert] = field(default_factory=dict)
+    outcome: Outcome | None = None
+
+    def utterance(self, utterance_id: str, speaker: str, start: float, end: float, text: str) -> CallUtterance:
+        u = self.utterances.get(utterance_id)
+        if u is None:
+            u = self.utterances[utterance_id] = CallUtterance(speaker, start, end, text, utterance_id=utterance_id)
+        return u
+
+    def to_call(self) -> LabelledCall | None:
+        if not self.utterances:
+            return None  # nothing was said (or transcribed): nothing to learn from
+        return LabelledCall(
+            call_id=self.call_id,
+            outcome=self.outcome.outcome if self.outcome else None,
+            escalation_time=self.outcome.escalation_time if self.outcome else None,
+            utterances=list(self.utterances.values()),
+            alerts=list(self.alerts.values()),
+            metadata=self.metadata,
+            source=SOURCE,
+        )
+
+
+class CallArchive:
+    """Accumulates live calls until they are finished; no I/O, so it is tested without Kafka."""
+
+    def __init__(self, grace_s: float = GRACE_S, idle_s: float = IDLE_S):
+        self.grace_s, self.idle_s = grace_s, idle_s
+        self._calls: dict[str, _Pending] = {}
+        self._written: dict[str, float] = {}  # recently written call ids: late news re-opens them as ended
+
+    def _call(self, call_id: str, now: float) -> _Pending:
+        p = self._calls.get(call_id)
+        if p is None:
+            p = self._calls[call_id] = _Pending(call_id, now, now)
+            if call_id in self._written:  # a late utterance of a call already written: it has ended
+                p.ended_at = now
+        p.last_seen = now
+        return p
+
+    @property
+    def pending(self) -> list[str]:
+        return list(self._calls)
+
+    def add_event(self, event: CallEvent, now: float) -> None:
+        p = self._call(event.call_id, now)
+        if event.event == "started":
+            meta = {"agent_id": event.agent_id, "queue": event.queue, "customer_tier": event.customer_tier,
+                    **{k: str(v) for k, v in event.metadata.items() if not isinstance(v, (dict, list))}}
+            p.metadata.update({k: str(v) for k, v in meta.items() if v not in ("", None)})
+        else:
+            p.ended_at = now
+
+    def add_utterance(self, utt: Utterance, now: float) -> None:
+        u = self._call(utt.call_id, now).utterance(utt.utterance_id, utt.speaker, utt.start, utt.end, utt.text)
+        u.confidence = utt.confidence
+
+    def add_score(self, score: Score, now: float) -> None:
+        u = self._call(score.call_id, now).utterance(score.utterance_id, score.speaker, score.start, score.end, score.text)
+        u.sentiment, u.frustration, u.intent = score.sentiment, score.frustration, score.intent
+        u.risk, u.model_version = score.risk, score.model_version
+
+    def add_alert(self, alert: Alert, now: float) -> None:
+        self._call(alert.call_id, now).alerts[alert.alert_id] = CallAlert(
+            alert.alert_id, alert.alert_type, alert.trigger, alert.risk, alert.call_time, alert.utterance_id
+        )
+
+    def add_outcome(self, outcome: Outcome) -> None:
+        """Attach an outcome to a call still being collected (the caller also records it in labels.jsonl)."""
+        if outcome.call_id in self._calls:
+            self._calls[outcome.call_id].outcome = outcome
+
+    def finished(self, now: float) -> list[LabelledCall]:
+        """Take out the calls that ended ``grace_s`` ago or have been idle ``idle_s``."""
+        done = [cid for cid, p in self._calls.items()
+                if (p.ended_at is not None and now - p.ended_at >= self.grace_s) or now - p.last_seen >= self.idle_s]
+        return self._take(done, now)
+
+    def drain(self, now: float) -> list[LabelledCall]:
+        """Take out every call (shutdown, or partitions moving to another archive process)."""
+        return self._take(list(self._calls), now)
+
+    def _take(self, call_ids: list[str], now: float) -> list[LabelledCall]:
+        out = []
+        for cid in call_ids:
+            call = self._calls.pop(cid).to_call()
+            self._written[cid] = now
+            if call is not None:
+                out.append(call)
+        for cid in [c for c, t in self._written.items() if now - t > self.idle_s]:
+            del self._written[cid]
+        return out
+
+
+# ---------------------------------------------------------------- the consumer process
+
+
+class _OffsetBook:
+    """Per call, the oldest offset it holds in each partition: what must not be committed yet."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, dict] = {}  # call_id -> {TopicPartition: offset}
+
+    def hold(self, call_id: str, tp, offset: int) -> None:
+        self.held.setdefault(call_id, {}).setdefault(tp, offset)
+
+    def keep_only(self, call_ids) -> None:
+        """Forget the calls that are no longer in progress (written, or dropped as empty)."""
+        keep = set(call_ids)
+        for cid in [c for c in self.held if c not in keep]:
+            del self.held[cid]
+
+    def committable(self, tp, position: int) -> int:
+        return min([offsets[tp] for offsets in self.held.values() if tp in offsets] + [position])
+
+
+def part_name(n: int) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"calls-{stamp}-{os.getpid()}-{n:04d}.parquet"
+
+
+class ArchiveConsumer:
+    """Runs a CallArchive on the topics and writes finished calls into ``out_dir``."""
+
+    def __init__(self, settings, out_dir: Path, grace_s: float = GRACE_S, idle_s: float = IDLE_S,
+                 report=print, flush_every_s: float = 1.0):
+        from pipeline.kafka_io import make_consumer
+        from pipeline.records import Topics
+
+        self.settings, self.out_dir, self.report, self.flush_every_s = settings, Path(out_dir), report, flush_every_s
+        self.topics = Topics(settings.topic_prefix)
+        self.archive, self.book = CallArchive(grace_s, idle_s), _OffsetBook()
+        self.written = self.parts = 0
+        self.handlers = {
+            self.topics.events: (CallEvent, self.archive.add_event),
+            self.topics.transcripts: (Utterance, self.archive.add_utterance),
+            self.topics.scores: (Score, self.archive.add_score),
+            self.topics.alerts: (Alert, self.archive.add_alert),
+        }
+        self.producer = None  # made on the first malformed outcome
+        self.consumer = make_consumer(settings, None, group_id=f"callradar-{settings.topic_prefix}archive",
+                                      enable_auto_commit=False)
+
+    def run(self, stop) -> int:
+        """Consume until ``stop`` (a threading.Event) is set; returns the number of calls written."""
+        from kafka import ConsumerRebalanceListener
+
+        outer = self
+
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked):
+                # Another archive process takes these partitions over: write what we have first.
+                # No commit here (this runs on the client's I/O thread, where blocking calls fail);
+                # the new owner may re-read these calls, and reading merges the duplicates.
+                outer._write(outer.archive.drain(time.time()))
+
+            def on_partitions_assigned(self, assigned):
+                pass
+
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.consumer.subscribe([*self.handlers, self.topics.outcomes], listener=Listener())
+        last_flush = time.monotonic()
+        try:
+            while not stop.is_set():
+                for tp, records in self.consumer.poll(timeout_ms=200).items():
+                    for rec in records:
+                        self._handle(tp, rec, time.time())
+                if time.monotonic() - last_flush >= self.flush_every_s:
+                    last_flush = time.monotonic()
+                    self._write(self.archive.finished(time.time()))
+                    self._commit()
+        except KeyboardInterrupt:
+            self.report("interrupted: writing the calls in progress")
+        try:
+            self._write(self.archive.drain(time.time()))  # on the way out nothing in progress is lost
+            self._commit()
+        finally:
+            self.consumer.close()
+            if self.producer is not None:
+                self.producer.flush(5)
+                self.producer.close(5)
+        return self.written
+
+    def _handle(self, tp, rec, now: float) -> None:
+        from pipeline.records import MalformedMessage
+
+        if rec.topic == self.topics.outcomes:
+            try:
+                outcome = Outcome.decode(rec.value)
+            except MalformedMessage as exc:  # outside input: dead-letter it like the stages do
+                self._dead_letter(rec, str(exc))
+                return
+            append_labels(self.out_dir, [outcome])
+            self.archive.add_outcome(outcome)
+            return
+        kind, add = self.handlers[rec.topic]
+        try:
+            record = kind.decode(rec.value)
+        except MalformedMessage as exc:  # the stage that consumes this topic dead-letters it
+            log.debug("skipping malformed %s message: %s", rec.topic, exc)
+            return
+        add(record, now)
+        self.book.hold(record.call_id, tp, rec.offset)
+
+    def _write(self, calls: list[LabelledCall]) -> None:
+        if calls:
+            self.parts += 1
+            path = write_calls(self.out_dir / part_name(self.parts), calls)
+            self.written += len(calls)
+            self.report(
+                f"archived {len(calls)} call(s) to {path.name} ({sum(len(c.utterances) for c in calls)} utterances, "
+                f"{sum(len(c.alerts) for c in calls)} alerts, {sum(c.outcome is not None for c in calls)} labelled); "
+                f"{len(self.archive.pending)} call(s) in progress"
+            )
+        self.book.keep_only(self.archive.pending)
+
+    def _commit(self) -> None:
+        from kafka.structs import OffsetAndMetadata
+
+        offsets = {tp: OffsetAndMetadata(self.book.committable(tp, self.consumer.position(tp)), "", -1)
+                   for tp in self.consumer.assignment()}
+        if offsets:
+            self.consumer.commit(offsets)
+
+    def _dead_letter(self, rec, reason: str) -> None:
+        import base64
+
+        from pipeline.kafka_io import make_producer
+        from pipeline.records import DeadLetter
+
+        self.producer = self.producer or make_producer(self.settings)
+        doc = DeadLetter(stage="archive", source_topic=rec.topic, reason=reason,
+                         key=rec.key.decode("utf-8", "replace") if rec.key else None,
+                         value_b64=base64.b64encode(rec.value or b"").decode(), headers={}, ts=time.time())
+        self.producer.send(self.topics.deadletter, key=rec.key or b"", value=doc.encode())
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "archive",
+        help="write finished live calls (transcript, scores, alerts, outcomes) to Parquet",
+        description="Follow calls.events, calls.transcripts, calls.scores, calls.alerts and calls.outcomes and "
+        "write each finished call to a Parquet part in the archive folder (format: docs/labelled-calls.md). "
+        "A separate consumer group: run one or more next to the workers.",
+    )
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="archive folder (default: <state dir>/archive)")
+    p.add_argument("--grace-s", type=float, default=GRACE_S, help=f"wait after a call ends (default {GRACE_S:g})")
+    p.add_argument("--idle-s", type=float, default=IDLE_S,
+                   help=f"write a call that never ended after this long without news (default {IDLE_S:g})")
+    p.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    import signal
+    import threading
+
+    from pipeline.errors import UserError
+    from pipeline.kafka_io import ensure_topics, wait_for_broker
+    from pipeline.settings import load_settings
+
+    settings = load_settings()
+    out = args.out or default_archive_dir(settings)
+    if args.grace_s < 0 or args.idle_s <= 0:
+        raise UserError("--grace-s must be >= 0 and --idle-s > 0")
+    try:
+        wait_for_broker(settings, timeout_s=15)
+    except TimeoutError as exc:
+        hint = " (start it with `callradar kafka start`)" if settings.embedded else ""
+        raise UserError(f"{exc}{hint}") from None
+    ensure_topics(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # an orchestrator's stop writes calls in progress too
+    if args.seconds:
+        timer = threading.Timer(args.seconds, stop.set)
+        timer.daemon = True
+        timer.start()
+    print(f"archiving calls from {settings.bootstrap} into {out} (Ctrl-C to stop)", flush=True)
+    n = ArchiveConsumer(settings, out, args.grace_s, args.idle_s, report=lambda s: print(s, flush=True)).run(stop)
+    print(f"stopped; {n} call(s) archived in this run")
+    return 0

@@ -1,0 +1,582 @@
+"""Labelled calls: the one file format training and evaluation read (see docs/labelled-calls.md).
+
+One record per call: ``call_id``, ``outcome`` (``escalated`` | ``calm``, or
+null while unlabelled), optional ``escalation_time``, the ``utterances``
+(speaker, start, end, text, optionally the live scores), optional ``alerts``,
+``metadata`` and ``source``. Parquet is the native form (the archive writes it);
+JSONL with the same fields is accepted, so a data scientist can hand-write or
+export calls from elsewhere. Reading validates every record and names the line
+(JSONL) or row (Parquet) of each problem, because a bad row found deep inside
+a training run is expensive.
+
+A folder is an archive: ``*.parquet`` / ``*.jsonl`` parts (the archive process
+writes one part per flush) plus ``labels.jsonl``, the outcomes that arrived
+later (``calls.outcomes``, ``callradar label import``). Reading a folder merges
+a call's rows across parts (at-least-once delivery may write a call twice)
+and applies the latest label.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import ClassVar
+
+from pipeline.errors import UserError
+from pipeline.records import MalformedMessage, Record
+
+OUTCOMES = ("escalated", "calm")
+SPEAKERS = ("agent", "customer")
+LABELS_FILE = "labels.jsonl"
+MAX_ERRORS_SHOWN = 10
+
+
+class LabelledCallsError(UserError):
+    """A labelled-calls file that cannot be used; the message names the file and each bad line or row."""
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass
+class CallUtterance:
+    speaker: str  # agent | customer
+    start: float  # seconds since the call started
+    end: float
+    text: str
+    # What the live pipeline said about it (archived calls); None elsewhere.
+    utterance_id: str | None = None
+    confidence: float | None = None
+    sentiment: str | None = None
+    frustration: float | None = None
+    intent: float | None = None
+    risk: float | None = None
+    model_version: str | None = None
+
+
+@dataclass
+class CallAlert:
+    alert_id: str
+    alert_type: str
+    trigger: str = ""
+    risk: float | None = None
+    call_time: float | None = None  # end of the utterance that fired
+    utterance_id: str | None = None
+
+
+@dataclass
+class LabelledCall:
+    call_id: str
+    outcome: str | None  # escalated | calm | None (not labelled yet)
+    utterances: list[CallUtterance]
+    escalation_time: float | None = None  # seconds since the call started
+    alerts: list[CallAlert] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def end(self) -> float:
+        return max((u.end for u in self.utterances), default=0.0)
+
+
+@dataclass
+class Outcome(Record):
+    """calls.outcomes (v1): what happened to a call, sent by whoever knows (CRM, QA, a supervisor)."""
+
+    KIND: ClassVar[str] = "outcome"
+    call_id: str
+    outcome: str  # escalated | calm
+    escalation_time: float | None = None
+    source: str = ""
+    ts: float = 0.0
+
+    def validate(self) -> None:
+        if not isinstance(self.call_id, str) or not 0 < len(self.call_id) <= 128:
+            raise MalformedMessage("outcome: call_id must be a string of 1 to 128 characters")
+        if self.outcome not in OUTCOMES:
+            raise MalformedMessage(f"outcome: outcome is {self.outcome!r}; expected escalated or calm")
+        problem = _check_escalation_time(self.outcome, self.escalation_time)
+        if problem:
+            raise MalformedMessage(f"outcome: {problem}")
+
+
+# ---------------------------------------------------------------- validation
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def _number(value, name: str, optional: bool = False) -> float | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _Invalid(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _string(value, name: str, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise _Invalid(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _check_escalation_time(outcome, escalation_time) -> str | None:
+    if escalation_time is None:
+        return None
+    if isinstance(escalation_time, bool) or not isinstance(escalation_time, (int, float)) \
+            or not math.isfinite(escalation_time) or escalation_time < 0:
+        return f"escalation_time must be a number >= 0 or null, got {escalation_time!r}"
+    if outcome != "escalated":
+        return f"escalation_time is set but outcome is {outcome!r}; only escalated calls have one"
+    return None
+
+
+def _utterance(doc, i: int) -> CallUtterance:
+    where = f"utterances[{i}]"
+    if not isinstance(doc, dict):
+        raise _Invalid(f"{where} must be an object")
+    missing = [k for k in ("speaker", "start", "end", "text") if doc.get(k) is None]
+    if missing:
+        raise _Invalid(f"{where} lacks {', '.join(missing)}")
+    if doc["speaker"] not in SPEAKERS:
+        raise _Invalid(f"{where}.speaker is {doc['speaker']!r}; expected agent or customer")
+    start, end = _number(doc["start"], f"{where}.start"), _number(doc["end"], f"{where}.end")
+    if not 0 <= start <= end:
+        raise _Invalid(f"{where}: need 0 <= start <= end, got start {start:g}, end {end:g}")
+    return CallUtterance(
+        speaker=doc["speaker"], start=start, end=end, text=_string(doc["text"], f"{where}.text"),
+        utterance_id=_string(doc.get("utterance_id"), f"{where}.utterance_id", True),
+        confidence=_number(doc.get("confidence"), f"{where}.confidence", True),
+        sentiment=_string(doc.get("sentiment"), f"{where}.sentiment", True),
+        frustration=_number(doc.get("frustration"), f"{where}.frustration", True),
+        intent=_number(doc.get("intent"), f"{where}.intent", True),
+        risk=_number(doc.get("risk"), f"{where}.risk", True),
+        model_version=_string(doc.get("model_version"), f"{where}.model_version", True),
+    )
+
+
+def _alert(doc, i: int) -> CallAlert:
+    where = f"alerts[{i}]"
+    if not isinstance(doc, dict) or not doc.get("alert_id") or not doc.get("alert_type"):
+        raise _Invalid(f"{where} must be an object with alert_id and alert_type")
+    return CallAlert(
+        alert_id=_string(doc["alert_id"], f"{where}.alert_id"),
+        alert_type=_string(doc["alert_type"], f"{where}.alert_type"),
+        trigger=_string(doc.get("trigger") or "", f"{where}.trigger"),
+        risk=_number(doc.get("risk"), f"{where}.risk", True),
+        call_time=_number(doc.get("call_time"), f"{where}.call_time", True),
+        utterance_id=_string(doc.get("utterance_id"), f"{where}.utterance_id", True),
+    )
+
+
+def _metadata(value) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, list):  # Parquet map columns read back as [(key, value), ...]
+        value = dict(value)
+    if not isinstance(value, dict):
+        raise _Invalid(f"metadata must be an object of strings, got {type(value).__name__}")
+    out = {}
+    for k, v in value.items():
+        if isinstance(v, (dict, list)):
+            raise _Invalid(f"metadata[{k!r}] must be a string, number or boolean, not a nested {type(v).__name__}")
+        out[str(k)] = "" if v is None else str(v)
+    return out
+
+
+def call_from_dict(doc) -> LabelledCall:
+    """Validate one call record (a JSON object or a Parquet row); raises _Invalid with the field."""
+    if not isinstance(doc, dict):
+        raise _Invalid(f"expected an object, got {type(doc).__name__}")
+    call_id = doc.get("call_id")
+    if not isinstance(call_id, str) or not 0 < len(call_id) <= 128:
+        raise _Invalid(f"call_id must be a string of 1 to 128 characters, got {call_id!r}")
+    outcome = doc.get("outcome")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise _Invalid(f"outcome is {outcome!r}; expected escalated, calm or null (not labelled yet)")
+    problem = _check_escalation_time(outcome, doc.get("escalation_time"))
+    if problem:
+        raise _Invalid(problem)
+    utterances = doc.get("utterances")
+    if not isinstance(utterances, list) or not utterances:
+        raise _Invalid("utterances must be a non-empty list")
+    alerts = doc.get("alerts") or []
+    if not isinstance(alerts, list):
+        raise _Invalid("alerts must be a list")
+    esc = doc.get("escalation_time")
+    return LabelledCall(
+        call_id=call_id,
+        outcome=outcome,
+        utterances=[_utterance(u, i) for i, u in enumerate(utterances)],
+        escalation_time=None if esc is None else float(esc),
+        alerts=[_alert(a, i) for i, a in enumerate(alerts)],
+        metadata=_metadata(doc.get("metadata")),
+        source=_string(doc.get("source") or "", "source"),
+    )
+
+
+def _raise_collected(path: Path, errors: list[str], total: int) -> None:
+    if not errors:
+        return
+    shown = "\n  ".join(errors[:MAX_ERRORS_SHOWN])
+    more = f"\n  ... and {len(errors) - MAX_ERRORS_SHOWN} more" if len(errors) > MAX_ERRORS_SHOWN else ""
+    raise LabelledCallsError(
+        f"{path}: {len(errors)} of {total} record(s) are not valid labelled calls "
+        f"(format: docs/labelled-calls.md):\n  {shown}{more}"
+    )
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_calls(path: str | Path, labelled_only: bool = False) -> list[LabelledCall]:
+    """Calls from a ``.parquet`` or ``.jsonl`` file, or an archive folder (parts + labels.jsonl)."""
+    path = Path(path)
+    if path.is_dir():
+        calls = read_archive(path)
+    elif not path.exists():
+        raise LabelledCallsError(f"{path}: no such file or folder")
+    elif path.suffix == ".parquet":
+        calls = _read_parquet(path)
+    elif path.suffix in (".jsonl", ".ndjson"):
+        calls = _read_jsonl(path)
+    else:
+        raise LabelledCallsError(f"{path}: unknown file type {path.suffix!r}; use .parquet or .jsonl")
+    return [c for c in calls if c.outcome is not None] if labelled_only else calls
+
+
+def _check_unique(path: Path, calls_with_where: list[tuple[str, LabelledCall]], errors: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for where, call in calls_with_where:
+        if call.call_id in seen:
+            errors.append(f"{where}: call_id {call.call_id!r} already used at {seen[call.call_id]}")
+        else:
+            seen[call.call_id] = where
+
+
+def _read_jsonl(path: Path) -> list[LabelledCall]:
+    errors, out, total = [], [], 0
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabelledCallsError(f"{path}: cannot read as UTF-8 text ({exc})") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        total += 1
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.append(f"line {n}: not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        try:
+            out.append((f"line {n}", call_from_dict(doc)))
+        except _Invalid as exc:
+            cid = doc.get("call_id") if isinstance(doc, dict) else None
+            errors.append(f"line {n}" + (f" (call_id {cid!r})" if isinstance(cid, str) else "") + f": {exc}")
+    _check_unique(path, out, errors)
+    _raise_collected(path, errors, total)
+    return [c for _, c in out]
+
+
+def _read_parquet(path: Path) -> list[LabelledCall]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise LabelledCallsError(f"{path}: not a readable Parquet file ({exc})") from None
+    missing = [c for c in ("call_id", "outcome", "utterances") if c not in table.column_names]
+    if missing:
+        raise LabelledCallsError(
+            f"{path}: missing column(s) {', '.join(missing)}; it has {', '.join(table.column_names)} "
+            "(format: docs/labelled-calls.md)"
+        )
+    errors, out = [], []
+    rows = table.to_pylist()
+    for n, doc in enumerate(rows):
+        try:
+            out.append((f"row {n}", call_from_dict(doc)))
+        except _Invalid as exc:
+            cid = doc.get("call_id")
+            errors.append(f"row {n}" + (f" (call_id {cid!r})" if isinstance(cid, str) else "") + f": {exc}")
+    _check_unique(path, out, errors)
+    _raise_collected(path, errors, len(rows))
+    return [c for _, c in out]
+
+
+# ---------------------------------------------------------------- writing
+
+_UTTERANCE_FIELDS = [f.name for f in fields(CallUtterance)]
+_ALERT_FIELDS = [f.name for f in fields(CallAlert)]
+
+
+def parquet_schema():
+    import pyarrow as pa
+
+    def typed(name: str, kind) -> pa.Field:
+        return pa.field(name, kind)
+
+    f64, s = pa.float64(), pa.string()
+    utterance = pa.struct([typed(n, f64 if n in ("start", "end", "confidence", "frustration", "intent", "risk")
+                                 else s) for n in _UTTERANCE_FIELDS])
+    alert = pa.struct([typed(n, f64 if n in ("risk", "call_time") else s) for n in _ALERT_FIELDS])
+    return pa.schema([
+        pa.field("call_id", s, nullable=False),
+        pa.field("outcome", s),
+        pa.field("escalation_time", f64),
+        pa.field("utterances", pa.list_(utterance)),
+        pa.field("alerts", pa.list_(alert)),
+        pa.field("metadata", pa.map_(s, s)),
+        pa.field("source", s),
+    ])
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_calls(path: str | Path, calls: list[LabelledCall]) -> Path:
+    """Write calls as Parquet or JSONL (by the suffix), atomically: a reader never sees half a file."""
+    path = Path(path)
+    docs = [c.to_dict() for c in calls]
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for d in docs:
+            d["metadata"] = list(d["metadata"].items())
+        table = pa.Table.from_pylist(docs, schema=parquet_schema())
+        _atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    elif path.suffix in (".jsonl", ".ndjson"):
+        text = "".join(json.dumps(_compact(d), allow_nan=False) + "\n" for d in docs)
+        _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    else:
+        raise LabelledCallsError(f"{path}: unknown file type {path.suffix!r}; use .parquet or .jsonl")
+    return path
+
+
+def _compact(doc: dict) -> dict:
+    """JSONL is for people too: leave out the optional fields that are empty."""
+    doc = {k: v for k, v in doc.items() if v not in (None, [], {}, "") or k in ("outcome", "utterances")}
+    doc["utterances"] = [{k: v for k, v in u.items() if v is not None} for u in doc["utterances"]]
+    if "alerts" in doc:
+        doc["alerts"] = [{k: v for k, v in a.items() if v is not None} for a in doc["alerts"]]
+    return doc
+
+
+# ---------------------------------------------------------------- archive folders
+
+
+def merge_calls(a: LabelledCall, b: LabelledCall) -> LabelledCall:
+    """One call seen in two parts (late utterances, redelivery): union by id, later label wins."""
+
+    def key(u: CallUtterance):
+        return u.utterance_id or (u.speaker, u.start, u.end, u.text)
+
+    utterances = {key(u): u for u in a.utterances}
+    for u in b.utterances:
+        utterances.setdefault(key(u), u)
+    alerts = {x.alert_id: x for x in a.alerts}
+    for x in b.alerts:
+        alerts.setdefault(x.alert_id, x)
+    labelled = b if b.outcome is not None else a
+    return LabelledCall(
+        call_id=a.call_id,
+        outcome=labelled.outcome,
+        utterances=list(utterances.values()),
+        escalation_time=labelled.escalation_time,
+        alerts=list(alerts.values()),
+        metadata={**a.metadata, **b.metadata},
+        source=a.source or b.source,
+    )
+
+
+def read_labels(folder: str | Path) -> dict[str, Outcome]:
+    """The latest outcome per call in ``labels.jsonl`` (later lines win)."""
+    path = Path(folder) / LABELS_FILE
+    if not path.exists():
+        return {}
+    labels, errors, total = {}, [], 0
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        total += 1
+        try:
+            outcome = Outcome.decode(line)
+        except MalformedMessage as exc:
+            errors.append(f"line {n}: {exc}")
+            continue
+        labels[outcome.call_id] = outcome
+    _raise_collected(path, errors, total)
+    return labels
+
+
+def append_labels(folder: str | Path, outcomes: list[Outcome]) -> Path:
+    """Append outcomes to ``labels.jsonl`` under a lock (the archive process may be appending too)."""
+    path = Path(folder) / LABELS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(o.encode().decode() + "\n" for o in outcomes)
+    with open(path, "a", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    return path
+
+
+def archive_parts(folder: Path) -> list[Path]:
+    parts = sorted(folder.glob("*.parquet")) + sorted(p for p in folder.glob("*.jsonl") if p.name != LABELS_FILE)
+    return [p for p in parts if not p.name.startswith(".")]
+
+
+def read_archive(folder: str | Path) -> list[LabelledCall]:
+    """Every call in an archive folder, merged across parts, with the latest labels applied."""
+    folder = Path(folder)
+    merged: dict[str, LabelledCall] = {}
+    for part in archive_parts(folder):
+        for call in read_calls(part):
+            merged[call.call_id] = merge_calls(merged[call.call_id], call) if call.call_id in merged else call
+    for call_id, label in read_labels(folder).items():
+        if call_id in merged:
+            merged[call_id].outcome = label.outcome
+            merged[call_id].escalation_time = label.escalation_time
+    return list(merged.values())
+
+
+# ---------------------------------------------------------------- label import
+
+
+def read_outcomes_csv(path: str | Path, source: str | None = None) -> list[Outcome]:
+    """``call_id,outcome[,escalation_time]`` with a header row; every bad line is reported."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise LabelledCallsError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabelledCallsError(f"{path}: cannot read as UTF-8 text ({exc})") from None
+    reader = csv.DictReader(text.splitlines())
+    header = [h.strip() for h in reader.fieldnames or []]
+    if "call_id" not in header or "outcome" not in header:
+        raise LabelledCallsError(
+            f"{path}: the first line must be a header with call_id,outcome[,escalation_time]; got {','.join(header)!r}"
+        )
+    unknown = sorted(set(header) - {"call_id", "outcome", "escalation_time"})
+    if unknown:
+        raise LabelledCallsError(f"{path}: unknown column(s) {', '.join(unknown)}; expected call_id,outcome[,escalation_time]")
+    errors, out, seen, now = [], [], {}, time.time()
+    source = source or f"import:{path.name}"
+    for row in reader:
+        n = reader.line_num
+        if None in row:  # DictReader puts surplus fields under None
+            errors.append(f"line {n}: {len(header) + len(row[None])} fields, the header has {len(header)}")
+            continue
+        row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
+        raw_time = row.get("escalation_time", "")
+        try:
+            esc = float(raw_time) if raw_time else None
+        except ValueError:
+            errors.append(f"line {n}: escalation_time {raw_time!r} is not a number")
+            continue
+        try:
+            outcome = Outcome.from_dict({"call_id": row.get("call_id", ""), "outcome": row.get("outcome", ""),
+                                         "escalation_time": esc, "source": source, "ts": now})
+        except MalformedMessage as exc:
+            errors.append(f"line {n}: {str(exc).removeprefix('outcome: ')}")
+            continue
+        if outcome.call_id in seen and seen[outcome.call_id][1] != (outcome.outcome, outcome.escalation_time):
+            errors.append(f"line {n}: call_id {outcome.call_id!r} already has a different outcome on line {seen[outcome.call_id][0]}")
+            continue
+        seen[outcome.call_id] = (n, (outcome.outcome, outcome.escalation_time))
+        out.append(outcome)
+    _raise_collected(path, errors, reader.line_num - 1)
+    return out
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def default_archive_dir(settings) -> Path:
+    return Path(settings.state_dir) / "archive"
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "label",
+        help="attach outcomes to archived calls, or export labelled calls",
+        description="Outcomes for archived calls. Format of labelled calls: docs/labelled-calls.md.",
+    )
+    sub = p.add_subparsers(dest="label_command", metavar="ACTION", required=True)
+    imp = sub.add_parser("import", help="import outcomes from a CSV (call_id,outcome[,escalation_time])",
+                         description="Attach outcomes to archived calls. CSV header: call_id,outcome[,escalation_time]; "
+                         "outcome is escalated or calm; escalation_time is seconds since the call started (optional, "
+                         "escalated calls only). Nothing is written unless every line is valid.")
+    imp.add_argument("csv", type=Path, metavar="FILE.csv")
+    imp.add_argument("--archive", type=Path, default=None, metavar="DIR", help="archive folder (default: <state dir>/archive)")
+    imp.set_defaults(func=_run_import)
+    exp = sub.add_parser("export", help="write the archive's calls, with their labels, to one file",
+                         description="Merge an archive folder (parts + labels) into one .parquet or .jsonl file.")
+    exp.add_argument("--out", type=Path, required=True, metavar="FILE", help="output .parquet or .jsonl")
+    exp.add_argument("--archive", type=Path, default=None, metavar="DIR", help="archive folder (default: <state dir>/archive)")
+    exp.add_argument("--labelled-only", action="store_true", help="leave out calls without an outcome")
+    exp.set_defaults(func=_run_export)
+
+
+def _archive_dir(args) -> Path:
+    if args.archive is not None:
+        return args.archive
+    from pipeline.settings import load_settings
+
+    return default_archive_dir(load_settings())
+
+
+def _run_import(args) -> int:
+    folder = _archive_dir(args)
+    outcomes = read_outcomes_csv(args.csv)
+    if not outcomes:
+        raise LabelledCallsError(f"{args.csv}: no outcomes in it (only a header?)")
+    known = {c.call_id for c in read_archive(folder)} if folder.is_dir() else set()
+    append_labels(folder, outcomes)
+    escalated = sum(o.outcome == "escalated" for o in outcomes)
+    print(f"imported {len(outcomes)} outcome(s) ({escalated} escalated, {len(outcomes) - escalated} calm) "
+          f"into {folder / LABELS_FILE}")
+    unknown = [o.call_id for o in outcomes if o.call_id not in known]
+    if unknown:
+        listed = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        print(f"note: {len(unknown)} call_id(s) are not in the archive yet (kept; they apply once archived): {listed}")
+    return 0
+
+
+def _run_export(args) -> int:
+    folder = _archive_dir(args)
+    if not folder.is_dir():
+        raise LabelledCallsError(f"{folder}: no archive folder (run `callradar archive` first, or pass --archive)")
+    calls = read_calls(folder, labelled_only=args.labelled_only)
+    write_calls(args.out, calls)
+    labelled = sum(c.outcome is not None for c in calls)
+    print(f"wrote {len(calls)} call(s), {labelled} labelled, to {args.out}")
+    return 0

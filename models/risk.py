@@ -6,9 +6,10 @@ optionally mapped through isotonic calibration points. Each term of the sum is a
 feature's contribution, so the reasons are exact, not a post-hoc explanation.
 
 Stored as plain JSON (never pickle: loading a model must not run code). The
-bundled model is a hand-set PRIOR (version "prior-2", see
-artifacts/risk/model_card.md) until a model trained on labelled calls replaces
-it; a trained model writes the same schema and loads the same way:
+bundled model (artifacts/risk/) is trained by ``callradar train risk`` on the
+semi-synthetic corpus (see its model_card.md); the hand-set PRIOR it replaced
+("prior-2", artifacts/risk-prior/) stays as the baseline ``callradar evaluate``
+measures every model against. Both use this schema and load the same way:
 
     {"schema": "callradar.risk/1", "version": str, "kind": "prior" | "trained",
      "feature_names": [str], "coef": [float], "means": [float], "scales": [float > 0],
@@ -35,6 +36,7 @@ from models.types import RiskReading
 
 SCHEMA = "callradar.risk/1"
 DEFAULT_RISK_DIR = Path(__file__).resolve().parent / "artifacts" / "risk"
+PRIOR_RISK_DIR = Path(__file__).resolve().parent / "artifacts" / "risk-prior"  # the baseline
 MODEL_FILE = "model.json"
 CARD_FILE = "card.json"
 TOP_REASONS = 3

@@ -28,6 +28,11 @@ COMMAND_MODULES = (
     "agents.console.command",
     "pipeline.score_cli",
     "pipeline.models_cli",
+    "training.corpus",
+    "training.risk",
+    "training.evaluate",
+    "training.labelled_calls",
+    "training.archive",
 )
 
 

@@ -16,7 +16,7 @@ from models.registry import (
     parse_model_version,
     validate,
 )
-from models.risk import RiskModel, load_risk_model
+from models.risk import DEFAULT_RISK_DIR, RiskModel, load_risk_model
 from pipeline.cli import main
 from pipeline.settings import load_settings
 
@@ -66,7 +66,7 @@ def test_add_promote_rollback(reg, folders):
 
     assert reg.rollback("risk") == "v1"
     assert reg.rollback("risk") == BUILTIN
-    assert load_risk_model(settings).version == "prior-2"
+    assert load_risk_model(settings).version == RiskModel.load(DEFAULT_RISK_DIR).version  # the bundled model
     with pytest.raises(RegistryError, match="nothing to roll back"):
         reg.rollback("risk")
 

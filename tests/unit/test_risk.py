@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from models.call_features import FEATURE_NAMES, features_for_call
-from models.risk import DEFAULT_RISK_DIR, RiskModel, RiskModelError, load_risk_model
+from models.risk import DEFAULT_RISK_DIR, PRIOR_RISK_DIR, RiskModel, RiskModelError, load_risk_model
 from models.types import KeywordHit, ScoredUtterance, TextScores
 
 SENTIMENT = {
@@ -49,7 +49,7 @@ def escalating_call():
 
 @pytest.fixture(scope="module")
 def prior():
-    return RiskModel.load()
+    return RiskModel.load(PRIOR_RISK_DIR)  # the hand-set baseline; the bundled default is trained
 
 
 def risks(model, call):
@@ -60,9 +60,9 @@ def test_bundled_prior_loads_and_says_what_it_is(prior):
     assert prior.version == "prior-2"
     assert prior.kind == "prior"
     assert prior.feature_names == FEATURE_NAMES
-    card = json.loads((DEFAULT_RISK_DIR / "card.json").read_text())
+    card = json.loads((PRIOR_RISK_DIR / "card.json").read_text())
     assert card["version"] == "prior-2" and card["trained"] is False
-    assert "PRIOR" in (DEFAULT_RISK_DIR / "model_card.md").read_text()
+    assert "PRIOR" in (PRIOR_RISK_DIR / "model_card.md").read_text()
 
 
 def test_calm_call_stays_well_below_rearm(prior):
@@ -145,7 +145,7 @@ def test_trained_model_with_calibration_saves_and_loads_the_same_way(tmp_path):
     assert loaded.predict({**features, "kw_supervisor_request": 5.0}).risk > 0.8
     settings = SimpleNamespace(models_dir=tmp_path)
     assert load_risk_model(settings).version == "2024-06-01-abc"
-    assert load_risk_model(SimpleNamespace(models_dir=None)).version == "prior-2"
+    assert load_risk_model(SimpleNamespace(models_dir=None)).version == RiskModel.load(DEFAULT_RISK_DIR).version
 
 
 # ------------------------------------------------------------ refusing bad files
@@ -228,12 +228,12 @@ def test_nan_in_file_is_refused(tmp_path):
 def test_model_card_table_matches_the_bundled_model(prior):
     """The card documents the prior's numbers; keep them from drifting apart."""
     rows = {}
-    for line in (DEFAULT_RISK_DIR / "model_card.md").read_text().splitlines():
+    for line in (PRIOR_RISK_DIR / "model_card.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 4 and cells[0] in FEATURE_NAMES:
             rows[cells[0]] = [float(c.replace("−", "-")) for c in cells[1:]]
     assert list(rows) == list(prior.feature_names)
     for name, mean, scale, coef in zip(prior.feature_names, prior.means, prior.scales, prior.coef):
         assert rows[name] == pytest.approx([mean, scale, coef]), name
-    card = (DEFAULT_RISK_DIR / "model_card.md").read_text()
+    card = (PRIOR_RISK_DIR / "model_card.md").read_text()
     assert f"Intercept {prior.intercept:g}".replace("-", "−") in card

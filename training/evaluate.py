@@ -1,0 +1,374 @@
+"""Evaluate risk models on held-out labelled calls: ``callradar evaluate``.
+
+Everything is judged the way the live trigger would act: a call is flagged when
+its risk first reaches ``settings.risk_alert_threshold`` (risk is computed after
+each utterance, from the same feature code as live). Reported per model, with
+the bundled prior as the baseline in the same run on the same calls:
+
+- call AUROC / PR-AUC on the highest risk over the whole call, and on the
+  highest risk *before the escalation* (what an early warning can use; for calm
+  calls, the whole call);
+- precision, recall and false-alarm rate at the threshold; recall before the escalation;
+- lead time: escalation time - time of the first alert (end of the utterance
+  whose risk crossed); > 0 means the supervisor was warned before the customer asked;
+- calibration on the training target (prefix labels, see training/risk.py).
+
+Writes ``report.md``, ``metrics.json`` and four PNGs (ROC, precision-recall,
+calibration, lead-time histogram) into the report folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import UserError
+from training.risk import HORIZON_S, CallFeatures, escalation_time, prefix_labels
+
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".bin")
+
+
+@dataclass
+class Assessment:
+    """One model on a set of calls: per call and per prefix numbers the metrics and plots need."""
+
+    name: str
+    version: str
+    escalated: np.ndarray  # per call, bool
+    sources: list[str]
+    max_risk: np.ndarray  # whole call
+    max_before: np.ndarray  # before the escalation (calm: whole call)
+    first_alert: np.ndarray  # call time of the first crossing, nan if never
+    t_esc: np.ndarray  # escalation time, nan for calm
+    prefix_y: np.ndarray  # training-target labels of the kept prefixes
+    prefix_p: np.ndarray
+
+    @property
+    def flagged(self) -> np.ndarray:
+        return ~np.isnan(self.first_alert)
+
+    @property
+    def lead_times(self) -> np.ndarray:
+        has = self.escalated & self.flagged & ~np.isnan(self.t_esc)
+        return self.t_esc[has] - self.first_alert[has]
+
+
+def assess(name: str, model, cfs: list[CallFeatures], threshold: float, horizon_s: float) -> Assessment:
+    from models.call_features import CallState
+
+    empty = model.predict(CallState().features()).risk  # the risk before anyone spoke
+    esc, max_risk, max_before, first, t_esc, py, pp = [], [], [], [], [], [], []
+    for cf in cfs:
+        risks = np.array([model.predict(r).risk for r in cf.rows])
+        t = escalation_time(cf.call)
+        esc.append(t is not None)
+        t_esc.append(np.nan if t is None else t)
+        max_risk.append(risks.max())
+        before = risks[cf.times < t] if t is not None else risks
+        max_before.append(max(empty, before.max()) if len(before) else empty)
+        crossed = np.flatnonzero(risks >= threshold)
+        first.append(cf.times[crossed[0]] if len(crossed) else np.nan)
+        labels = prefix_labels(cf, horizon_s)
+        py.append(labels[labels >= 0])
+        pp.append(risks[labels >= 0])
+    return Assessment(name, model.version, np.array(esc, dtype=bool), [cf.call.source or "unknown" for cf in cfs],
+                      np.array(max_risk), np.array(max_before), np.array(first, dtype=float),
+                      np.array(t_esc, dtype=float), np.concatenate(py), np.concatenate(pp))
+
+
+def _auc(y, s, kind: str) -> float | None:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if len(set(np.asarray(y).tolist())) < 2:
+        return None
+    return round(float((roc_auc_score if kind == "roc" else average_precision_score)(y, s)), 4)
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return round(num / den, 4) if den else None
+
+
+def _median(xs) -> float | None:
+    return round(float(np.median(xs)), 2) if len(xs) else None
+
+
+def metrics_of(a: Assessment, mask: np.ndarray | None = None) -> dict:
+    if mask is None:
+        mask = np.ones(len(a.escalated), dtype=bool)
+    y, flagged, first, t_esc = a.escalated[mask], a.flagged[mask], a.first_alert[mask], a.t_esc[mask]
+    warned_before = flagged & (first < t_esc)  # nan compares False
+    has_lead = y & flagged & ~np.isnan(t_esc)
+    leads = t_esc[has_lead] - first[has_lead]
+    return {
+        "calls": int(mask.sum()),
+        "escalated": int(y.sum()),
+        "auroc": _auc(y, a.max_risk[mask], "roc"),
+        "pr_auc": _auc(y, a.max_risk[mask], "pr"),
+        "auroc_before_escalation": _auc(y, a.max_before[mask], "roc"),
+        "pr_auc_before_escalation": _auc(y, a.max_before[mask], "pr"),
+        "flagged": int(flagged.sum()),
+        "precision": _ratio(int((flagged & y).sum()), int(flagged.sum())),
+        "recall": _ratio(int((flagged & y).sum()), int(y.sum())),
+        "recall_before_escalation": _ratio(int((warned_before & y).sum()), int(y.sum())),
+        "false_alarm_rate": _ratio(int((flagged & ~y).sum()), int((~y).sum())),
+        "median_lead_time_s": _median(leads),
+        "lead_time_p25_s": round(float(np.percentile(leads, 25)), 2) if len(leads) else None,
+        "lead_time_p75_s": round(float(np.percentile(leads, 75)), 2) if len(leads) else None,
+    }
+
+
+def full_metrics(a: Assessment) -> dict:
+    from sklearn.metrics import brier_score_loss
+
+    out = metrics_of(a)
+    out["prefix_auroc"] = _auc(a.prefix_y, a.prefix_p, "roc")
+    out["prefix_brier"] = round(float(brier_score_loss(a.prefix_y, a.prefix_p)), 4) if len(a.prefix_y) else None
+    sources = sorted(set(a.sources))
+    if len(sources) > 1:
+        src = np.array(a.sources)
+        out["by_source"] = {s: metrics_of(a, src == s) for s in sources}
+    return out
+
+
+def compare(assessments: list[Assessment]) -> dict:
+    """``{name: metrics}``, plus lead times on the escalated calls that every model flagged.
+
+    Each model's own median lead is over the calls it flagged, so a model that
+    flags only the obvious calls can look early; the paired median compares like with like.
+    """
+    metrics = {a.name: full_metrics(a) for a in assessments}
+    both = np.logical_and.reduce([a.escalated & a.flagged & ~np.isnan(a.t_esc) for a in assessments])
+    for a in assessments:
+        metrics[a.name]["paired_calls"] = int(both.sum())
+        metrics[a.name]["paired_median_lead_time_s"] = _median(a.t_esc[both] - a.first_alert[both])
+    return metrics
+
+
+def evaluate_models(models: dict, cfs: list[CallFeatures], threshold: float, horizon_s: float = HORIZON_S) -> dict:
+    """``{name: metrics}`` for each model on the same calls (features computed once)."""
+    return compare([assess(name, m, cfs, threshold, horizon_s) for name, m in models.items()])
+
+
+# ---------------------------------------------------------------- plots and report
+
+
+def _plots(assessments: list[Assessment], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    files = []
+
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        files.append(name)
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for a, c in zip(assessments, colours):
+        for scores, style, what in ((a.max_before, "-", "before escalation"), (a.max_risk, ":", "whole call")):
+            if len(set(a.escalated.tolist())) == 2:
+                fpr, tpr, _ = roc_curve(a.escalated, scores)
+                ax.plot(fpr, tpr, style, color=c, label=f"{a.version}, {what} (AUROC {_auc(a.escalated, scores, 'roc')})")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
+    ax.set(xlabel="false positive rate (calm calls flagged)", ylabel="true positive rate", title="ROC, per call (max risk)")
+    ax.legend(fontsize=7, loc="lower right")
+    save(fig, "roc.png")
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for a, c in zip(assessments, colours):
+        for scores, style, what in ((a.max_before, "-", "before escalation"), (a.max_risk, ":", "whole call")):
+            if len(set(a.escalated.tolist())) == 2:
+                prec, rec, _ = precision_recall_curve(a.escalated, scores)
+                ax.plot(rec, prec, style, color=c, label=f"{a.version}, {what} (AP {_auc(a.escalated, scores, 'pr')})")
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall, per call (max risk)", ylim=(0, 1.02))
+    ax.legend(fontsize=7, loc="lower left")
+    save(fig, "precision_recall.png")
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, label="perfectly calibrated")
+    for a, c in zip(assessments, colours):
+        if len(set(a.prefix_y.tolist())) == 2:
+            frac, mean_p = calibration_curve(a.prefix_y, a.prefix_p, n_bins=10, strategy="quantile")
+            ax.plot(mean_p, frac, "o-", color=c, ms=4, label=a.version)
+    ax.set(xlabel="predicted risk", ylabel="observed share positive", title="Calibration (prefixes, training target)")
+    ax.legend(fontsize=8)
+    save(fig, "calibration.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    leads = [a.lead_times for a in assessments]
+    finite = np.concatenate([x for x in leads if len(x)] or [np.zeros(1)])
+    bins = np.linspace(min(-10.0, finite.min()), max(10.0, finite.max()), 25)
+    for a, x, c in zip(assessments, leads, colours):
+        if len(x):
+            ax.hist(x, bins=bins, alpha=0.5, color=c, label=f"{a.version} (median {np.median(x):.1f} s, n={len(x)})")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set(xlabel="lead time, s (escalation time - first alert; > 0 is early)", ylabel="escalated calls",
+           title="Lead time of the first alert")
+    ax.legend(fontsize=8)
+    save(fig, "lead_time.png")
+    return files
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+ROWS = [
+    ("auroc", "call AUROC (max risk over the call)"),
+    ("auroc_before_escalation", "call AUROC, risk before the escalation only"),
+    ("pr_auc", "call PR-AUC"),
+    ("pr_auc_before_escalation", "call PR-AUC, before the escalation"),
+    ("precision", "precision at the threshold"),
+    ("recall", "recall at the threshold"),
+    ("recall_before_escalation", "recall before the escalation (lead > 0)"),
+    ("false_alarm_rate", "calm calls flagged"),
+    ("median_lead_time_s", "median lead time, s (flagged escalated calls)"),
+    ("paired_median_lead_time_s", "median lead time, s, on the calls every model flagged"),
+    ("paired_calls", "... that many calls"),
+    ("lead_time_p25_s", "lead time p25, s"),
+    ("lead_time_p75_s", "lead time p75, s"),
+    ("prefix_auroc", "prefix AUROC (training target)"),
+    ("prefix_brier", "prefix Brier score (lower is better)"),
+]
+
+
+def report_md(metrics: dict, assessments: list[Assessment], data: Path, threshold: float, horizon_s: float,
+              plots: list[str], command: str) -> str:
+    names = [a.name for a in assessments]
+    head = "| metric | " + " | ".join(f"{n} `{a.version}`" for n, a in zip(names, assessments)) + " |\n"
+    head += "| --- |" + " --- |" * len(names) + "\n"
+    rows = "\n".join(f"| {label} | " + " | ".join(_fmt(metrics[n].get(k)) for n in names) + " |" for k, label in ROWS)
+    first = metrics[names[0]]
+    per_source = ""
+    if "by_source" in first:
+        lines = []
+        for src in first["by_source"]:
+            for n in names:
+                m = metrics[n]["by_source"][src]
+                lines.append(f"| {src} | {n} | {m['calls']} | {_fmt(m['auroc'])} | {_fmt(m['auroc_before_escalation'])} "
+                             f"| {_fmt(m['recall'])} | {_fmt(m['false_alarm_rate'])} | {_fmt(m['median_lead_time_s'])} |")
+        per_source = ("\n## By source\n| source | model | calls | AUROC | AUROC before esc. | recall | calm flagged "
+                      "| median lead (s) |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(lines) + "\n")
+    images = "\n".join(f"![{p}]({p})" for p in plots)
+    return f"""# Risk model evaluation
+
+- command: `{command}`
+- data: `{data}`: {first['calls']} labelled calls, {first['escalated']} escalated
+- threshold: {threshold} (CALLRADAR_RISK_ALERT_THRESHOLD); a call is flagged when its risk first reaches it
+- lead time: escalation time − call time of the first alert (end of the utterance that crossed)
+- prefix metrics use the training target (escalated within {horizon_s:g} s; earlier prefixes of escalated calls left out)
+- written {datetime.now(timezone.utc).isoformat(timespec='seconds')}
+
+{head}{rows}
+{per_source}
+{images}
+"""
+
+
+def write_report(models: dict, cfs: list[CallFeatures], out: Path, data: Path, threshold: float,
+                 horizon_s: float = HORIZON_S, command: str = "") -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    assessments = [assess(name, m, cfs, threshold, horizon_s) for name, m in models.items()]
+    metrics = compare(assessments)
+    plots = _plots(assessments, out)
+    doc = {"data": str(data), "threshold": threshold, "horizon_s": horizon_s,
+           "models": {a.name: a.version for a in assessments}, "metrics": metrics}
+    (out / "metrics.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    (out / "report.md").write_text(report_md(metrics, assessments, data, threshold, horizon_s, plots, command))
+    return metrics
+
+
+# ---------------------------------------------------------------- the command
+
+
+def load_model_dir(path: Path):
+    """A risk model folder or model.json, refusing pickles and anything that fails validation."""
+    from models.risk import MODEL_FILE, RiskModel, RiskModelError
+
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such model folder or file")
+    if path.is_dir() and not (path / MODEL_FILE).exists():
+        pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        why = (f"it holds {', '.join(pickles)}: callradar never unpickles model files (loading one can run code)"
+               if pickles else "a risk model folder holds model.json and card.json")
+        raise UserError(f"{path}: no {MODEL_FILE}; {why}")
+    if path.is_file() and path.suffix in PICKLE_SUFFIXES:
+        raise UserError(f"{path}: refusing a pickle; callradar never unpickles model files (loading one can run code)")
+    try:
+        return RiskModel.load(path)
+    except RiskModelError as exc:
+        raise UserError(str(exc)) from None
+
+
+def prior_model():
+    """The hand-set prior: the baseline every trained model must beat."""
+    from models.risk import PRIOR_RISK_DIR, RiskModel
+
+    return RiskModel.load(PRIOR_RISK_DIR)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="judge a risk model on held-out labelled calls, against the prior, with a report",
+        description="Score held-out labelled calls with a risk model and the bundled prior (same run, same calls) "
+        "and write report.md, metrics.json and plots (ROC, precision-recall, calibration, lead time).",
+    )
+    p.add_argument("--model", type=Path, default=None, metavar="DIR",
+                   help="risk model folder (default: the one the live score stage loads)")
+    p.add_argument("--data", type=Path, default=None, metavar="PATH",
+                   help="labelled calls: .parquet, .jsonl or an archive folder (default: <state dir>/corpus/test.parquet)")
+    p.add_argument("--baseline", type=Path, default=None, metavar="DIR", help="baseline model (default: the prior)")
+    p.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="report folder (default: <state dir>/reports/<model version>)")
+    p.add_argument("--horizon-s", type=float, default=HORIZON_S, help=f"prefix target for calibration (default {HORIZON_S:g})")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    from models.risk import load_risk_model
+    from models.text_scorer import load_text_scorer
+    from pipeline.settings import load_settings
+    from training.labelled_calls import read_calls
+    from training.risk import feature_cache_dir, features_of
+
+    settings = load_settings()
+    model = load_model_dir(args.model) if args.model else load_risk_model(settings)
+    baseline = load_model_dir(args.baseline) if args.baseline else prior_model()
+    data = args.data or settings.state_dir / "corpus" / "test.parquet"
+    if not data.exists():
+        hint = " (build one with `callradar corpus build`)" if args.data is None else ""
+        raise UserError(f"{data}: no such file or folder{hint}")
+    calls = read_calls(data, labelled_only=True)
+    if not calls:
+        raise UserError(f"{data}: no labelled calls (import outcomes with `callradar label import`)")
+    models = {"model": model}
+    if baseline.version != model.version:
+        models["baseline"] = baseline
+    print(f"evaluating {' vs '.join(m.version for m in models.values())} on {len(calls)} calls from {data}",
+          file=sys.stderr, flush=True)
+    cfs = features_of(calls, load_text_scorer(settings), cache_dir=feature_cache_dir(settings))
+    out = args.report or settings.state_dir / "reports" / model.version
+    command = " ".join(["callradar evaluate", *(f"--{k} {v}" for k, v in (("model", args.model), ("data", args.data),
+                        ("baseline", args.baseline), ("report", args.report)) if v is not None)])
+    metrics = write_report(models, cfs, out, data, settings.risk_alert_threshold, args.horizon_s, command)
+    for name, m in metrics.items():
+        print(f"{models[name].version}: AUROC {_fmt(m['auroc'])}, before escalation {_fmt(m['auroc_before_escalation'])}, "
+              f"PR-AUC {_fmt(m['pr_auc'])}, precision {_fmt(m['precision'])}, recall {_fmt(m['recall'])}, "
+              f"median lead {_fmt(m['median_lead_time_s'])} s")
+    print(f"report: {out / 'report.md'}")
+    return 0

@@ -1,0 +1,138 @@
+"""Why the risk model's defaults are what they are: call-grouped CV on the TRAINING split only.
+
+    .venv/bin/python bench/risk_choices.py [--data .callradar/corpus/train.parquet] [--real-calls]
+
+Fits each variant on 3/4 of the training calls and judges it on the other
+quarter, four times (folds by call, seeded), then pools the held-out quarters.
+The held-out test split is never looked at, so choosing by these numbers does
+not leak into the figures `callradar evaluate` reports. Variants: the feature
+set (all features, customer text only, text without intent_count), the sign
+check, the label horizon and the calibration. The prior is scored on the same
+calls as the baseline.
+
+``--real-calls`` also runs the two real contact-centre calls in
+../shared/data/audio/calls (no labels, no transcripts; both sound calm) through
+the live transcribe path and prints each variant's highest risk on them: a
+sanity check on calls from another domain, two calls only, not a metric.
+
+Writes bench/results/risk_choices.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models.call_features import FEATURE_NAMES  # noqa: E402
+from training.evaluate import Assessment, assess, metrics_of, prior_model  # noqa: E402
+from training.risk import DEFAULT_EXCLUDED, TEXT_FEATURES, fit_risk_model  # noqa: E402
+
+KEYS = ["auroc", "auroc_before_escalation", "precision", "recall", "recall_before_escalation",
+        "false_alarm_rate", "median_lead_time_s"]
+DEFAULT = tuple(n for n in FEATURE_NAMES if n not in DEFAULT_EXCLUDED)
+VARIANTS = {  # name: fit_risk_model options
+    "all features but duration": dict(features=tuple(n for n in FEATURE_NAMES if n != "duration_s"), monotone=False),
+    "customer text only": dict(features=TEXT_FEATURES, monotone=False),
+    "customer text, sign check": dict(features=TEXT_FEATURES),
+    "DEFAULT: text without intent_count, sign check, 20 s, Platt": dict(features=DEFAULT),
+    "default, horizon 10 s": dict(features=DEFAULT, horizon_s=10.0),
+    "default, horizon 30 s": dict(features=DEFAULT, horizon_s=30.0),
+    "default, horizon 45 s": dict(features=DEFAULT, horizon_s=45.0),
+    "default, isotonic": dict(features=DEFAULT, calibration="isotonic"),
+}
+
+
+def pooled(parts: list[Assessment]) -> Assessment:
+    cat = lambda attr: np.concatenate([getattr(p, attr) for p in parts])  # noqa: E731
+    return Assessment(parts[0].name, parts[0].version, cat("escalated"), sum((p.sources for p in parts), []),
+                      cat("max_risk"), cat("max_before"), cat("first_alert"), cat("t_esc"), cat("prefix_y"),
+                      cat("prefix_p"))
+
+
+def real_call_features(settings):
+    """The two real calls, transcribed as live: 40 ms chunks, the stage's segmenter, Whisper."""
+    from models.speech import SpeechToText
+    from models.text_scorer import load_text_scorer
+    from pipeline.audio import read_call_audio
+    from pipeline.records import AudioChunk
+    from pipeline.stages.transcribe import ChannelTrack
+    from training.data import default_data_dir
+    from training.labelled_calls import CallUtterance, LabelledCall
+    from training.risk import feature_cache_dir, features_of
+
+    root = default_data_dir() / "audio" / "calls"
+    names = sorted({p.name.rsplit("_", 1)[0] for p in root.glob("*_agent.wav")})
+    stt, calls = SpeechToText(settings), []
+    for name in names:
+        rate, agent, customer = read_call_audio([root / f"{name}_agent.wav", root / f"{name}_caller.wav"])
+        pending = []
+        for speaker, pcm in (("agent", agent), ("customer", customer)):
+            track = ChannelTrack(name, speaker, settings)
+            step = rate // 25
+            for seq, i in enumerate(range(0, len(pcm), step)):
+                chunk = AudioChunk(name, speaker, seq, rate, i / rate, pcm[i : i + step].astype("<i2").tobytes())
+                pending += track.feed(chunk, now=0.0)
+            pending += track.finish()
+        pending.sort(key=lambda p: p.end)
+        texts = stt.transcribe_batch([p.audio for p in pending])
+        calls.append(LabelledCall(name, None, [CallUtterance(p.speaker, p.start, p.end, t.text.strip())
+                                               for p, t in zip(pending, texts)]))
+    return features_of(calls, load_text_scorer(settings), progress=False, cache_dir=feature_cache_dir(settings))
+
+
+def main() -> int:
+    from models.text_scorer import load_text_scorer
+    from pipeline.settings import load_settings
+    from training.labelled_calls import read_calls
+    from training.risk import feature_cache_dir, features_of
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=None, help="training calls (default: <state dir>/corpus/train.parquet)")
+    ap.add_argument("--folds", type=int, default=4)
+    ap.add_argument("--real-calls", action="store_true", help="also score the two real calls in ../shared/data")
+    args = ap.parse_args()
+    settings = load_settings()
+    data = args.data or settings.state_dir / "corpus" / "train.parquet"
+    calls = read_calls(data, labelled_only=True)
+    cfs = features_of(calls, load_text_scorer(settings), cache_dir=feature_cache_dir(settings))
+    real = real_call_features(settings) if args.real_calls else []
+    order = np.random.default_rng(0).permutation(len(cfs))
+    folds = np.array_split(order, args.folds)
+    prior = prior_model()
+    results = {}
+    rows = [("prior-2 (baseline)", None)] + list(VARIANTS.items())
+    for name, options in rows:
+        parts = []
+        for k in range(args.folds):
+            held = set(folds[k].tolist())
+            if options is None:
+                model = prior
+            else:
+                train = [cfs[i] for i in range(len(cfs)) if i not in held]
+                with contextlib.redirect_stderr(io.StringIO()):  # the fit's own CV lines
+                    model, _ = fit_risk_model(train, prior=prior, version="cv", **options)
+            parts.append(assess(name, model, [cfs[i] for i in sorted(held)], settings.risk_alert_threshold, 20.0))
+        results[name] = {k: metrics_of(pooled(parts))[k] for k in KEYS}
+        if real:
+            if options is not None:
+                with contextlib.redirect_stderr(io.StringIO()):
+                    model, _ = fit_risk_model(cfs, prior=prior, version="all", **options)
+            results[name]["real_calls_max_risk"] = [round(max(model.predict(r).risk for r in cf.rows), 2) for cf in real]
+        print(f"{name:<60} " + " ".join(f"{k}={results[name][k]}" for k in results[name]), flush=True)
+    out = Path(__file__).resolve().parent / "results" / "risk_choices.json"
+    out.write_text(json.dumps({"data": str(data), "folds": args.folds, "calls": len(cfs), "results": results},
+                              indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

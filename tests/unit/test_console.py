@@ -1,6 +1,6 @@
 """Console without Kafka or a browser: tokens, what each role may see, the API, the event stream.
 
-The browser test (tests/browser/test_console.py) runs the same server against
+The browser test (tests/browser/test_console_browser.py) runs the same server against
 the real broker and pipeline.
 """
 

@@ -314,7 +314,11 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
                calibration: str = "platt", features: tuple[str, ...] | None = None, seed: int = 0,
                threshold: float = 0.6, version: str | None = None, progress: bool = True,
                cache_dir: Path | None = None) -> dict:
-    """Train on ``train_path``, write the model folder to ``out_dir``; returns the card."""
+    """Train on ``train_path``, write the model folder to ``out_dir``; returns the card.
+
+    ``scorer`` is a TextScorer, or a function making one: loading the text models
+    takes seconds, so a bad data file is reported before that.
+    """
     from training.evaluate import evaluate_models, prior_model
 
     t0 = time.monotonic()
@@ -328,12 +332,14 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
           + (f"; {len(calls) - len(labelled)} unlabelled left out" if len(calls) > len(labelled) else ""),
           file=sys.stderr, flush=True)
     prior = prior_model()  # the baseline, and the weights of features the data never moves
+    test = read_calls(test_path, labelled_only=True) if test_path is not None else None
+    if not hasattr(scorer, "score_batch"):
+        scorer = scorer()
     cfs = features_of(labelled, scorer, progress, cache_dir)
     model, details = fit_risk_model(cfs, horizon_s=horizon_s, calibration=calibration, features=features,
                                     seed=seed, prior=prior, version=version)
     metrics = {"train": evaluate_models({"trained": model}, cfs, threshold, horizon_s)["trained"]}
-    if test_path is not None:
-        test = read_calls(test_path, labelled_only=True)
+    if test:
         test_cfs = features_of(test, scorer, progress, cache_dir)
         both = evaluate_models({"trained": model, "prior": prior}, test_cfs, threshold, horizon_s)
         metrics["heldout"], metrics["heldout_prior"] = both["trained"], both["prior"]
@@ -531,8 +537,7 @@ def _run_risk(args) -> int:
     out = args.out or settings.state_dir / "trained" / version
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not empty; pass another --out or --version")
-    scorer = load_text_scorer(settings)
-    card = train_risk(data, out, scorer=scorer, test_path=test, horizon_s=args.horizon_s,
+    card = train_risk(data, out, scorer=lambda: load_text_scorer(settings), test_path=test, horizon_s=args.horizon_s,
                       calibration=args.calibration, features=tuple(n for n in FEATURE_NAMES if n not in excluded),
                       seed=args.seed, threshold=settings.risk_alert_threshold, version=version,
                       cache_dir=feature_cache_dir(settings))

@@ -3,6 +3,7 @@ a malformed outcome on the dead-letter topic, and offsets are committed once the
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -17,6 +18,9 @@ pytestmark = [pytest.mark.integration]
 
 
 def test_archive_consumer_writes_finished_calls(kafka_settings, tmp_path):
+    # Topics of its own: the session's pipeline topics also carry other tests' calls.
+    kafka_settings = dataclasses.replace(kafka_settings, topic_prefix=f"{kafka_settings.topic_prefix}arc{time.time_ns()}-")
+    kafka_io.ensure_topics(kafka_settings)
     topics = Topics(kafka_settings.topic_prefix)
     out = tmp_path / "archive"
     stop = threading.Event()

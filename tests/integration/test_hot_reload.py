@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from models.registry import Registry, parse_model_version
-from models.risk import DEFAULT_RISK_DIR, RiskModel
+from models.risk import PRIOR_RISK_DIR, RiskModel
 from pipeline.kafka_io import make_producer, read_topic
 from pipeline.processes import WorkerProcess
 from pipeline.records import Score, Topics, Utterance
@@ -30,7 +30,7 @@ CUSTOMER_LINES = [
 
 def shifted_prior(version: str, shift: float) -> RiskModel:
     """The bundled prior with its intercept moved: the same reasons, a different risk."""
-    doc = RiskModel.load(DEFAULT_RISK_DIR).to_dict()
+    doc = RiskModel.load(PRIOR_RISK_DIR).to_dict()
     doc.update(version=version, kind="trained", intercept=doc["intercept"] + shift)
     return RiskModel.from_dict(doc)
 

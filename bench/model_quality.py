@@ -120,6 +120,18 @@ def sentiment_figures(data_dir: Path, encoder, scorer, vader) -> dict:
     out["rows"] = len(texts)
     out["margin_over_vader"] = out["model_macro_f1"] - out["vader_macro_f1"]
     out["margin_over_tuned_vader"] = out["model_macro_f1"] - out["vader_tuned_macro_f1"]
+
+    # The hand-written call-style set (tests/fixtures/call_style_sentiment.jsonl): never trained or tuned on.
+    from training.sentiment import load_call_style
+
+    call_texts, call_y = load_call_style()
+    call_pred = [label for label, _, _ in scorer.sentiment.predict(encoder.encode(call_texts), call_texts)]
+    call_compound = np.array([vader.polarity_scores(t)["compound"] for t in call_texts])
+    out["call_style_rows"] = len(call_texts)
+    out["call_style_model_macro_f1"] = float(f1_score(call_y, call_pred, average="macro"))
+    out["call_style_vader_macro_f1"] = float(f1_score(call_y, vader_labels(call_compound, -0.05, 0.05), average="macro"))
+    out["call_style_vader_tuned_macro_f1"] = float(
+        f1_score(call_y, vader_labels(call_compound, -best[0], best[1]), average="macro"))
     return out
 
 
@@ -218,10 +230,12 @@ Load average at the start: {r["load_average"]} (the machine was shared). Raw: `b
 | figure | callradar | VADER, same run | target |
 | --- | --- | --- | --- |
 | sentiment macro-F1, GoEmotions test, {s["rows"]} single-label rows, 3 classes | **{s["model_macro_f1"]:.3f}** | {s["vader_macro_f1"]:.3f} (standard +-0.05); {s["vader_tuned_macro_f1"]:.3f} (thresholds tuned on dev) | beat VADER by >= 0.10: **+{s["margin_over_vader"]:.3f}, {met(s["margin_over_vader"] >= 0.10)}** (+{s["margin_over_tuned_vader"]:.3f} over tuned VADER) |
+| sentiment macro-F1, {s["call_style_rows"]} call-style utterances written by hand (ASR style; never trained or tuned on) | **{s["call_style_model_macro_f1"]:.3f}** | {s["call_style_vader_macro_f1"]:.3f} (standard); {s["call_style_vader_tuned_macro_f1"]:.3f} (dev-tuned thresholds) | (not a target; a generalisation check) |
 | escalation-intent AUROC, held-out Bitext, {i["bitext_rows"]} rows ({i["bitext_positives"]} positive) | **{i["bitext_auroc_head"]:.4f}** head, {i["bitext_auroc_fused"]:.4f} with keyword rules | {i["bitext_auroc_vader"]:.3f} (negativity) | >= 0.97: **{met(min(i["bitext_auroc_head"], i["bitext_auroc_fused"]) >= 0.97)}** |
 | escalation-intent AUROC, {i["call_style_rows"]} call-style sentences written for this benchmark | {i["call_style_auroc_head"]:.3f} head, **{i["call_style_auroc_fused"]:.3f}** with keyword rules | {i["call_style_auroc_vader"]:.3f} (negativity) | (not a target; a generalisation check) |
 | scoring throughput, utterances/s, {r["threads"]} threads, live score path | **{t["batched_per_s"]:.0f}** batched ({t["batch_size"]}) | {t["unbatched_per_s"]:.0f} one at a time | batched / unbatched: **{t["speedup"]:.1f}x** |
 
+- The sentiment head reads the sentence embedding plus VADER's four scores of the text where its model card says so (`extra_features`); the VADER column is VADER alone. The call-style set and its labelling rules: `tests/fixtures/call_style_sentiment.md` (an agent's apology counts as neutral).
 - Sentiment rows are GoEmotions test rows with exactly one emotion, grouped as in the sentiment model card (ambiguous emotions count as neutral). VADER's tuned thresholds: negative at or below {s["vader_tuned_thresholds"]["negative_at_or_below"]}, positive at or above {s["vader_tuned_thresholds"]["positive_at_or_above"]}.
 - The Bitext rows are the split training held out (grouped by normalised text, seed 0, `contact_customer_service` excluded). VADER is not an intent model; its negativity is the baseline a team without an intent model would use.
 - Call-style sentences the fused score gets wrong at 0.5: {len(i["call_style_errors_at_0.5"])} of {i["call_style_rows"]} ({"; ".join(f'"{e["text"]}" ({e["label"]}, {e["intent"]})' for e in i["call_style_errors_at_0.5"]) or "none"}).

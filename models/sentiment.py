@@ -4,13 +4,21 @@ The heads are logistic regressions trained by ``training/sentiment.py``. They ar
 stored as safetensors plus a JSON card, never pickle: loading a model must not
 run code from a file. ``LinearHead`` and the artifact checks below are shared
 with the intent head (``models/intent.py``).
+
+A head may also read a few features computed from the text itself, named in its
+card entry (``extra_features``); the only kind today is ``vader``: VADER's
+neg / neu / pos / compound scores of the text, lower-cased and stripped of
+punctuation first so that typed text and ASR output read the same. Its columns
+follow the embedding's in ``coef``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import re
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +29,32 @@ ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 WEIGHTS_FILE = "heads.safetensors"
 CARD_FILE = "card.json"
 FORMAT_VERSION = 1
+VADER_FEATURES = ("vader_neg", "vader_neu", "vader_pos", "vader_compound")
+KNOWN_EXTRA_FEATURES = set(VADER_FEATURES)
+
+_PUNCT = re.compile(r"[^\w\s']+")
+_VADER = None
+_VADER_LOCK = threading.Lock()
+
+
+def asr_normalise(text: str) -> str:
+    """Lower case, punctuation (but apostrophes) to spaces, single spaces: how ASR output reads."""
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+def vader_features(texts: list[str]) -> np.ndarray:
+    """(n, 4) VADER neg, neu, pos, compound of each text after ``asr_normalise``."""
+    global _VADER
+    with _VADER_LOCK:
+        if _VADER is None:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+            _VADER = SentimentIntensityAnalyzer()
+    out = np.empty((len(texts), len(VADER_FEATURES)), dtype=np.float32)
+    for i, t in enumerate(texts):
+        s = _VADER.polarity_scores(asr_normalise(t))
+        out[i] = (s["neg"], s["neu"], s["pos"], s["compound"])
+    return out
 
 
 class ArtifactError(ValueError):
@@ -35,6 +69,19 @@ class LinearHead:
     intercept: np.ndarray  # (k,)
     classes: list[str]  # k names for softmax; one name (the positive class) for sigmoid
     activation: str  # "softmax" | "sigmoid"
+    extra_features: list[str] = field(default_factory=list)  # text features after the embedding columns
+
+    def inputs(self, embeddings: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
+        """The head's input rows: the embeddings, then its extra text features (which need ``texts``)."""
+        if not self.extra_features:
+            return embeddings
+        if texts is None or len(texts) != len(embeddings):
+            raise ValueError(
+                f"this head also reads {self.extra_features} from the texts: pass predict(embeddings, texts) "
+                f"with one text per row ({len(embeddings)} rows, "
+                f"{'no texts' if texts is None else f'{len(texts)} texts'})"
+            )
+        return np.hstack([embeddings.astype(np.float32), vader_features(list(texts))])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         z = x.astype(np.float32) @ self.coef.T + self.intercept
@@ -70,7 +117,11 @@ def save_heads(folder: Path, kind: str, heads: dict[str, LinearHead], card: dict
         kind=kind,
         weights_file=WEIGHTS_FILE,
         weights_sha256=hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest(),
-        heads={n: {"classes": h.classes, "activation": h.activation} for n, h in heads.items()},
+        heads={
+            n: {"classes": h.classes, "activation": h.activation}
+            | ({"extra_features": list(h.extra_features)} if h.extra_features else {})
+            for n, h in heads.items()
+        },
     )
     (folder / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return folder
@@ -114,15 +165,19 @@ def load_heads(folder: Path, kind: str, dim: int | None = None) -> tuple[dict[st
         if coef is None or intercept is None:
             raise ArtifactError(f"{weights_path}: head {name!r} has no weights")
         k = 1 if spec["activation"] == "sigmoid" else len(spec["classes"])
-        if coef.ndim != 2 or coef.shape[0] != k or intercept.shape != (k,):
+        extra = spec.get("extra_features", [])
+        if not isinstance(extra, list) or not set(extra) <= KNOWN_EXTRA_FEATURES:
+            raise ArtifactError(f"{card_path}: head {name!r} asks for unknown text features {extra!r}")
+        if coef.ndim != 2 or coef.shape[0] != k or intercept.shape != (k,) or coef.shape[1] <= len(extra):
             raise ArtifactError(f"{weights_path}: head {name!r} has shape {coef.shape}, expected ({k}, dim)")
-        if dim is not None and coef.shape[1] != dim:
+        emb_dim = coef.shape[1] - len(extra)
+        if dim is not None and emb_dim != dim:
             raise ArtifactError(
-                f"{weights_path}: head {name!r} expects {coef.shape[1]}-d embeddings, the encoder gives {dim}"
+                f"{weights_path}: head {name!r} expects {emb_dim}-d embeddings, the encoder gives {dim}"
             )
         if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
             raise ArtifactError(f"{weights_path}: head {name!r} holds non-finite numbers")
-        heads[name] = LinearHead(coef, intercept, list(spec["classes"]), spec["activation"])
+        heads[name] = LinearHead(coef, intercept, list(spec["classes"]), spec["activation"], list(extra))
     return heads, card
 
 
@@ -145,9 +200,15 @@ class SentimentModel:
         return cls(heads, card)
 
     def predict(self, embeddings: np.ndarray, texts: list[str] | None = None) -> list[tuple[str, dict[str, float], float]]:
-        """Per row: (label, {label: probability}, frustration). ``texts`` is for text-reading models; unused here."""
-        probs = self.heads["sentiment"](embeddings)
-        frustration = self.heads["frustration"](embeddings)
+        """Per row: (label, {label: probability}, frustration).
+
+        ``texts`` (one per row) is needed when a head reads text features as well
+        (the card's ``extra_features``, e.g. VADER's scores); embeddings alone do
+        for heads that read only them.
+        """
+        sent, frus = self.heads["sentiment"], self.heads["frustration"]
+        probs = sent(sent.inputs(embeddings, texts))
+        frustration = frus(frus.inputs(embeddings, texts))
         classes = self.heads["sentiment"].classes
         out = []
         for p, f in zip(probs, frustration):

@@ -42,7 +42,8 @@ def test_loads_from_committed_artifacts(model):
 
 
 def test_negative_ranks_below_positive(enc, model):
-    preds = model.predict(enc.encode(NEGATIVE + POSITIVE))
+    texts = NEGATIVE + POSITIVE
+    preds = model.predict(enc.encode(texts), texts)
     polarity = [s["positive"] - s["negative"] for _, s, _ in preds]
     assert max(polarity[: len(NEGATIVE)]) < min(polarity[len(NEGATIVE) :])
     assert all(label == "negative" for label, _, _ in preds[: len(NEGATIVE)])
@@ -50,7 +51,8 @@ def test_negative_ranks_below_positive(enc, model):
 
 
 def test_output_format_and_frustration(enc, model):
-    preds = model.predict(enc.encode(["This is ridiculous, I'm sick of your excuses", "what time do you open"]))
+    texts = ["This is ridiculous, I'm sick of your excuses", "what time do you open"]
+    preds = model.predict(enc.encode(texts), texts)
     for label, scores, frustration in preds:
         assert label in SENTIMENT_LABELS and list(scores) == list(SENTIMENT_LABELS)
         assert abs(sum(scores.values()) - 1) < 1e-5 and 0 <= frustration <= 1
@@ -120,3 +122,38 @@ def test_label_reduction_rules():
     assert reduce_labels(["curiosity"]) == "neutral"
     assert reduce_labels(["joy", "anger"]) is None
     assert single_label(["joy", "love"]) is None and single_label(["grief"]) == "negative"
+
+
+def test_call_style_set_scores_sensibly(enc, model):
+    """The hand-written call-style set (never trained on) loads and its clearest cases land right.
+
+    Known miss, not asserted: an agent's "im sorry for the trouble" still reads negative (see the model card).
+    """
+    from training.sentiment import load_call_style
+
+    texts, labels = load_call_style()
+    assert len(texts) >= 50 and set(labels) == set(SENTIMENT_LABELS)
+    preds = dict(zip(texts, model.predict(enc.encode(texts), texts)))
+    assert preds["thanks that sorted it"][0] == "positive"
+    assert preds["im fed up with this you keep getting it wrong"][0] == "negative"
+
+
+def test_text_features_need_texts_and_roundtrip(tmp_path):
+    from models.sentiment import VADER_FEATURES, vader_features
+
+    rng = np.random.default_rng(0)
+    texts = ["great thanks", "this is awful", "what time is it"] * 20
+    x = rng.normal(size=(60, 8)).astype(np.float32)
+    head = LinearHead(rng.normal(size=(3, 12)).astype(np.float32), np.zeros(3, np.float32),
+                      list(SENTIMENT_LABELS), "softmax", list(VADER_FEATURES))
+    save_heads(tmp_path, "toy", {"h": head}, {})
+    heads, _ = load_heads(tmp_path, "toy", dim=8)
+    assert heads["h"].extra_features == list(VADER_FEATURES)
+    expected = head(np.hstack([x, vader_features(texts)]))
+    assert np.allclose(heads["h"](heads["h"].inputs(x, texts)), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="pass predict\\(embeddings, texts\\)"):
+        heads["h"].inputs(x)
+    with pytest.raises(ArtifactError, match="expects 8-d embeddings, the encoder gives 12"):
+        load_heads(tmp_path, "toy", dim=12)
+    # typed text and ASR output give the same VADER features
+    assert np.allclose(vader_features(["Great, thanks!!"]), vader_features(["great thanks"]))

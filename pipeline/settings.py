@@ -53,6 +53,7 @@ class Settings:
     whisper_compute_type: str = "auto"  # auto -> int8 on CPU, float16 on CUDA
     whisper_threads: int = 2
     whisper_beam_size: int = 1
+    whisper_context: str = "adaptive"  # adaptive: encoder window sized to each utterance; full: the standard 30 s
 
     # PII redaction of transcripts before they leave the transcribe stage (pipeline/redact.py).
     redact_pii: bool = True
@@ -212,6 +213,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError("CALLRADAR_MODELS_RELOAD_S must be > 0")
     if s.whisper_device not in ("auto", "cpu", "cuda"):
         raise SettingsError("CALLRADAR_WHISPER_DEVICE must be auto, cpu or cuda")
+    if s.whisper_context not in ("adaptive", "full"):
+        raise SettingsError("CALLRADAR_WHISPER_CONTEXT must be adaptive or full")
     if s.assist_repeat_window_s < 0:
         raise SettingsError("CALLRADAR_ASSIST_REPEAT_WINDOW_S must be >= 0")
     if not 0 <= s.assist_min_snippet_score <= 1:

@@ -22,6 +22,15 @@ def test_archive_consumer_writes_finished_calls(kafka_settings, tmp_path):
     kafka_settings = dataclasses.replace(kafka_settings, topic_prefix=f"{kafka_settings.topic_prefix}arc{time.time_ns()}-")
     kafka_io.ensure_topics(kafka_settings)
     topics = Topics(kafka_settings.topic_prefix)
+    # A consumer that joins before new topics have partition metadata gets no partitions
+    # (and waits for a metadata refresh, minutes away): wait until the broker shows them.
+    probe = kafka_io.make_consumer(kafka_settings, None)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+        set(topics.all()) <= probe.topics() and all(probe.partitions_for_topic(t) for t in topics.all())
+    ):
+        time.sleep(0.2)
+    probe.close()
     out = tmp_path / "archive"
     stop = threading.Event()
     lines: list[str] = []

@@ -145,13 +145,8 @@ class TextEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         with self._lock, torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
-                batch = {k: v.to(self.device) for k, v in batch.items()}
+            for chunk, batch in length_sorted_batches(self.tokenizer, texts, batch_size, self.max_length, self.device):
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -160,6 +155,16 @@ class TextEncoder:
                 if progress:
                     progress(len(chunk))
         return out
+
+
+def length_sorted_batches(tokenizer, texts: list[str], batch_size: int, max_length: int, device):
+    """Yield (indices, padded tensors) with texts of similar length together, so padding stays small."""
+    ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        batch = tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
+        yield chunk, {k: v.to(device) for k, v in batch.items()}
 
 
 _CACHE: dict[tuple[str, str], TextEncoder] = {}

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.encoder import length_sorted_batches
 from models.sentiment import ArtifactError, LinearHead
 from models.types import SENTIMENT_LABELS
 
@@ -108,13 +109,8 @@ class HFClassifier:
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         if not texts:
             return out
-        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         with self._lock, torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                batch = self.tokenizer.pad({"input_ids": [ids[i] for i in chunk]}, return_tensors="pt")
-                batch = {k: v.to(self.device) for k, v in batch.items()}
+            for chunk, batch in length_sorted_batches(self.tokenizer, texts, batch_size, self.max_length, self.device):
                 logits = self.model(**batch).logits.float()
                 probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
                 out[chunk] = probs.cpu().numpy()

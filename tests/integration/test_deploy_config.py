@@ -536,6 +536,9 @@ def test_every_queried_metric_is_exported_by_a_running_worker(kafka_settings, tm
                 "score sent": _total(samples, "callradar_latency_seconds_count", hop="utterance_to_score") >= 1,
                 "alert sent": _total(samples, "callradar_alerts_total", alert_type="escalation_risk") >= 1,
                 "speech to text timed": _total(samples, "callradar_stt_audio_seconds_total") > 0,
+                # The utterance leaves on end of speech, before the end markers behind it are read: wait for them.
+                "the call ended": _total(samples, "callradar_utterances_total") >= 1
+                and _total(samples, "callradar_active_calls", stage="transcribe") == 0,
                 "dead letters of all stages": all(_total(samples, "callradar_dead_letters_total", stage=s) >= 1
                                                   for s in ("transcribe", "score", "trigger")),
                 "lag of every source topic": {s["topic"] for s in samples.get("callradar_consumer_lag", [])}

@@ -1,23 +1,37 @@
-"""Live latency: N concurrent simulated calls through the real broker and worker.
+"""Live load: N concurrent two-channel calls through the real broker and K workers, in real time.
 
-    .venv/bin/python bench/live_latency.py --calls 4
+    .venv/bin/python bench/live_latency.py --calls 4                  # one run, with the compute floor
+    .venv/bin/python bench/live_latency.py --sweep 4,10,20,40 --real-calls
+    .venv/bin/python bench/live_latency.py --sweep 20 --workers 1,2    # one worker against two, side by side
 
-Reports, from the moment an utterance's last voiced audio was captured:
+For each call count N (and worker count K) it replays N simulated calls (with
+--real-calls, the first 2 of the N are the two recorded calls in
+../shared/data/audio/calls, cut to the simulated calls' length) side by side
+at real-time speed through a private embedded Kafka broker on free loopback
+ports, into K worker processes of one consumer group running all three stages.
+It reports, from the moment an utterance's last voiced audio was captured:
   -> transcript sent by the transcribe stage,
   -> score received by a consumer,
   -> alert received by a consumer (escalation_risk alerts only),
-as p50 / p95 / p99 over the run; the worker's CPU and peak memory; and, in the
-same run, the baseline those latencies are compared with: the compute floor,
-i.e. the end-of-utterance silence the segmenter must wait for plus Whisper's
-own time on each utterance transcribed alone, offline, in this process.
-Replay is real time (speed 1), so capture times are true wall-clock times.
+as p50 / p95 / p99; the live transcription real-time factor (from the
+workers' own counters); CPU cores and peak memory of each worker, the broker
+and this process (the replayer shares the machine); and the simulated
+customers' scripted turns that were dropped (never transcribed), unscored, or
+late (scored after --budget seconds). The sweep picks the largest N whose p95
+(alert and score) stays within --budget and plots latency against N.
+
+--calls N also measures the compute floor as before: the end-of-utterance
+silence plus Whisper alone on each utterance, offline, in this process.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,13 +40,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pipeline.live_load import (  # noqa: E402
+    add_counts,
+    largest_within,
+    parse_int_list,
+    percentiles,
+    prometheus_value,
+    threads_per_worker,
+    utterance_accounting,
+)
 from pipeline.settings import load_settings  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+REAL_CALLS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio" / "calls"
+REAL_CALLS = ("auto_repairs_40", "auto_repairs_49")
 
 
 class ProcessSampler:
-    """CPU seconds and resident memory of one process, from /proc (no extra dependency)."""
+    """CPU seconds and peak resident memory of one process, from /proc (no extra dependency)."""
 
     def __init__(self):
         self.first: tuple[float, float] | None = None  # (wall, cpu seconds)
@@ -43,9 +68,9 @@ class ProcessSampler:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-            rss_kb = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                          if line.startswith("VmRSS:"))
-        except (OSError, StopIteration, IndexError, ValueError):
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            rss_kb = max(int(line.split()[1]) for line in status if line.startswith(("VmRSS:", "VmHWM:")))
+        except (OSError, IndexError, ValueError):
             return
         sample = (time.time(), cpu)
         self.first = self.first or sample
@@ -58,30 +83,20 @@ class ProcessSampler:
             return float("nan")
         return (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])
 
-
-def percentiles(values: list[float]) -> dict:
-    if not values:
-        return {"n": 0}
-    a = np.asarray(values)
-    return {"n": len(a), "p50": round(float(np.percentile(a, 50)), 3), "p95": round(float(np.percentile(a, 95)), 3),
-            "p99": round(float(np.percentile(a, 99)), 3), "max": round(float(a.max()), 3)}
+    def summary(self) -> dict:
+        return {"cpu_cores": round(self.cpu_cores, 2), "peak_rss_mb": round(self.peak_rss_mb)}
 
 
 def offline_floor(calls, settings) -> dict:
     """Whisper alone on every utterance the segmenter finds: per-utterance time and the RTF."""
     from models.speech import SpeechToText
-    from pipeline.audio import int16_to_float, resample
-    from pipeline.vad import UtteranceSegmenter
 
     stt = SpeechToText(settings)
     stt.transcribe(np.zeros(16000, np.float32))  # warm-up, as the live worker is warm
     per_utterance, speech_s, channel_s = [], 0.0, 0.0
     for call in calls:
-        for samples in (call.agent, call.customer):
-            audio = resample(int16_to_float(samples), call.sample_rate, 16000)
-            channel_s += len(audio) / 16000
-            segmenter = UtteranceSegmenter.from_settings(settings)
-            segments = segmenter.feed(audio) + segmenter.flush()
+        for segments, seconds in (channel_segments(call, samples, settings) for samples in (call.agent, call.customer)):
+            channel_s += seconds
             for seg in segments:
                 t0 = time.perf_counter()
                 stt.transcribe(seg.audio)
@@ -92,62 +107,265 @@ def offline_floor(calls, settings) -> dict:
             "rtf_of_speech": round(total / speech_s, 4), "rtf_of_call_audio": round(total / channel_s, 4)}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=4, help="concurrent calls, half escalating (default 4)")
-    parser.add_argument("--seed", type=int, default=21)
-    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for the JSON result")
-    args = parser.parse_args(argv)
+def channel_segments(call, samples, settings):
+    """The utterances the segmenter finds in one channel, and the channel's length in seconds."""
+    from pipeline.audio import int16_to_float, resample
+    from pipeline.vad import UtteranceSegmenter
 
-    from pipeline.broker import EmbeddedKafka
+    audio = resample(int16_to_float(samples), call.sample_rate, 16000)
+    segmenter = UtteranceSegmenter.from_settings(settings)
+    return segmenter.feed(audio) + segmenter.flush(), len(audio) / 16000
+
+
+def load_real_calls(seconds: float, folder: Path = REAL_CALLS_DIR):
+    """The two recorded calls (agent and caller files), cut to ``seconds``."""
+    from pipeline.replay import load_call
+
+    calls = []
+    for name in REAL_CALLS:
+        call = load_call([folder / f"{name}_agent.wav", folder / f"{name}_caller.wav"],
+                         call_id=f"real-{name}")
+        n = int(seconds * call.sample_rate)
+        calls.append(dataclasses.replace(call, agent=call.agent[:n], customer=call.customer[:n]))
+    return calls
+
+
+def cut_call(call, label: dict, seconds: float | None):
+    """A simulated call and its label cut to ``seconds`` (turns that end later are left out)."""
+    if seconds is None or seconds >= call.duration_s:
+        return call, label
+    n = int(seconds * call.sample_rate)
+    label = {**label, "transcript": [t for t in label["transcript"] if t["end"] <= seconds]}
+    return dataclasses.replace(call, agent=call.agent[:n], customer=call.customer[:n]), label
+
+
+def customer_turns(label: dict) -> list[tuple[float, float]]:
+    return [(t["start"], t["end"]) for t in label["transcript"] if t["speaker"] == "customer"]
+
+
+def start_broker(base):
+    """A private embedded broker on free loopback ports (as tests/conftest.py does), and settings for it."""
+    from pipeline.broker import EmbeddedKafka, free_port
+
+    if not base.embedded:
+        return base, None, None
+    home = Path(base.state_dir).resolve() / "bench-kafka" / str(os.getpid())
+    ports = dict(embedded_kafka_port=free_port(), embedded_kafka_controller_port=free_port())
+    broker = EmbeddedKafka(dataclasses.replace(base, state_dir=home, **ports))
+    broker.start(timeout_s=120)
+    # Workers keep the project's state dir (models, caches); only the broker's files are private.
+    return dataclasses.replace(base, **ports), broker, home
+
+
+def pid_of(broker) -> int | None:
+    try:
+        return int(broker.pid_file.read_text().strip())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
+    """One live run: the first n calls, k workers. Returns the figures as a dict."""
     from pipeline.kafka_io import ensure_topics
     from pipeline.live_run import run_live
-    from pipeline.replay import load_call
-    from pipeline.simulate import load_label, simulate_calls
 
-    settings = load_settings(topic_prefix=f"bench{int(time.time())}-")
-    broker = EmbeddedKafka(settings) if settings.embedded else None
-    started_broker = broker.start() if broker else False
-    try:
-        ensure_topics(settings)
-        label_paths = simulate_calls(settings.state_dir / "bench-calls", args.calls, args.seed)
-        labels = [load_label(p) for p in label_paths]
-        calls = [load_call([p.parent / lab["wav"]]) for p, lab in zip(label_paths, labels)]
-        print(f"{args.calls} calls, {max(c.duration_s for c in calls):.0f} s each at most; running the live pipeline",
-              flush=True)
-        sampler = ProcessSampler()
-        run = run_live(settings, calls, settings.state_dir / "logs" / "bench-worker.log", sample_worker=sampler,
-                       expected_scores=sum(len(lab["transcript"]) for lab in labels))
-    finally:
-        if started_broker:
-            broker.stop()
+    threads = threads_per_worker(args.threads_per_worker, k, os.cpu_count() or 1)
+    partitions = max(args.partitions or base.topic_partitions, k)
+    settings = dataclasses.replace(base, topic_prefix=f"{tag}-n{n}k{k}-", topic_partitions=partitions)
+    ensure_topics(settings)
+    run_calls, run_labels = calls[:n], labels[:n]
+    expected = sum(len(lab["transcript"]) for lab in run_labels if lab)
+    for call, lab in zip(run_calls, run_labels):
+        if not lab:  # a real call: count what the segmenter finds
+            expected += sum(len(channel_segments(call, s, settings)[0]) for s in (call.agent, call.customer))
 
-    to_transcript = [u.emitted_ts - u.audio_end_ts for _, u in run.utterances()]
-    to_score = [arrived - s.audio_end_ts for arrived, s in run.scores()]
+    samplers: dict[int, ProcessSampler] = {}
+    broker_sampler, self_sampler = ProcessSampler(), ProcessSampler()
+    broker_pid = pid_of(args.broker)
+
+    def sample(pid: int) -> None:
+        samplers.setdefault(pid, ProcessSampler())(pid)
+        self_sampler(os.getpid())
+        if broker_pid:
+            broker_sampler(broker_pid)
+
+    load_before = os.getloadavg()
+    print(f"-- {n} calls ({sum(1 for lab in run_labels if not lab)} real), {k} worker(s) x {threads} thread(s), "
+          f"{partitions} partitions; load {load_before[0]:.2f}", flush=True)
+    env = {"CALLRADAR_WHISPER_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    run = run_live(settings, run_calls, base.state_dir / "logs" / f"bench-worker-n{n}k{k}.log",
+                   sample_worker=sample, expected_scores=expected, workers=k, worker_env=env, settle_s=5.0)
+    load_after = os.getloadavg()
+
+    utterances = {u.utterance_id: (arrived, u) for arrived, u in reversed(run.utterances())}  # first copy wins
+    scores = {s.utterance_id: (arrived, s) for arrived, s in reversed(run.scores())}
+    to_transcript = [u.emitted_ts - u.audio_end_ts for _, u in utterances.values()]
+    to_score = [arrived - s.audio_end_ts for arrived, s in scores.values()]
     to_alert = [arrived - a.audio_end_ts for arrived, a in run.alerts() if a.alert_type == "escalation_risk"]
-    print("measuring the compute floor offline (Whisper alone on each utterance)", flush=True)
-    floor = offline_floor(calls, settings)
-    end_silence_s = settings.vad_end_silence_ms / 1000
-    floor_latency = [end_silence_s + t for t in floor["stt_seconds"]]
 
-    result = {
-        "calls": args.calls, "seed": args.seed, "speed": 1.0,
-        "utterances": len(to_transcript), "alerts": len(to_alert),
+    accounting = []
+    for call, lab in zip(run_calls, run_labels):
+        if not lab:
+            continue
+        mine = [(u.start, u.end, (scores[uid][0] - u.audio_end_ts) if uid in scores else None)
+                for uid, (_, u) in utterances.items() if u.call_id == call.call_id and u.speaker == "customer"]
+        accounting.append(utterance_accounting(customer_turns(lab), mine, args.budget))
+    counts = add_counts(accounting)
+
+    stt_audio = [prometheus_value(m, "callradar_stt_audio_seconds_total") or 0.0 for m in run.worker_metrics]
+    stt_busy = [prometheus_value(m, "callradar_stt_busy_seconds_total") or 0.0 for m in run.worker_metrics]
+    channel_s = 2 * sum(c.duration_s for c in run_calls)
+    workers = [{"pid": pid, **samplers.get(pid, ProcessSampler()).summary(),
+                "stt_audio_s": round(a, 1), "stt_busy_s": round(b, 1)}
+               for pid, a, b in zip(run.worker_pids, stt_audio, stt_busy)]
+    return {
+        "calls": n, "workers": k, "threads_per_worker": threads, "partitions": partitions,
+        "real_calls": sum(1 for lab in run_labels if not lab), "seed": args.seed, "speed": 1.0,
+        "call_seconds_max": round(max(c.duration_s for c in run_calls), 1),
+        "utterances": len(utterances), "scores": len(scores), "alerts": len(to_alert),
         "latency_s": {"utterance_end_to_transcript": percentiles(to_transcript),
                       "utterance_end_to_score": percentiles(to_score),
                       "utterance_end_to_alert": percentiles(to_alert)},
-        "baseline_compute_floor_s": percentiles(floor_latency),
-        "ratio_score_p50_to_floor_p50": round(percentiles(to_score)["p50"] / percentiles(floor_latency)["p50"], 2),
-        "transcription_rtf": {"of_speech": floor["rtf_of_speech"], "of_call_audio": floor["rtf_of_call_audio"]},
-        "worker": {"cpu_cores": round(sampler.cpu_cores, 2), "peak_rss_mb": round(sampler.peak_rss_mb)},
-        "worker_ready_s": round(run.worker_ready_s, 1),
-        "model": settings.whisper_model, "vad_end_silence_ms": settings.vad_end_silence_ms,
-        "machine": f"{os.cpu_count()} CPU cores",
+        "customer_turns": counts,
+        "transcription_rtf": {
+            "of_speech": round(sum(stt_busy) / sum(stt_audio), 4) if sum(stt_audio) else None,
+            "of_call_audio": round(sum(stt_busy) / channel_s, 4) if channel_s else None},
+        "worker_processes": workers,
+        "broker": broker_sampler.summary(), "replayer": self_sampler.summary(),
+        "worker_ready_s": round(run.worker_ready_s, 1), "replay_wall_s": round(run.replay_wall_s, 1),
+        "load_avg_before": [round(x, 2) for x in load_before], "load_avg_after": [round(x, 2) for x in load_after],
     }
+
+
+def choose(points: list[dict], budget_s: float) -> dict:
+    """Per worker count: the largest N whose alert and score p95 both stayed within the budget."""
+    out = {}
+    for k in sorted({p["workers"] for p in points}):
+        mine = [p for p in points if p["workers"] == k]
+        worst = {}
+        for p in mine:
+            lat = p["latency_s"]
+            p95s = [lat[h].get("p95") for h in ("utterance_end_to_score", "utterance_end_to_alert") if lat[h]["n"]]
+            worst[p["calls"]] = max(p95s) if lat["utterance_end_to_score"]["n"] else None
+        out[str(k)] = {"largest_calls_within_budget": largest_within(worst, budget_s), "worst_p95_by_calls": worst}
+    return out
+
+
+def plot(points: list[dict], budget_s: float, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    styles = {50: ("o", ":"), 95: ("s", "-"), 99: ("^", "--")}
+    for ax, hop, name in zip(axes, ("utterance_end_to_alert", "utterance_end_to_score"),
+                             ("utterance end → alert", "utterance end → score")):
+        for k in sorted({p["workers"] for p in points}):
+            mine = sorted((p for p in points if p["workers"] == k and p["latency_s"][hop]["n"]), key=lambda p: p["calls"])
+            for q, (marker, line) in styles.items():
+                xs = [p["calls"] for p in mine]
+                ys = [p["latency_s"][hop][f"p{q}"] for p in mine]
+                ax.plot(xs, ys, marker=marker, linestyle=line, color=f"C{k - 1}", label=f"p{q}, {k} worker(s)")
+        ax.axhline(budget_s, color="red", linewidth=0.8)
+        ax.axhline(1.0, color="orange", linewidth=0.8)
+        ax.set_title(name)
+        ax.set_xlabel("concurrent calls")
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("seconds (log scale); red 1.5 s, orange 1.0 s")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--calls", type=int, help="one run with this many calls, plus the compute floor")
+    which.add_argument("--sweep", help="comma-separated call counts, e.g. 4,10,20,40")
+    parser.add_argument("--workers", default="1", help="worker processes, or a list to compare, e.g. 1,2 (default 1)")
+    parser.add_argument("--threads-per-worker", default="auto",
+                        help="Whisper and torch threads per worker; auto = cores / workers (default)")
+    parser.add_argument("--partitions", type=int, help="topic partitions (default CALLRADAR_TOPIC_PARTITIONS, "
+                        "at least the worker count)")
+    parser.add_argument("--real-calls", action="store_true", help="make the first 2 calls the two recorded calls")
+    parser.add_argument("--real-calls-dir", type=Path, default=REAL_CALLS_DIR, help=f"default {REAL_CALLS_DIR}")
+    parser.add_argument("--call-seconds", type=float, help="cut every call to this length (quick trials)")
+    parser.add_argument("--budget", type=float, default=1.5, help="p95 budget in seconds (default 1.5)")
+    parser.add_argument("--seed", type=int, default=21)
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for the JSON result")
+    parser.add_argument("--plot", type=Path, help="PNG of latency against N (sweep; default <out>/<name>.png)")
+    parser.add_argument("--name", help="result file name without suffix (default from the arguments)")
+    args = parser.parse_args(argv)
+    try:
+        sweep = parse_int_list(args.sweep, "--sweep") if args.sweep else [args.calls or 4]
+        worker_counts = parse_int_list(args.workers, "--workers")
+        threads_per_worker(args.threads_per_worker, 1, 1)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.real_calls and min(sweep) < 3:
+        parser.error("--real-calls makes 2 of the N calls the recorded ones: every N must be at least 3")
+
+    from pipeline.replay import load_call
+    from pipeline.simulate import load_label, simulate_calls
+
+    base = load_settings()
+    n_sim = max(sweep) - (2 if args.real_calls else 0)
+    label_paths = simulate_calls(base.state_dir / "bench-calls", n_sim, args.seed)
+    labels = [load_label(p) for p in label_paths]
+    sim = [cut_call(load_call([p.parent / lab["wav"]]), lab, args.call_seconds) for p, lab in zip(label_paths, labels)]
+    calls, labels = [c for c, _ in sim], [lab for _, lab in sim]
+    if args.real_calls:
+        calls = load_real_calls(max(c.duration_s for c in calls), args.real_calls_dir) + calls
+        labels = [None, None] + labels
+    name = args.name or (f"live_latency_{sweep[0]}calls" if args.calls else
+                         f"live_sweep_{'-'.join(map(str, sweep))}_w{'-'.join(map(str, worker_counts))}")
+    machine = f"{os.cpu_count()} CPU cores, {os.uname().machine}"
+    print(f"sweep {sweep} x workers {worker_counts}; {machine}; load {os.getloadavg()}", flush=True)
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally below stops the broker
+    settings, broker, broker_home = start_broker(base)
+    args.broker = broker
+    tag = f"bench{int(time.time())}"
+    doc = {"command": " ".join(["bench/live_latency.py", *(argv if argv is not None else sys.argv[1:])]),
+           "machine": machine, "model": base.whisper_model, "whisper_context": base.whisper_context,
+           "vad_end_silence_ms": base.vad_end_silence_ms, "budget_s": args.budget,
+           "load_avg_start": [round(x, 2) for x in os.getloadavg()], "points": []}
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"live_latency_{args.calls}calls.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    path = args.out / f"{name}.json"
+    try:
+        for n in sweep:
+            for k in worker_counts:
+                doc["points"].append(run_point(settings, calls, labels, n, k, args, tag))
+                print(json.dumps(doc["points"][-1]), flush=True)
+                path.write_text(json.dumps(doc, indent=2))  # after every point: a crash keeps what ran
+    finally:
+        if broker:
+            broker.stop()
+            shutil.rmtree(broker_home, ignore_errors=True)
+    doc["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
+    doc["choice"] = choose(doc["points"], args.budget)
+
+    if args.calls:  # the single run keeps its baseline: the compute floor, measured in this process
+        print("measuring the compute floor offline (Whisper alone on each utterance)", flush=True)
+        floor = offline_floor(calls[:args.calls], base)
+        end_silence_s = base.vad_end_silence_ms / 1000
+        point = doc["points"][0]
+        point["baseline_compute_floor_s"] = percentiles(end_silence_s + t for t in floor["stt_seconds"])
+        point["offline_transcription_rtf"] = {"of_speech": floor["rtf_of_speech"],
+                                              "of_call_audio": floor["rtf_of_call_audio"]}
+    elif len(sweep) > 1 or len(worker_counts) > 1:
+        png = args.plot or args.out / f"{name}.png"
+        plot(doc["points"], args.budget, png, f"{doc['command']} | {machine} | load "
+             f"{doc['load_avg_start'][0]:.1f} -> {doc['load_avg_end'][0]:.1f}")
+        doc["plot"] = str(png)
+        print(f"plot: {png}")
+    path.write_text(json.dumps(doc, indent=2))
+    print(json.dumps(doc["choice"], indent=2))
     print(f"written to {path}")
     return 0
 

@@ -25,6 +25,8 @@ class LiveRunResult:
     replay_wall_s: float
     worker_log: str
     worker_stats: dict = field(default_factory=dict)
+    worker_pids: list[int] = field(default_factory=list)
+    worker_metrics: list[str] = field(default_factory=list)  # each worker's /metrics page after the drain
 
     def _decode(self, topic: str, kind):
         return [(arrived, kind.decode(rec.value)) for arrived, rec in self.records[topic]]
@@ -52,40 +54,62 @@ class LiveRunResult:
 
 def run_live(settings: Settings, calls: list[CallAudio], log_path: Path, speed: float = 1.0,
              before_replay: list[tuple[str, bytes, list]] | None = None, chunk_ms: int = 40,
-             sample_worker=None, expected_scores: int = 0) -> LiveRunResult:
-    """Start a worker, replay ``calls`` side by side, drain, stop; return what landed.
+             sample_worker=None, expected_scores: int = 0, workers: int = 1,
+             worker_env: dict[str, str] | None = None, settle_s: float = 0.0) -> LiveRunResult:
+    """Start ``workers`` worker processes (one consumer group), replay ``calls`` side by side, drain, stop.
 
     ``before_replay`` is raw (key, value, headers) messages for calls.audio sent
     first (bad input for dead-letter checks). ``sample_worker(pid)`` is called
-    about once a second during the replay (CPU and memory sampling for benchmarks).
-    After the replay it waits until ``expected_scores`` scores have arrived (the
-    worker may lag behind real time on a busy machine), or 20 s without news.
+    for each worker about once a second during the replay and once after the
+    drain (CPU and memory sampling for benchmarks). After the replay it waits
+    until ``expected_scores`` scores have arrived (the workers may lag behind
+    real time on a busy machine), or 20 s without news; then, with ``settle_s``,
+    until nothing new has arrived for that long (the expected count is a guess
+    when the segmenter splits turns). Worker 0 logs to
+    ``log_path``, worker i to ``<stem>-<i><suffix>`` beside it.
     """
     topics = Topics(settings.topic_prefix)
     recorder = TopicRecorder(settings, [topics.transcripts, topics.scores, topics.alerts,
                                         topics.deadletter, topics.events])
     recorder.start()
-    worker = WorkerProcess(settings, log_path).start()
+    log_path = Path(log_path)
+    procs = [WorkerProcess(settings, log_path if i == 0 else log_path.with_name(f"{log_path.stem}-{i}{log_path.suffix}"),
+                           extra_env=worker_env) for i in range(workers)]
+    metrics: list[str] = []
     try:
-        ready_s = worker.wait_ready(timeout_s=240)
+        for proc in procs:
+            proc.start()
+        t_ready = time.time()
+        for proc in procs:
+            proc.wait_ready(timeout_s=max(1.0, 240 - (time.time() - t_ready)))
+        ready_s = time.time() - t_ready
+        if workers > 1:
+            time.sleep(2.0)  # the last join's rebalance has completed; let the others settle into it
         producer = make_producer(settings)
         for key, value, headers in before_replay or []:
             producer.send(topics.audio, key=key.encode(), value=value, headers=headers)
 
-        def on_progress(_t: float) -> None:
+        def sample_all() -> None:
             if sample_worker:
-                sample_worker(worker.proc.pid)
+                for proc in procs:
+                    sample_worker(proc.proc.pid)
 
         t0 = time.time()
         replay_calls(calls, lambda t, k, v, h: producer.send(t, key=k.encode(), value=v, headers=h),
-                     topics, speed=speed, chunk_ms=chunk_ms, on_progress=on_progress)
+                     topics, speed=speed, chunk_ms=chunk_ms, on_progress=lambda _t: sample_all())
         producer.flush()
         replay_s = time.time() - t0
         scores = recorder.records[topics.scores]
         recorder.wait_until(lambda: expected_scores > 0 and len(scores) >= expected_scores,
                             stall_s=20.0, limit_s=300.0)
+        if settle_s > 0:
+            recorder.wait_until(lambda: False, stall_s=settle_s, limit_s=300.0)
+        sample_all()
+        metrics = [proc.get("/metrics") for proc in procs]
         producer.close()
     finally:
-        worker.stop()
+        for proc in procs:
+            proc.stop()
         recorder.stop()
-    return LiveRunResult(topics, recorder.records, ready_s, replay_s, worker.log_tail(80))
+    return LiveRunResult(topics, recorder.records, ready_s, replay_s, procs[0].log_tail(80),
+                         worker_pids=[p.proc.pid for p in procs], worker_metrics=metrics)

@@ -93,6 +93,14 @@ class WorkerProcess:
             time.sleep(0.5)
         raise TimeoutError(f"worker not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
 
+    def get(self, path: str, timeout_s: float = 5.0) -> str:
+        """GET a page of the worker's web server (``/metrics``); "" when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=timeout_s) as resp:
+                return resp.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
     def stop(self, grace_s: float = 15.0) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -11,7 +11,6 @@ so the first utterance doesn't pay for loading Whisper or the text encoder.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -106,22 +105,8 @@ class _Wiring:
     async def dead_letter(self, stage: str, source: str, key, value, headers, reason: str) -> None:
         log.warning("dead letter from %s: %s", stage, reason)
         self.metrics.on_dead_letter(stage, reason)
-        key_text = key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray)) else key
-        doc = DeadLetter(
-            stage=stage,
-            source_topic=source,
-            reason=reason,
-            key=key_text,
-            value_b64=base64.b64encode(value or b"").decode(),
-            headers={
-                (k.decode() if isinstance(k, bytes) else str(k)): base64.b64encode(
-                    v if isinstance(v, (bytes, bytearray)) else str(v).encode()
-                ).decode()
-                for k, v in (headers or {}).items()
-            },
-            ts=time.time(),
-        )
-        await self.topic["deadletter"].send(key=(key_text or "").encode(), value=doc.encode())
+        doc = DeadLetter.refused(stage, source, reason, key, value, headers, time.time())
+        await self.topic["deadletter"].send(key=(doc.key or "").encode(), value=doc.encode())
 
     # ------------------------------------------------------------ transcribe
 
@@ -138,6 +123,7 @@ class _Wiring:
         self.metrics.set_model_version("speech", stt.model_id)
         self.metrics.watch_live_calls("transcribe", lambda: processor.live_calls)
         self.metrics.watch_stt_queue(pending.qsize)
+        self.metrics.watch_timed_out_channels(lambda: processor.timed_out)
         audio_topic = self.topic["audio"]
 
         @self.app.agent(audio_topic, name="transcribe-ingest")

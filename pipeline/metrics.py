@@ -44,13 +44,15 @@ ALERT_TYPES = ("escalation_risk", "assist_prompt")
 # label must not be, or every bad message would make a new time series. First
 # match wins; the full reason stays on the dead-letter topic.
 DEAD_LETTER_CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("oversize", r"over the \d+ byte limit|chunk longer"),
     ("after_end", r"after its channel ended"),
     ("out_of_order", r"already seen|out of order"),
+    ("seq_gap", r"past the expected"),
     ("missing_header", r"no headers|missing header"),
     ("key_mismatch", r"differs from header"),
     ("bad_channel", r"header 'channel'"),
     ("bad_audio_format", r"sample rate|encoding"),
-    ("bad_pcm", r"PCM|chunk longer"),
+    ("bad_pcm", r"PCM"),
     ("bad_json", r"not valid JSON|expected a JSON object|is not allowed"),
     ("empty", r"empty message"),
     ("bad_version", r"unsupported version"),
@@ -99,6 +101,9 @@ class PipelineMetrics:
 
     def watch_stt_queue(self, read: Callable[[], int]) -> None:
         """``read()`` gives the number of utterances waiting for speech to text."""
+
+    def watch_timed_out_channels(self, read: Callable[[], int]) -> None:
+        """``read()`` gives how many call channels the idle timeout has closed (no end marker came)."""
 
     def watch_consumer(self, read: Callable[[], dict[tuple[str, int], int]]) -> None:
         """``read()`` gives {(topic, partition): lag} for the partitions this worker owns."""
@@ -149,6 +154,9 @@ class PrometheusMetrics(PipelineMetrics):
         self._versions: dict[str, str] = {}
         self._lag_reader: Callable[[], dict[tuple[str, int], int]] | None = None
         self.registry.register(_LagCollector(self))
+        self.timed_out = _ReadCounter("callradar_channels_timed_out",
+                                      "Call channels closed by the idle timeout: audio stopped without an end marker.")
+        self.registry.register(self.timed_out)
 
         # Known label values start at zero, so rate() and the dashboard see them before the first event.
         for stage in stages:
@@ -204,6 +212,9 @@ class PrometheusMetrics(PipelineMetrics):
     def watch_stt_queue(self, read: Callable[[], int]) -> None:
         self.stt_queue.set_function(read)
 
+    def watch_timed_out_channels(self, read: Callable[[], int]) -> None:
+        self.timed_out.read = read
+
     def watch_consumer(self, read: Callable[[], dict[tuple[str, int], int]]) -> None:
         self._lag_reader = read
 
@@ -211,6 +222,24 @@ class PrometheusMetrics(PipelineMetrics):
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class _ReadCounter:
+    """A counter the stage keeps itself, read at scrape time (0 until something is watched)."""
+
+    def __init__(self, name: str, documentation: str):
+        self.name, self.documentation = name, documentation
+        self.read: Callable[[], int] | None = None
+
+    def describe(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        return [CounterMetricFamily(self.name, self.documentation)]
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        yield CounterMetricFamily(self.name, self.documentation, value=self.read() if self.read else 0)
 
 
 class _LagCollector:

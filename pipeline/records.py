@@ -8,6 +8,7 @@ only place input is trusted or refused: anything they cannot accept raises
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -176,6 +177,7 @@ class Record:
     """Base for the JSON records: encode with a version, decode with validation."""
 
     KIND: ClassVar[str] = ""
+    MAX_BYTES: ClassVar[int] = 64 * 1024  # see MAX_JSON_BYTES
 
     def to_dict(self) -> dict[str, Any]:
         return {"v": SCHEMA_VERSION, "type": self.KIND, **asdict(self)}
@@ -208,10 +210,13 @@ class Record:
     def decode(cls, value: bytes | str | None):
         if value is None:
             raise MalformedMessage(f"{cls.KIND}: empty message")
+        size = len(value) if isinstance(value, (bytes, bytearray)) else len(value.encode("utf-8", "surrogatepass"))
+        if size > cls.MAX_BYTES:
+            raise MalformedMessage(f"{cls.KIND}: message of {size} bytes is over the {cls.MAX_BYTES} byte limit")
         try:
-            doc = json.loads(value, parse_constant=_reject_constant)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MalformedMessage(f"{cls.KIND}: not valid JSON ({exc})") from None
+            doc = load_json(value)
+        except MalformedMessage as exc:
+            raise MalformedMessage(f"{cls.KIND}: {exc}") from None
         return cls.from_dict(doc)
 
     def validate(self) -> None:
@@ -238,8 +243,78 @@ _TYPE_WORDS = {"str": "a string", "str | None": "a string or null", "float": "a 
                "int": "a whole number", "bool": "true or false", "list": "a list", "dict": "an object"}
 
 
+# Limits on a JSON message, far above anything the pipeline writes (an utterance is
+# well under 4 KiB; an alert with its knowledge snippet under 16 KiB), so that one
+# message can't tie a stage up or crash it from inside the parser.
+MAX_JSON_BYTES = Record.MAX_BYTES
+MAX_JSON_DEPTH = 32
+MAX_DEAD_LETTER_VALUE_BYTES = 512 * 1024  # base64 of it stays under Kafka's default 1 MB message
+MAX_INT_DIGITS = 20  # beyond int64; Python would parse up to 4300 digits, and 10**400 overflows float()
+
+
 def _reject_constant(name: str):
     raise MalformedMessage(f"number {name} is not allowed")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses to inf without ever saying Infinity
+        raise MalformedMessage(f"number {text:.24} is not allowed (out of range)")
+    return value
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise MalformedMessage(f"number of {len(text)} digits is not allowed (out of range)")
+    return int(text)
+
+
+def load_json(raw: bytes | str) -> Any:
+    """Parse one JSON document strictly, or raise MalformedMessage saying why.
+
+    Strict where :func:`json.loads` is lenient or fails with something other than
+    a decode error (which would crash a stage instead of dead-lettering the
+    message): bytes must be UTF-8 (not UTF-16/32), no NaN or Infinity and no
+    number that overflows to one, no integer longer than MAX_INT_DIGITS, no
+    nesting deeper than MAX_JSON_DEPTH, and no string holding a lone UTF-16
+    surrogate (``"\\ud800"``), which text models and UTF-8 encoders refuse.
+    """
+    if isinstance(raw, (bytes, bytearray)):
+        try:
+            raw = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedMessage(f"not valid JSON (not UTF-8 at byte {exc.start})") from None
+    try:
+        doc = json.loads(raw, parse_constant=_reject_constant, parse_float=_parse_float, parse_int=_parse_int)
+    except json.JSONDecodeError as exc:
+        raise MalformedMessage(f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise MalformedMessage(f"not valid JSON (nested deeper than {MAX_JSON_DEPTH} levels)") from None
+    _check_tree(doc)
+    return doc
+
+
+def _check_tree(doc: Any) -> None:
+    """Depth and string checks over a parsed document, without recursion."""
+    todo = [(doc, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, str):
+            _check_text(node)
+        elif isinstance(node, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                raise MalformedMessage(f"not valid JSON (nested deeper than {MAX_JSON_DEPTH} levels)")
+            if isinstance(node, dict):
+                for key in node:
+                    _check_text(key)
+            todo.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedMessage(f"not valid JSON (a string holds a lone surrogate \\u{ord(text[exc.start]):04x})") from None
 
 
 def _check(cond: bool, message: str) -> None:
@@ -247,8 +322,17 @@ def _check(cond: bool, message: str) -> None:
         raise MalformedMessage(message)
 
 
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+def is_finite_number(x) -> bool:
+    """A JSON number usable as a float: not bool, not NaN or infinite, not an int too big for a float."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # 10**400 from a dict built in Python, not through load_json
+        return False
+
+
+_is_number = is_finite_number
 
 
 @dataclass
@@ -379,10 +463,43 @@ class DeadLetter(Record):
     """A message a stage refused, kept whole, with the reason."""
 
     KIND: ClassVar[str] = "deadletter"
+    MAX_BYTES: ClassVar[int] = 2 * 1024 * 1024  # it carries a refused message of up to 512 KiB, base64
     stage: str
     source_topic: str
     reason: str
     key: str | None
-    value_b64: str  # the original bytes, base64: dead letters must lose nothing
+    value_b64: str  # the original bytes, base64: dead letters must lose nothing (see refused)
     headers: dict
     ts: float
+    value_size: int = -1  # the original value's length in bytes (-1: a producer that predates it)
+    value_truncated: bool = False  # only the first MAX_DEAD_LETTER_VALUE_BYTES are in value_b64
+
+    @classmethod
+    def refused(cls, stage: str, source_topic: str, reason: str, key, value: bytes | None, headers,
+                ts: float) -> "DeadLetter":
+        """The dead letter for one refused message, small enough to be sent.
+
+        Everything is kept, except that a value over MAX_DEAD_LETTER_VALUE_BYTES
+        (an oversize message: base64 would take it past Kafka's 1 MB message
+        limit, and the dead letter could not be sent at all) keeps its first
+        part, with ``value_truncated`` set and ``value_size`` the full length.
+        """
+        value = bytes(value or b"")
+        kept = value[:MAX_DEAD_LETTER_VALUE_BYTES]
+        items = headers.items() if isinstance(headers, dict) else (headers or ())
+        return cls(
+            stage=stage,
+            source_topic=source_topic,
+            reason=reason,
+            key=key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray)) else key,
+            value_b64=base64.b64encode(kept).decode(),
+            headers={
+                (k.decode("utf-8", "replace") if isinstance(k, (bytes, bytearray)) else str(k)): base64.b64encode(
+                    v if isinstance(v, (bytes, bytearray)) else str(v).encode()
+                ).decode()
+                for k, v in items
+            },
+            ts=ts,
+            value_size=len(value),
+            value_truncated=len(kept) < len(value),
+        )

@@ -17,7 +17,8 @@ cannot drift apart. Lines are taken in file order, as the live stage takes
 utterances in arrival order; a call's lines need not be next to each other.
 The encoder runs on batches of ``--batch`` lines.
 
-Bad lines (not UTF-8, not JSON, missing or wrong fields, NaN or infinite numbers)
+Bad lines (not UTF-8, not JSON, missing or wrong fields, NaN or infinite numbers,
+nesting over 32 deep, lone UTF-16 surrogates in strings)
 are reported on stderr with their line numbers and skipped; the rest is scored.
 Exit status: 0 every line scored; 1 some lines refused (the rest scored);
 2 the command could not run (no such file, models that do not load).
@@ -26,7 +27,6 @@ Exit status: 0 every line scored; 1 some lines refused (the rest scored);
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -42,10 +42,6 @@ class BadLine(ValueError):
     """One input line that cannot be scored; the message says why."""
 
 
-def _reject_constant(name: str):
-    raise BadLine(f"{name} is not a number")
-
-
 def parse_line(raw: bytes) -> dict | None:
     """One input line -> an utterance dict, None for a blank line; BadLine says what is wrong."""
     try:
@@ -55,10 +51,12 @@ def parse_line(raw: bytes) -> dict | None:
     text = text.lstrip("\ufeff")  # a byte-order mark some editors put first
     if not text.strip():
         return None
+    from pipeline.records import MalformedMessage, load_json
+
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise BadLine(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        doc = load_json(text)  # the live decoders' strict parser: no NaN, overflow, deep nesting, lone surrogates
+    except MalformedMessage as exc:
+        raise BadLine(str(exc)) from None
     return check_utterance(doc)
 
 
@@ -72,10 +70,12 @@ def check_utterance(doc) -> dict:
         raise BadLine("call_id must be a string of 1 to 128 characters")
     if doc["speaker"] not in SPEAKERS:
         raise BadLine(f"speaker {doc['speaker']!r} is not agent or customer")
+    from pipeline.records import is_finite_number
+
     for key in ("start", "end"):
         v = doc[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise BadLine(f"{key} must be a finite number of seconds, not {v!r}")
+        if not is_finite_number(v):
+            raise BadLine(f"{key} must be a finite number of seconds, not {v!r:.40}")
     if not 0 <= doc["start"] <= doc["end"]:
         raise BadLine(f"need 0 <= start <= end (start {doc['start']}, end {doc['end']})")
     if not isinstance(doc["text"], str):

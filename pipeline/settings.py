@@ -64,6 +64,9 @@ class Settings:
     vad_end_silence_ms: int = 400
     vad_min_speech_ms: int = 250
     vad_max_utterance_s: float = 15.0
+    # A call channel whose audio stops without an end marker (a call that never ends) is
+    # closed, and its open utterance transcribed, after this many seconds with no audio.
+    channel_idle_timeout_s: float = 60.0
 
     # Text encoder and heads.
     encoder_model: str = "all-MiniLM-L6-v2"
@@ -209,6 +212,8 @@ def _validate(s: Settings) -> None:
         raise SettingsError(
             "need 0 <= CALLRADAR_RISK_REARM_THRESHOLD <= CALLRADAR_RISK_ALERT_THRESHOLD <= 1"
         )
+    if s.channel_idle_timeout_s <= 0:
+        raise SettingsError("CALLRADAR_CHANNEL_IDLE_TIMEOUT_S must be > 0")
     if s.models_reload_s <= 0:
         raise SettingsError("CALLRADAR_MODELS_RELOAD_S must be > 0")
     if s.whisper_device not in ("auto", "cpu", "cuda"):

@@ -275,15 +275,11 @@ class ArchiveConsumer:
             self.consumer.commit(offsets)
 
     def _dead_letter(self, rec, reason: str) -> None:
-        import base64
-
         from pipeline.kafka_io import make_producer
         from pipeline.records import DeadLetter
 
         self.producer = self.producer or make_producer(self.settings)
-        doc = DeadLetter(stage="archive", source_topic=rec.topic, reason=reason,
-                         key=rec.key.decode("utf-8", "replace") if rec.key else None,
-                         value_b64=base64.b64encode(rec.value or b"").decode(), headers={}, ts=time.time())
+        doc = DeadLetter.refused("archive", rec.topic, reason, rec.key or None, rec.value, rec.headers, time.time())
         self.producer.send(self.topics.deadletter, key=rec.key or b"", value=doc.encode())
 
 

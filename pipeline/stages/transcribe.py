@@ -20,6 +20,15 @@ from pipeline.vad import UtteranceSegmenter
 log = logging.getLogger(__name__)
 
 MODEL_RATE = 16000  # Whisper's input rate; segmentation runs at it too
+# A gap in seq is filled with silence. Within a streaming channel a jump of more than
+# MAX_SEQ_GAP_S is taken for a corrupt seq and refused (in real time, audio missing that
+# long would have closed the channel by the idle timeout); the first chunk a worker sees
+# of a channel may be later in the call (it joined, or resumed, mid-call), up to
+# MAX_LEADING_GAP_S. The silence goes to the segmenter SILENCE_PIECE samples at a time.
+MAX_SEQ_GAP_S = 120.0
+MAX_LEADING_GAP_S = 3600.0
+SILENCE_PIECE = 10 * MODEL_RATE
+
 
 
 @dataclass
@@ -75,6 +84,7 @@ class ChannelTrack:
                 f"sequence number {chunk.seq} already seen on {self.call_id}/{self.speaker} "
                 f"(expected {self.next_seq}): duplicate or out of order"
             )
+        self._check_gap(chunk)
         audio = pcm16_bytes_to_float(chunk.pcm)
         if chunk.sample_rate != MODEL_RATE:
             # One resampler per channel: filtering chunk by chunk would dip at every edge.
@@ -82,20 +92,39 @@ class ChannelTrack:
                 self.resampler = StreamResampler(chunk.sample_rate, MODEL_RATE)
                 self.resampler_rate = chunk.sample_rate
             audio = self.resampler.process(audio)
-        gap = np.zeros(0, np.float32)
+        gap = 0
         if chunk.seq > self.next_seq:
             # Lost chunks: keep the call clock honest by standing in silence of the same length.
             missing = chunk.seq - self.next_seq
             log.warning("%s/%s: %d chunk(s) missing before seq %d", self.call_id, self.speaker, missing, chunk.seq)
-            gap = np.zeros(missing * len(audio), np.float32)
+            gap = missing * len(audio)
         self.next_seq = chunk.seq + 1
-        self.last_chunk_start = self.samples_fed + len(gap)
+        self.last_chunk_start = self.samples_fed + gap
         self.last_capture_ts = chunk.capture_ts
-        self.samples_fed += len(gap) + len(audio)
+        self.samples_fed += gap + len(audio)
         self.last_seen_wall = now
-        if len(gap):
-            audio = np.concatenate([gap, audio])
-        return [self._pending(s) for s in self.segmenter.feed(audio)]
+        segments = []
+        for done in range(0, gap, SILENCE_PIECE):  # in pieces: memory stays bounded however long the gap
+            segments += self.segmenter.feed(np.zeros(min(SILENCE_PIECE, gap - done), np.float32))
+        segments += self.segmenter.feed(audio)
+        return [self._pending(s) for s in segments]
+
+    def _check_gap(self, chunk: AudioChunk) -> None:
+        """Refuse a jump in seq too long to be lost chunks: a corrupt seq would otherwise
+        stand in hours of silence, and every later chunk would count as already seen."""
+        gap_s = (chunk.seq - self.next_seq) * chunk.duration_s
+        if self.next_seq > 0 and gap_s > MAX_SEQ_GAP_S:
+            raise MalformedMessage(
+                f"sequence number {chunk.seq} on {self.call_id}/{self.speaker} is {chunk.seq - self.next_seq} "
+                f"chunks ({gap_s:.1f} s of audio) past the expected {self.next_seq}; a jump over "
+                f"{MAX_SEQ_GAP_S:.0f} s is refused as corrupt"
+            )
+        if gap_s > MAX_LEADING_GAP_S:
+            raise MalformedMessage(
+                f"first sequence number {chunk.seq} on {self.call_id}/{self.speaker} is {gap_s:.0f} s of audio "
+                f"past the expected {self.next_seq}; a channel that starts over {MAX_LEADING_GAP_S:.0f} s in "
+                "is refused as corrupt"
+            )
 
     def finish(self) -> list[PendingUtterance]:
         return [self._pending(s) for s in self.segmenter.flush()]
@@ -116,9 +145,10 @@ class ChannelTrack:
 class TranscribeProcessor:
     """All live channels of the calls this worker owns."""
 
-    def __init__(self, settings: Settings, idle_timeout_s: float = 60.0):
+    def __init__(self, settings: Settings, idle_timeout_s: float | None = None):
         self.settings = settings
-        self.idle_timeout_s = idle_timeout_s
+        self.idle_timeout_s = settings.channel_idle_timeout_s if idle_timeout_s is None else idle_timeout_s
+        self.timed_out = 0  # channels closed by the idle timeout
         self.tracks: dict[tuple[str, str], ChannelTrack] = {}
         self.ended: set[tuple[str, str]] = set()
 
@@ -143,6 +173,7 @@ class TranscribeProcessor:
         """Close channels that stopped sending without an end marker (a call that never ends)."""
         stale = [k for k, t in self.tracks.items() if now - t.last_seen_wall > self.idle_timeout_s]
         out: list[PendingUtterance] = []
+        self.timed_out += len(stale)
         for call_id, channel in stale:
             log.warning("%s/%s: no audio for %.0f s, closing the channel", call_id, channel, self.idle_timeout_s)
             out += self.end_channel(call_id, channel)

@@ -33,6 +33,7 @@ import os
 import shutil
 import signal
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.live_load import (  # noqa: E402
     add_counts,
+    all_over_budget,
     largest_within,
     parse_int_list,
     percentiles,
@@ -237,18 +239,31 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
     }
 
 
+def worst_p95(point: dict) -> float | None:
+    """The larger of the alert and score p95 of one run; None when nothing was scored."""
+    lat = point["latency_s"]
+    if not lat["utterance_end_to_score"]["n"]:
+        return None
+    return max(lat[h]["p95"] for h in ("utterance_end_to_score", "utterance_end_to_alert") if lat[h]["n"])
+
+
 def choose(points: list[dict], budget_s: float) -> dict:
     """Per worker count: the largest N whose alert and score p95 both stayed within the budget."""
     out = {}
     for k in sorted({p["workers"] for p in points}):
-        mine = [p for p in points if p["workers"] == k]
-        worst = {}
-        for p in mine:
-            lat = p["latency_s"]
-            p95s = [lat[h].get("p95") for h in ("utterance_end_to_score", "utterance_end_to_alert") if lat[h]["n"]]
-            worst[p["calls"]] = max(p95s) if lat["utterance_end_to_score"]["n"] else None
+        worst = {p["calls"]: worst_p95(p) for p in points if p["workers"] == k}
         out[str(k)] = {"largest_calls_within_budget": largest_within(worst, budget_s), "worst_p95_by_calls": worst}
     return out
+
+
+def finish(doc: dict, png: Path | None) -> None:
+    """The choice, and the plot when there is more than one point."""
+    doc["choice"] = choose(doc["points"], doc["budget_s"])
+    if png and len(doc["points"]) > 1:
+        plot(doc["points"], doc["budget_s"], png, f"{doc['command']} | {doc['machine']} | load "
+             f"{doc['load_avg_start'][0]:.1f} -> {doc.get('load_avg_end', [float('nan')])[0]:.1f}")
+        doc["plot"] = str(png)
+        print(f"plot: {png}")
 
 
 def plot(points: list[dict], budget_s: float, path: Path, title: str) -> None:
@@ -275,7 +290,7 @@ def plot(points: list[dict], budget_s: float, path: Path, title: str) -> None:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("seconds (log scale); red 1.5 s, orange 1.0 s")
     axes[1].legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle("\n".join(textwrap.wrap(title, 140)), fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -300,7 +315,17 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for the JSON result")
     parser.add_argument("--plot", type=Path, help="PNG of latency against N (sweep; default <out>/<name>.png)")
     parser.add_argument("--name", help="result file name without suffix (default from the arguments)")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="run every N even after every worker count missed the budget at a smaller N")
+    parser.add_argument("--replot", type=Path, metavar="JSON",
+                        help="recompute the choice and redraw the plot of a result file (e.g. a run cut short)")
     args = parser.parse_args(argv)
+    if args.replot:
+        doc = json.loads(args.replot.read_text())
+        finish(doc, args.plot or args.replot.with_suffix(".png"))
+        args.replot.write_text(json.dumps(doc, indent=2))
+        print(json.dumps(doc["choice"], indent=2))
+        return 0
     try:
         sweep = parse_int_list(args.sweep, "--sweep") if args.sweep else [args.calls or 4]
         worker_counts = parse_int_list(args.workers, "--workers")
@@ -338,17 +363,21 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{name}.json"
     try:
-        for n in sweep:
+        for i, n in enumerate(sweep):
             for k in worker_counts:
                 doc["points"].append(run_point(settings, calls, labels, n, k, args, tag))
                 print(json.dumps(doc["points"][-1]), flush=True)
                 path.write_text(json.dumps(doc, indent=2))  # after every point: a crash keeps what ran
+            at_n = {p["workers"]: worst_p95(p) for p in doc["points"] if p["calls"] == n}
+            if not args.keep_going and i + 1 < len(sweep) and all_over_budget(at_n, args.budget):
+                doc["skipped_calls"] = sweep[i + 1:]
+                print(f"every worker count missed {args.budget} s at {n} calls: not running {sweep[i + 1:]}")
+                break
     finally:
         if broker:
             broker.stop()
             shutil.rmtree(broker_home, ignore_errors=True)
     doc["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
-    doc["choice"] = choose(doc["points"], args.budget)
 
     if args.calls:  # the single run keeps its baseline: the compute floor, measured in this process
         print("measuring the compute floor offline (Whisper alone on each utterance)", flush=True)
@@ -358,12 +387,7 @@ def main(argv=None) -> int:
         point["baseline_compute_floor_s"] = percentiles(end_silence_s + t for t in floor["stt_seconds"])
         point["offline_transcription_rtf"] = {"of_speech": floor["rtf_of_speech"],
                                               "of_call_audio": floor["rtf_of_call_audio"]}
-    elif len(sweep) > 1 or len(worker_counts) > 1:
-        png = args.plot or args.out / f"{name}.png"
-        plot(doc["points"], args.budget, png, f"{doc['command']} | {machine} | load "
-             f"{doc['load_avg_start'][0]:.1f} -> {doc['load_avg_end'][0]:.1f}")
-        doc["plot"] = str(png)
-        print(f"plot: {png}")
+    finish(doc, None if args.calls else args.plot or args.out / f"{name}.png")
     path.write_text(json.dumps(doc, indent=2))
     print(json.dumps(doc["choice"], indent=2))
     print(f"written to {path}")

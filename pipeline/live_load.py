@@ -59,6 +59,12 @@ def largest_within(p95_by_n: dict[int, float | None], budget_s: float) -> int | 
     return best
 
 
+def all_over_budget(p95_by_workers: dict[int, float | None], budget_s: float) -> bool:
+    """True when every worker count missed the budget at one N: larger N are not worth running."""
+    return bool(p95_by_workers) and all(
+        p is None or (isinstance(p, float) and math.isnan(p)) or p > budget_s for p in p95_by_workers.values())
+
+
 def _overlaps(a_start: float, a_end: float, b_start: float, b_end: float, tol: float) -> bool:
     return a_start < b_end + tol and a_end > b_start - tol
 

@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.live_load import (
     add_counts,
+    all_over_budget,
     largest_within,
     parse_int_list,
     percentiles,
@@ -127,3 +128,10 @@ def test_threads_per_worker():
     assert threads_per_worker("3", 2, 2) == 3
     with pytest.raises(ValueError):
         threads_per_worker("0", 1, 2)
+
+
+def test_all_over_budget_stops_the_sweep_only_when_every_worker_count_missed():
+    assert all_over_budget({1: 30.0, 2: 2.1}, 1.5)
+    assert not all_over_budget({1: 30.0, 2: 1.4}, 1.5)
+    assert all_over_budget({1: None}, 1.5)  # nothing scored counts as a miss
+    assert not all_over_budget({}, 1.5)

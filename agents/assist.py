@@ -147,6 +147,20 @@ class Assist:
     def end_call(self, call_id: str) -> None:
         self.calls.pop(call_id, None)
 
+    def snapshot(self, call_id: str) -> dict:
+        """What a restart must keep: the customer's recent words (not their vectors) and prompts shown."""
+        st = self.calls.get(call_id)
+        if st is None:
+            return {}
+        return {"heard": [text for text, _ in st.heard], "shown": dict(st.shown)}
+
+    def restore(self, call_id: str, snapshot: dict) -> None:
+        if not snapshot:
+            return
+        st = self.calls[call_id] = _CallAssist()
+        st.heard.extend([text, None] for text in snapshot.get("heard", ()))  # embedded again when needed
+        st.shown.update(snapshot.get("shown", {}))
+
 
 def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / (np.linalg.norm(vector) + 1e-9)

@@ -26,7 +26,7 @@ and knowledge snippet, chosen by the category and the customer's last words
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agents.yaml_lines import Checker, ConfigError, load_yaml
@@ -189,19 +189,21 @@ class Triggers:
         self.matrix = matrix if matrix is not None else EscalationMatrix.load()
         self.calls: dict[str, TriggerState] = {}
 
-    def on_call_event(self, call_id: str, event: str, ts: float, queue: str = "", customer_tier: str = "") -> None:
+    def on_call_event(self, call_id: str, event: str, ts: float, queue: str = "", customer_tier: str = "") -> list[str]:
         """Call metadata from calls.events: queue and customer tier choose the route.
 
         An ended call's state is kept FORGET_ENDED_AFTER_S more (its last utterances
-        are still being transcribed and scored), then dropped.
+        are still being transcribed and scored), then dropped; returns the calls dropped.
         """
         st = self.calls.setdefault(call_id, TriggerState())
         st.queue = queue or st.queue
         st.customer_tier = customer_tier or st.customer_tier
         if event == "ended":
             st.ended_ts = float(ts)
-        for old in [c for c, s in self.calls.items() if s.ended_ts is not None and ts - s.ended_ts > FORGET_ENDED_AFTER_S]:
-            self.end_call(old)
+        old = [c for c, s in self.calls.items() if s.ended_ts is not None and ts - s.ended_ts > FORGET_ENDED_AFTER_S]
+        for c in old:
+            self.end_call(c)
+        return old
 
     def on_score(self, call_id: str, utterance_id: str, end_time: float, risk: float,
                  reasons: list, keyword_categories, speaker: str = "", text: str = "") -> list[dict]:
@@ -255,6 +257,17 @@ class Triggers:
         """Forget a finished call (a later message for it starts a fresh, armed state)."""
         self.calls.pop(call_id, None)
         self.assist.end_call(call_id)
+
+    def snapshot(self, call_id: str) -> dict:
+        """One call's state as plain JSON (hysteresis, route metadata, prompts shown, words heard)."""
+        st = self.calls.get(call_id) or TriggerState()
+        return {**asdict(st), "fired": sorted(st.fired), "assist": self.assist.snapshot(call_id)}
+
+    def restore(self, call_id: str, snapshot: dict) -> None:
+        """Take back a call's state after a restart (from :meth:`snapshot`)."""
+        fields = dict(snapshot)
+        self.assist.restore(call_id, fields.pop("assist", {}))
+        self.calls[call_id] = TriggerState(**{**fields, "fired": set(fields.get("fired", ()))})
 
 
 def _duration(seconds: float) -> str:

@@ -222,6 +222,24 @@ class CallState:
             while recent and recent[0][1] < horizon:
                 recent.popleft()
 
+    # ------------------------------------------------------------------ persist
+
+    def snapshot(self) -> dict:
+        """Plain JSON-able state, so a live stage can keep it in a changelog and survive a crash."""
+        return {name: _plain(value) for name, value in vars(self).items()}
+
+    @classmethod
+    def restore(cls, snapshot: dict) -> CallState:
+        """The state :meth:`snapshot` saved; unknown names (another version's) are refused."""
+        state = cls()
+        fields = vars(state)
+        unknown = set(snapshot) - set(fields)
+        if unknown:
+            raise ValueError(f"call state snapshot has unknown fields {sorted(unknown)}")
+        for name, value in snapshot.items():
+            fields[name] = _like(fields[name], value)
+        return state
+
     # ------------------------------------------------------------------ read
 
     def features(self) -> dict[str, float]:
@@ -250,6 +268,24 @@ class CallState:
             "agent_empathy_rate": self._empathy_count / self._agent_utts if self._agent_utts else 0.0,
         }
         return {name: float(values[name]) for name in FEATURE_NAMES}
+
+
+def _plain(value):
+    """deques and tuples as lists, recursively (JSON has no others)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (deque, list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _like(template, value):
+    """``value`` (from :func:`_plain`) in the container types of ``template``, a fresh state's field."""
+    if isinstance(template, deque):
+        return deque((tuple(v) if isinstance(v, list) else v for v in value), maxlen=template.maxlen)
+    if isinstance(template, dict):
+        return {k: _like(template.get(k), v) for k, v in value.items()}
+    return value
 
 
 def features_for_call(utterances: Iterable[ScoredUtterance]) -> list[dict[str, float]]:

@@ -6,6 +6,12 @@ we decode, route refusals to the dead-letter topic, batch, and send.
 
 Models load when the app is built, before the worker joins its consumer group,
 so the first utterance doesn't pay for loading Whisper or the text encoder.
+
+Crash recovery: each stage keeps its per-call state in a Faust table (a
+compacted changelog topic, restored when a worker starts), the transcribe stage
+holds audio offsets until their speech is sent (pipeline/stages/transcribe.py),
+and every stage skips redelivered utterances by id, so a kill -9 and restart
+loses no utterance or alert and sends none twice.
 """
 
 from __future__ import annotations
@@ -99,6 +105,16 @@ class _Wiring:
         async def _on_ready(*args, **kwargs) -> None:
             self.ready = True
 
+    def state_table(self, name: str):
+        """Per-call state that survives a crash: call id -> JSON, in a compacted changelog topic.
+
+        Keyed by the call id's bytes and placed by the producer's partitioner, like
+        every topic here, so a call's state lands in the partition number of its
+        messages and is restored on the worker that owns them.
+        """
+        schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
+        return self.app.Table(name, partitions=self.settings.topic_partitions, use_partitioner=True, schema=schema)
+
     async def send(self, name: str, key: str, value: bytes) -> None:
         await self.topic[name].send(key=key.encode(), value=value)
 
@@ -113,22 +129,29 @@ class _Wiring:
     def transcribe_stage(self) -> None:
         from models.speech import SpeechToText
         from pipeline.redact import transcript_redactor
-        from pipeline.stages.transcribe import MODEL_RATE, TranscribeProcessor
+        from pipeline.stages.transcribe import MODEL_RATE, HeldChunks, TranscribeProcessor
 
         stt = SpeechToText(self.settings)
-        processor = TranscribeProcessor(self.settings)
+        processor = TranscribeProcessor(self.settings, progress=self.state_table("transcribe-progress"))
+        held = HeldChunks()  # audio offsets not to commit until their speech is sent
         # PII never leaves this stage: transcripts, scores, alerts and the archive get placeholders.
         redact = transcript_redactor(self.settings, getattr(self.metrics, "registry", None))
         pending: asyncio.Queue = asyncio.Queue()
         self.metrics.set_model_version("speech", stt.model_id)
         self.metrics.watch_live_calls("transcribe", lambda: processor.live_calls)
+        self.metrics.watch_redelivered("transcribe", lambda: processor.replayed)
         self.metrics.watch_stt_queue(pending.qsize)
         self.metrics.watch_timed_out_channels(lambda: processor.timed_out)
         audio_topic = self.topic["audio"]
 
+        def release_settled(keys) -> None:
+            for key in list(keys):
+                if processor.settled(*key):
+                    held.release_all(key)
+
         @self.app.agent(audio_topic, name="transcribe-ingest")
         async def ingest(stream):
-            async for event in stream.events():
+            async for event in stream.noack().events():  # acked by `held`, once their speech is sent
                 now = time.time()
                 self.metrics.on_message_in("transcribe")
                 try:
@@ -140,9 +163,13 @@ class _Wiring:
                 except MalformedMessage as exc:
                     await self.dead_letter("transcribe", audio_topic.get_topic_name(), event.key,
                                            event.value, event.headers, str(exc))
+                    event.ack()
                     continue
+                key = (message.call_id, message.channel)
+                held.hold(key, message.seq, event.ack)
                 for utt in finished:
                     pending.put_nowait(utt)
+                release_settled([key])
 
         @self.app.task
         async def transcribe_pending():
@@ -160,11 +187,15 @@ class _Wiring:
                     record = utt.to_record(redact(result.text.strip()), result.confidence, stt.model_id, time.time())
                     await self.send("transcripts", utt.call_id, record.encode())
                     self.metrics.on_utterance_sent(record)
+                    processor.sent(utt)
+                    held.release_through((utt.call_id, utt.speaker), utt.progress["seq"])
+                    release_settled([(utt.call_id, utt.speaker)])
 
         @self.app.timer(interval=5.0)
         async def close_idle_channels():
             for utt in processor.evict_idle(time.time()):
                 pending.put_nowait(utt)
+            release_settled(held.by_channel)
 
     # ------------------------------------------------------------ score
 
@@ -172,8 +203,10 @@ class _Wiring:
         from pipeline.stages.score import ScoreProcessor
 
         processor = ScoreProcessor.from_settings(self.settings)  # the registry's models, hot-reloaded
+        saved = self.state_table("score-state")
         source = self.topic["transcripts"]
         self.metrics.watch_live_calls("score", lambda: processor.live_calls)
+        self.metrics.watch_redelivered("score", lambda: processor.seen.duplicates)
 
         @self.app.agent(source, name="score")
         async def score(stream):
@@ -187,10 +220,19 @@ class _Wiring:
                     except MalformedMessage as exc:
                         await self.dead_letter("score", source.get_topic_name(), event.key,
                                                event.value, event.headers, str(exc))
+                for call_id in {u.call_id for u in utterances} - processor.calls.keys():
+                    if saved.get(call_id):  # state from before a restart
+                        processor.restore(call_id, saved[call_id])
                 scores = await loop.run_in_executor(self.text_pool, processor.score, utterances)
-                for utt, s in zip(utterances, scores):
+                by_id = {u.utterance_id: u for u in utterances}
+                for s in scores:
                     await self.send("scores", s.call_id, s.encode())
-                    self.metrics.on_score_sent(utt, s)
+                    self.metrics.on_score_sent(by_id[s.utterance_id], s)
+                for call_id in {s.call_id for s in scores}:
+                    saved[call_id] = processor.snapshot(call_id)
+                for call_id in processor.evicted:
+                    saved.pop(call_id, None)
+                processor.evicted.clear()
 
     # ------------------------------------------------------------ trigger
 
@@ -199,9 +241,23 @@ class _Wiring:
         from pipeline.stages.trigger import TriggerProcessor
 
         processor = TriggerProcessor(load_triggers(self.settings))
+        saved = self.state_table("trigger-state")
+        self.metrics.watch_redelivered("trigger", lambda: processor.seen.duplicates)
         source, calls = self.topic["scores"], self.topic["events"]
         # One thread owns the trigger state; a firing runs the encoder (assist) off the event loop.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trigger")
+
+        def restored(call_id: str) -> None:
+            if not processor.knows(call_id) and saved.get(call_id):  # state from before a restart
+                processor.restore(call_id, saved[call_id])
+
+        def on_score(score: Score):
+            restored(score.call_id)
+            return processor.on_score(score), processor.snapshot(score.call_id)
+
+        def on_event(call_event: CallEvent):
+            restored(call_event.call_id)
+            return processor.on_event(call_event), processor.snapshot(call_event.call_id)
 
         @self.app.agent(source, name="trigger")
         async def trigger(stream):
@@ -214,9 +270,11 @@ class _Wiring:
                     await self.dead_letter("trigger", source.get_topic_name(), event.key,
                                            event.value, event.headers, str(exc))
                     continue
-                for alert in await loop.run_in_executor(pool, processor.on_score, score):
+                alerts, state = await loop.run_in_executor(pool, on_score, score)
+                for alert in alerts:
                     await self.send("alerts", alert.call_id, alert.encode())
                     self.metrics.on_alert_sent(score, alert)
+                saved[score.call_id] = state
 
         @self.app.agent(calls, name="trigger-calls")
         async def trigger_calls(stream):
@@ -228,7 +286,10 @@ class _Wiring:
                     await self.dead_letter("trigger", calls.get_topic_name(), event.key,
                                            event.value, event.headers, str(exc))
                     continue
-                await loop.run_in_executor(pool, processor.on_event, call_event)
+                forgotten, state = await loop.run_in_executor(pool, on_event, call_event)
+                saved[call_event.call_id] = state
+                for call_id in forgotten:
+                    saved.pop(call_id, None)
 
     # ------------------------------------------------------------ health
 

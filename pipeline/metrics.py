@@ -105,6 +105,9 @@ class PipelineMetrics:
     def watch_timed_out_channels(self, read: Callable[[], int]) -> None:
         """``read()`` gives how many call channels the idle timeout has closed (no end marker came)."""
 
+    def watch_redelivered(self, stage: str, read: Callable[[], int]) -> None:
+        """``read()`` gives how many redelivered messages the stage skipped as already handled."""
+
     def watch_consumer(self, read: Callable[[], dict[tuple[str, int], int]]) -> None:
         """``read()`` gives {(topic, partition): lag} for the partitions this worker owns."""
 
@@ -157,6 +160,10 @@ class PrometheusMetrics(PipelineMetrics):
         self.timed_out = _ReadCounter("callradar_channels_timed_out",
                                       "Call channels closed by the idle timeout: audio stopped without an end marker.")
         self.registry.register(self.timed_out)
+        self.redelivered = _ReadCounter("callradar_redelivered_skipped",
+                                        "Messages redelivered after a restart that the stage had already handled.",
+                                        label="stage")
+        self.registry.register(self.redelivered)
 
         # Known label values start at zero, so rate() and the dashboard see them before the first event.
         for stage in stages:
@@ -215,6 +222,9 @@ class PrometheusMetrics(PipelineMetrics):
     def watch_timed_out_channels(self, read: Callable[[], int]) -> None:
         self.timed_out.read = read
 
+    def watch_redelivered(self, stage: str, read: Callable[[], int]) -> None:
+        self.redelivered.reads[stage] = read
+
     def watch_consumer(self, read: Callable[[], dict[tuple[str, int], int]]) -> None:
         self._lag_reader = read
 
@@ -225,21 +235,31 @@ class PrometheusMetrics(PipelineMetrics):
 
 
 class _ReadCounter:
-    """A counter the stage keeps itself, read at scrape time (0 until something is watched)."""
+    """A counter the stage keeps itself, read at scrape time (0 until something is watched).
 
-    def __init__(self, name: str, documentation: str):
-        self.name, self.documentation = name, documentation
+    With ``label``, one series per value in ``reads`` (label value -> read function).
+    """
+
+    def __init__(self, name: str, documentation: str, label: str | None = None):
+        self.name, self.documentation, self.label = name, documentation, label
         self.read: Callable[[], int] | None = None
+        self.reads: dict[str, Callable[[], int]] = {}
 
     def describe(self):
         from prometheus_client.core import CounterMetricFamily
 
-        return [CounterMetricFamily(self.name, self.documentation)]
+        return [CounterMetricFamily(self.name, self.documentation, labels=[self.label] if self.label else None)]
 
     def collect(self):
         from prometheus_client.core import CounterMetricFamily
 
-        yield CounterMetricFamily(self.name, self.documentation, value=self.read() if self.read else 0)
+        if self.label is None:
+            yield CounterMetricFamily(self.name, self.documentation, value=self.read() if self.read else 0)
+            return
+        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, read in self.reads.items():
+            family.add_metric([value], read())
+        yield family
 
 
 class _LagCollector:

@@ -136,9 +136,15 @@ class OfflineScorer:
         if not batch:
             return []
         # now=0: offline there is no idle time, so no call is evicted mid-file.
-        scores = self.processor.score([self._utterance(doc) for _, doc in batch], now=0.0)
+        utterances = [self._utterance(doc) for _, doc in batch]
+        scores = {s.utterance_id: s for s in self.processor.score(utterances, now=0.0)}
         out = []
-        for (line_no, _), s in zip(batch, scores):
+        for (line_no, _), utt in zip(batch, utterances):
+            s = scores.pop(utt.utterance_id, None)
+            if s is None:  # the processor scores an utterance id once, as live
+                print(f"line {line_no}: utterance_id {utt.utterance_id!r} repeats an earlier line; skipped",
+                      file=sys.stderr)
+                continue
             summary = self.calls.setdefault(s.call_id, CallSummary(s.call_id))
             summary.utterances += 1
             summary.risk, summary.reasons = s.risk, s.reasons

@@ -11,6 +11,11 @@ when one changed loads the promoted versions and swaps them in as one set
 between batches. A batch is always scored by one set, and its version is in
 every Score's ``model_version``. Call state (the features so far) is kept
 across a swap: the new risk model reads the same features.
+
+Crash recovery: :meth:`snapshot` and :meth:`restore` give a call's state as plain
+JSON, which the app keeps in a changelog-backed table; an utterance seen before
+(redelivered after a restart) is skipped by its ``utterance_id``, so it is
+neither scored twice nor counted twice in the call's features.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from dataclasses import asdict
 from models.call_features import CallState
 from models.types import ScoredUtterance
 from pipeline.records import Score, Utterance
+from pipeline.stages.dedup import SeenIds
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,9 @@ class ScoreProcessor:
         self.model_version = risk_model.version  # what every Score carries
         self.idle_timeout_s = idle_timeout_s
         self.calls: dict[str, CallState] = {}
+        self.seen = SeenIds()  # utterance ids already scored, per call
         self.last_seen: dict[str, float] = {}
+        self.evicted: list[str] = []  # calls forgotten since the app last looked
         self._watch = None  # (settings, registry, every_s) when hot reload is on
         self._next_check = 0.0
         self._stamp = None
@@ -88,7 +96,11 @@ class ScoreProcessor:
         return True
 
     def score(self, utterances: list[Utterance], now: float | None = None) -> list[Score]:
-        """Score a batch (one encoder pass), then update each call in arrival order."""
+        """Score a batch (one encoder pass), then update each call in arrival order.
+
+        Utterances already scored (same ``utterance_id``) are skipped: one Score per utterance.
+        """
+        utterances = [u for u in utterances if self.seen.first_time(u.call_id, u.utterance_id)]
         if not utterances:
             return []
         self.maybe_reload()
@@ -131,7 +143,19 @@ class ScoreProcessor:
     def _evict_idle(self, now: float) -> None:
         for call_id in [c for c, t in self.last_seen.items() if now - t > self.idle_timeout_s]:
             self.calls.pop(call_id, None)
+            self.seen.forget(call_id)
             self.last_seen.pop(call_id, None)
+            self.evicted.append(call_id)
+
+    def snapshot(self, call_id: str) -> dict:
+        """One call's state as plain JSON: its features so far and the utterances they include."""
+        return {"features": self.calls[call_id].snapshot(), "seen": self.seen.of(call_id)}
+
+    def restore(self, call_id: str, snapshot: dict, now: float | None = None) -> None:
+        """Take back a call's state after a restart (from :meth:`snapshot`)."""
+        self.calls[call_id] = CallState.restore(snapshot["features"])
+        self.seen.restore(call_id, snapshot["seen"])
+        self.last_seen[call_id] = time.time() if now is None else now
 
     @property
     def live_calls(self) -> int:

@@ -3,12 +3,23 @@
 No Kafka here: pipeline/app.py feeds decoded chunks in and sends what comes out.
 One ChannelTrack per call channel holds the segmenter and the clock that turns
 sample positions into call time and wall-clock capture time.
+
+Crash recovery (no utterance lost, none sent twice): the app commits an audio
+chunk's offset only once the channel is *settled* up to it (no speech open and
+no utterance waiting for the model; see :class:`HeldChunks`), so a restarted
+worker is sent again every chunk whose speech was not yet transcribed. Each sent
+utterance records its channel's *progress* (last chunk covered, sample clock,
+next utterance index) in a mapping the app backs with a changelog table; a
+redelivered chunk that progress already covers is skipped, and a channel picks
+up after it with the same clock and utterance numbering, so ids stay the same.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections import Counter, deque
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,7 +41,6 @@ MAX_LEADING_GAP_S = 3600.0
 SILENCE_PIECE = 10 * MODEL_RATE
 
 
-
 @dataclass
 class PendingUtterance:
     """A finished stretch of speech waiting for the speech-to-text model."""
@@ -42,6 +52,7 @@ class PendingUtterance:
     end: float
     audio: np.ndarray  # float32, 16 kHz
     audio_end_ts: float  # wall clock when the last voiced sample was captured
+    progress: dict = field(default_factory=dict)  # the channel's progress once this is sent
 
     @property
     def utterance_id(self) -> str:
@@ -66,14 +77,19 @@ class PendingUtterance:
 class ChannelTrack:
     """One channel of one call: sequence checks, resampling, segmentation, clocks."""
 
-    def __init__(self, call_id: str, speaker: str, settings: Settings):
+    def __init__(self, call_id: str, speaker: str, settings: Settings, resume: dict | None = None):
+        """``resume``: the progress saved before a restart; the track goes on from there."""
         self.call_id = call_id
         self.speaker = speaker
         self.segmenter = UtteranceSegmenter.from_settings(settings, sample_rate=MODEL_RATE)
         self.resampler: StreamResampler | None = None  # made for the first chunk's rate
         self.resampler_rate = 0
-        self.next_seq = 0
-        self.samples_fed = 0  # at MODEL_RATE
+        resume = resume or {}
+        self.next_seq = resume.get("seq", -1) + 1
+        self.origin = resume.get("sample", 0)  # call-clock sample where the segmenter's sample 0 is
+        self.first_index = resume.get("index", 0)  # the segmenter's utterance 0 has this index
+        self.next_index = self.first_index
+        self.samples_fed = self.origin  # at MODEL_RATE, call clock
         self.last_capture_ts = 0.0  # capture time of the newest chunk's first sample
         self.last_chunk_start = 0  # its position, in MODEL_RATE samples
         self.last_seen_wall = 0.0
@@ -127,30 +143,47 @@ class ChannelTrack:
             )
 
     def finish(self) -> list[PendingUtterance]:
-        return [self._pending(s) for s in self.segmenter.flush()]
+        return [self._pending(s, ended=True) for s in self.segmenter.flush()]
 
-    def _pending(self, segment) -> PendingUtterance:
-        end_offset_s = (segment.end_sample - self.last_chunk_start) / MODEL_RATE
+    @property
+    def settled(self) -> bool:
+        """No speech open: a restart here loses nothing of this channel."""
+        return not self.segmenter.in_utterance
+
+    def progress(self, ended: bool = False) -> dict:
+        """Where a restarted worker picks this channel up: after the newest chunk fed."""
+        return {"seq": self.next_seq - 1, "sample": self.samples_fed, "index": self.next_index, "ended": ended}
+
+    def _pending(self, segment, ended: bool = False) -> PendingUtterance:
+        index = self.first_index + segment.index
+        self.next_index = index + 1
+        end_sample = self.origin + segment.end_sample
         return PendingUtterance(
             call_id=self.call_id,
             speaker=self.speaker,
-            index=segment.index,
-            start=segment.start_sample / MODEL_RATE,
-            end=segment.end_sample / MODEL_RATE,
+            index=index,
+            start=(self.origin + segment.start_sample) / MODEL_RATE,
+            end=end_sample / MODEL_RATE,
             audio=segment.audio,
-            audio_end_ts=self.last_capture_ts + end_offset_s,
+            audio_end_ts=self.last_capture_ts + (end_sample - self.last_chunk_start) / MODEL_RATE,
+            progress=self.progress(ended),
         )
 
 
 class TranscribeProcessor:
     """All live channels of the calls this worker owns."""
 
-    def __init__(self, settings: Settings, idle_timeout_s: float | None = None):
+    def __init__(self, settings: Settings, idle_timeout_s: float | None = None,
+                 progress: MutableMapping[str, dict] | None = None):
+        """``progress``: call id -> {channel: progress}; the app passes a changelog-backed table."""
         self.settings = settings
         self.idle_timeout_s = settings.channel_idle_timeout_s if idle_timeout_s is None else idle_timeout_s
         self.timed_out = 0  # channels closed by the idle timeout
         self.tracks: dict[tuple[str, str], ChannelTrack] = {}
         self.ended: set[tuple[str, str]] = set()
+        self.progress = progress if progress is not None else {}
+        self.in_flight: Counter[tuple[str, str]] = Counter()  # utterances handed out, not yet sent
+        self.replayed = 0  # redelivered messages that progress already covered
 
     def on_chunk(self, chunk: AudioChunk, now: float) -> list[PendingUtterance]:
         key = (chunk.call_id, chunk.channel)
@@ -158,16 +191,53 @@ class TranscribeProcessor:
             raise MalformedMessage(f"chunk for {chunk.call_id}/{chunk.channel} after its channel ended")
         track = self.tracks.get(key)
         if track is None:
-            track = self.tracks[key] = ChannelTrack(chunk.call_id, chunk.channel, self.settings)
-        return track.feed(chunk, now)
+            saved = self._saved(key)
+            if saved and (saved["ended"] or chunk.seq <= saved["seq"]):
+                self.replayed += 1  # transcribed before a restart
+                return []
+            track = self.tracks[key] = ChannelTrack(chunk.call_id, chunk.channel, self.settings, resume=saved)
+        return self._handed_out(key, track.feed(chunk, now))
 
     def end_channel(self, call_id: str, channel: str) -> list[PendingUtterance]:
         """The channel's last chunk has arrived: flush whatever speech is still open."""
-        track = self.tracks.pop((call_id, channel), None)
-        self.ended.add((call_id, channel))
+        key = (call_id, channel)
+        track = self.tracks.pop(key, None)
+        self.ended.add(key)
         if len(self.ended) > 100_000:  # bounded memory; old calls will not come back
             self.ended.clear()
-        return track.finish() if track else []
+        if track is None:
+            if (self._saved(key) or {}).get("ended"):
+                self.replayed += 1
+            return []
+        finished = self._handed_out(key, track.finish())
+        if not finished:
+            self._save(key, track.progress(ended=True))
+        return finished
+
+    def sent(self, utt: PendingUtterance) -> None:
+        """The utterance's transcript is on its way: record the channel's progress."""
+        key = (utt.call_id, utt.speaker)
+        self.in_flight[key] -= 1
+        if self.in_flight[key] <= 0:
+            del self.in_flight[key]
+        self._save(key, utt.progress)
+
+    def settled(self, call_id: str, channel: str) -> bool:
+        """Nothing of this channel would be lost by a restart now (see :class:`HeldChunks`)."""
+        key = (call_id, channel)
+        track = self.tracks.get(key)
+        return not self.in_flight[key] and (track is None or track.settled)
+
+    def _handed_out(self, key, finished: list[PendingUtterance]) -> list[PendingUtterance]:
+        self.in_flight[key] += len(finished)
+        return finished
+
+    def _saved(self, key) -> dict | None:
+        return (self.progress.get(key[0]) or {}).get(key[1])
+
+    def _save(self, key, progress: dict) -> None:
+        # A new dict each time: a changelog table writes on assignment, not on mutation.
+        self.progress[key[0]] = {**(self.progress.get(key[0]) or {}), key[1]: progress}
 
     def evict_idle(self, now: float) -> list[PendingUtterance]:
         """Close channels that stopped sending without an end marker (a call that never ends)."""
@@ -182,3 +252,32 @@ class TranscribeProcessor:
     @property
     def live_calls(self) -> int:
         return len({call_id for call_id, _ in self.tracks})
+
+
+class HeldChunks:
+    """Audio messages whose offsets must not be committed yet, per channel, in order.
+
+    Kafka commits a partition up to its first unacknowledged message, so holding
+    a chunk's ack until its speech is transcribed and sent means a crash makes
+    Kafka send it again. ``ack`` is whatever acknowledges the message.
+    """
+
+    def __init__(self):
+        self.by_channel: dict[tuple[str, str], deque[tuple[int, Callable[[], object]]]] = {}
+
+    def hold(self, key: tuple[str, str], seq: int, ack: Callable[[], object]) -> None:
+        self.by_channel.setdefault(key, deque()).append((seq, ack))
+
+    def release_through(self, key: tuple[str, str], seq: int) -> None:
+        held = self.by_channel.get(key)
+        while held and held[0][0] <= seq:
+            held.popleft()[1]()
+        if not held:
+            self.by_channel.pop(key, None)
+
+    def release_all(self, key: tuple[str, str]) -> None:
+        for _, ack in self.by_channel.pop(key, ()):
+            ack()
+
+    def __len__(self) -> int:
+        return sum(len(h) for h in self.by_channel.values())

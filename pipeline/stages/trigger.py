@@ -1,7 +1,10 @@
 """Trigger stage logic: scores in, supervisor alerts and agent-assist prompts out.
 
 Call events (calls.events) tell it each call's queue and customer tier, which
-the escalation matrix routes by.
+the escalation matrix routes by. :meth:`TriggerProcessor.snapshot` and
+:meth:`~TriggerProcessor.restore` let the app keep each call's state in a
+changelog-backed table; a score seen before (redelivered after a restart) is
+skipped by its ``utterance_id``, so no alert is sent twice.
 """
 
 from __future__ import annotations
@@ -10,16 +13,25 @@ import time
 
 from agents.triggers import Triggers
 from pipeline.records import Alert, CallEvent, Score
+from pipeline.stages.dedup import SeenIds
 
 
 class TriggerProcessor:
     def __init__(self, triggers: Triggers):
         self.triggers = triggers
+        self.seen = SeenIds()  # utterance ids whose scores were handled, per call
 
-    def on_event(self, event: CallEvent) -> None:
-        self.triggers.on_call_event(event.call_id, event.event, event.ts, event.queue, event.customer_tier)
+    def on_event(self, event: CallEvent) -> list[str]:
+        """Takes a call's metadata; returns the finished calls it forgot (their saved state can go)."""
+        forgotten = self.triggers.on_call_event(event.call_id, event.event, event.ts, event.queue,
+                                                event.customer_tier)
+        for call_id in forgotten:
+            self.seen.forget(call_id)
+        return forgotten
 
     def on_score(self, score: Score) -> list[Alert]:
+        if not self.seen.first_time(score.call_id, score.utterance_id):
+            return []
         categories = [k["category"] for k in score.keywords if isinstance(k, dict) and "category" in k]
         fired = self.triggers.on_score(
             score.call_id, score.utterance_id, score.end, score.risk, score.reasons, categories,
@@ -31,3 +43,13 @@ class TriggerProcessor:
             doc = {**doc, "call_time": score.end, "audio_end_ts": score.audio_end_ts, "created_ts": now}
             alerts.append(Alert.from_dict(doc))
         return alerts
+
+    def knows(self, call_id: str) -> bool:
+        return call_id in self.triggers.calls
+
+    def snapshot(self, call_id: str) -> dict:
+        return {"trigger": self.triggers.snapshot(call_id), "seen": self.seen.of(call_id)}
+
+    def restore(self, call_id: str, snapshot: dict) -> None:
+        self.triggers.restore(call_id, snapshot["trigger"])
+        self.seen.restore(call_id, snapshot["seen"])

@@ -1,0 +1,148 @@
+"""Crash recovery logic without Kafka: held acks, channel progress, state snapshots, redelivery."""
+
+import json
+
+import numpy as np
+import pytest
+from test_transcribe_stage import chunks, silence, voiced
+
+from models.call_features import CallState
+from models.types import ScoredUtterance, TextScores
+from pipeline.settings import load_settings
+from pipeline.stages.dedup import SeenIds
+from pipeline.stages.transcribe import HeldChunks, TranscribeProcessor
+
+SETTINGS = load_settings(environ={})
+CALL = np.concatenate([silence(0.5), voiced(1.5), silence(1.0), voiced(1.2), silence(1.0), voiced(1.0), silence(1.0)])
+
+
+def run(proc, all_chunks, sent=True):
+    """Feed chunks; 'send' every utterance at once, as the app does after the model."""
+    out = []
+    for c in all_chunks:
+        for utt in proc.on_chunk(c, now=c.capture_ts):
+            out.append(utt)
+            if sent:
+                proc.sent(utt)
+    return out
+
+
+def test_a_restart_from_any_chunk_after_saved_progress_gives_the_same_utterances():
+    all_chunks = list(chunks("c1", "customer", CALL))
+    whole = run(TranscribeProcessor(SETTINGS), all_chunks)
+    assert len(whole) == 3
+
+    progress: dict = {}
+    before = TranscribeProcessor(SETTINGS, progress=progress)
+    first = run(before, all_chunks[:90])  # 3.6 s: the first utterance sent, the second one open
+    assert [u.index for u in first] == [0]
+    saved = json.loads(json.dumps(progress))  # what the changelog keeps
+
+    # The crash: Kafka redelivers from an earlier committed offset; a fresh processor reads the saved progress.
+    after = TranscribeProcessor(SETTINGS, progress=saved)
+    redelivered_from = 20
+    rest = run(after, all_chunks[redelivered_from:])
+    assert after.replayed == first[0].progress["seq"] - redelivered_from + 1  # skipped: already transcribed
+    assert [u.utterance_id for u in first + rest] == [u.utterance_id for u in whole]
+    for got, want in zip(first + rest, whole):
+        assert got.start == pytest.approx(want.start, abs=0.05) and got.end == pytest.approx(want.end, abs=0.05)
+
+
+def test_an_ended_channel_is_skipped_when_redelivered():
+    progress: dict = {}
+    proc = TranscribeProcessor(SETTINGS, progress=progress)
+    all_chunks = list(chunks("c1", "agent", silence(1.0)))
+    run(proc, all_chunks)
+    assert proc.end_channel("c1", "agent") == []
+    assert progress["c1"]["agent"]["ended"] is True
+    again = TranscribeProcessor(SETTINGS, progress=progress)
+    assert run(again, all_chunks) == [] and again.end_channel("c1", "agent") == []
+    assert again.replayed == len(all_chunks) + 1 and not again.tracks
+
+
+def test_a_channel_is_settled_only_with_no_open_speech_and_nothing_in_flight():
+    proc = TranscribeProcessor(SETTINGS)
+    all_chunks = list(chunks("c1", "customer", CALL))
+    run(proc, all_chunks[:10], sent=False)  # 0.4 s of silence
+    assert proc.settled("c1", "customer")
+    run(proc, all_chunks[10:30], sent=False)  # speech open
+    assert not proc.settled("c1", "customer")
+    pending = run(proc, all_chunks[30:85], sent=False)  # the first utterance ended, not yet sent; the next open
+    assert len(pending) == 1 and not proc.settled("c1", "customer")
+    proc.sent(pending[0])
+    assert not proc.settled("c1", "customer")  # the second utterance is open
+    run(proc, all_chunks[85:], sent=True)
+    assert proc.settled("c1", "customer")
+
+
+def test_held_chunks_are_acked_in_order_and_only_when_released():
+    acked = []
+    held = HeldChunks()
+    for seq in range(5):
+        held.hold(("c1", "agent"), seq, lambda seq=seq: acked.append(seq))
+    held.hold(("c2", "agent"), 0, lambda: acked.append("c2"))
+    held.release_through(("c1", "agent"), 2)
+    assert acked == [0, 1, 2] and len(held) == 3
+    held.release_all(("c1", "agent"))
+    assert acked == [0, 1, 2, 3, 4] and len(held) == 1
+    held.release_all(("nobody", "agent"))
+    assert len(held) == 1
+
+
+def test_call_state_survives_a_json_round_trip():
+    state = CallState()
+    ts = TextScores("negative", {"negative": 0.8, "neutral": 0.15, "positive": 0.05}, 0.7, 0.6)
+    for i in range(8):
+        state.add(ScoredUtterance("customer" if i % 2 else "agent", 3.0 * i, 3.0 * i + 2.5, "text", ts))
+    restored = CallState.restore(json.loads(json.dumps(state.snapshot())))
+    assert restored.features() == state.features()
+    nxt = ScoredUtterance("customer", 30.0, 33.0, "more", ts)
+    state.add(nxt)
+    restored.add(nxt)
+    assert restored.features() == state.features()
+
+
+def test_a_snapshot_from_another_version_is_refused():
+    with pytest.raises(ValueError, match="unknown fields"):
+        CallState.restore({**CallState().snapshot(), "_not_a_field": 1})
+
+
+def test_seen_ids_skip_repeats_and_survive_a_restore():
+    seen = SeenIds(keep=3)
+    assert seen.first_time("c1", "u0") and not seen.first_time("c1", "u0")
+    again = SeenIds(keep=3)
+    again.restore("c1", seen.of("c1"))
+    assert not again.first_time("c1", "u0") and again.duplicates == 1
+    for i in range(1, 5):
+        assert again.first_time("c1", f"u{i}")
+    assert again.first_time("c1", "u0")  # bounded: the oldest ids are let go
+
+
+def _score(call_id: str, i: int, risk: float, keywords=()):
+    from pipeline.records import Score
+
+    return Score(utterance_id=f"{call_id}/customer/{i}", call_id=call_id, speaker="customer", start=3.0 * i,
+                 end=3.0 * i + 2.0, text=f"utterance {i}", sentiment="negative",
+                 sentiment_scores={"negative": 0.8, "neutral": 0.1, "positive": 0.1}, frustration=0.5, intent=0.5,
+                 keywords=list(keywords), risk=risk, reasons=[], model_version="test", audio_end_ts=0.0,
+                 scored_ts=0.0)
+
+
+def test_trigger_state_restored_from_a_snapshot_neither_repeats_nor_forgets_alerts():
+    from agents.triggers import Triggers
+    from pipeline.stages.trigger import TriggerProcessor
+
+    supervisor = [{"category": "supervisor_request", "term": "supervisor", "score": 1.0}]
+    scores = [_score("c1", 0, 0.2), _score("c1", 1, 0.95, supervisor), _score("c1", 2, 0.96, supervisor),
+              _score("c1", 3, 0.1), _score("c1", 4, 0.1)]
+    uncrashed = TriggerProcessor(Triggers(SETTINGS))
+    want = [a.alert_id for s in scores for a in uncrashed.on_score(s)]
+    assert len(want) == 2  # one supervisor alert and its prompt; the repeat at 0.96 is held back
+
+    before = TriggerProcessor(Triggers(SETTINGS))
+    got = [a.alert_id for s in scores[:2] for a in before.on_score(s)]
+    saved = json.loads(json.dumps(before.snapshot("c1")))
+    after = TriggerProcessor(Triggers(SETTINGS))
+    after.restore("c1", saved)
+    got += [a.alert_id for s in scores[1:] for a in after.on_score(s)]  # score 1 redelivered
+    assert got == want and after.seen.duplicates == 1

@@ -89,10 +89,14 @@ class Assist:
         if speaker == "customer" and text and text.strip():
             self.calls.setdefault(call_id, _CallAssist()).heard.append([text.strip(), None])
 
-    def suggest(self, call_id: str, category: str, now: float) -> Suggestion:
-        """The prompt (and snippet) for a trigger that fired at call time ``now``; marks it shown."""
+    def suggest(self, call_id: str, category: str, now: float, retrieve: bool = True) -> Suggestion:
+        """The prompt (and snippet) for a trigger that fired at call time ``now``; marks it shown.
+
+        ``retrieve=False`` (shed under overload) skips the encoder: the first fresh
+        prompt in playbook order, no snippet.
+        """
         st = self.calls.setdefault(call_id, _CallAssist())
-        recent, context = self._queries(st)
+        recent, context = self._queries(st) if retrieve else (None, None)
         prompt, similarity = self._pick(st, category, now, recent)
         st.shown[prompt.id] = now
         snippet = {}

@@ -206,12 +206,14 @@ class Triggers:
         return old
 
     def on_score(self, call_id: str, utterance_id: str, end_time: float, risk: float,
-                 reasons: list, keyword_categories, speaker: str = "", text: str = "") -> list[dict]:
+                 reasons: list, keyword_categories, speaker: str = "", text: str = "",
+                 retrieve: bool = True) -> list[dict]:
         """Alerts (as pipeline.records.Alert fields) for one scored utterance; usually none.
 
         ``call_time`` is ``end_time``. The stage stamps ``audio_end_ts`` and
         ``created_ts``; they are 0.0 here so the output is a pure function of the input.
-        ``speaker`` and ``text`` let the prompt follow what the customer is saying.
+        ``speaker`` and ``text`` let the prompt follow what the customer is saying;
+        ``retrieve=False`` (the stage is overloaded) skips that and the snippet search.
         """
         self.assist.hear(call_id, speaker, text)
         st = self.calls.setdefault(call_id, TriggerState())
@@ -223,7 +225,7 @@ class Triggers:
                 st.armed, st.dropped = True, False
                 st.fired.clear()
         if risk < self.alert_threshold:
-            if risk >= self.rearm_threshold:  # likely to fire soon: embed the customer's words now, not then
+            if risk >= self.rearm_threshold and retrieve:  # likely to fire soon: embed the words now, not then
                 self.assist.warm(call_id)
             return []
         category = trigger_category(keyword_categories, reasons)
@@ -233,7 +235,7 @@ class Triggers:
         st.fired.add(category)
         st.escalations += 1
         route = self.matrix.route(category, st.queue, st.customer_tier, st.escalations)
-        suggestion = self.assist.suggest(call_id, category, st.now)
+        suggestion = self.assist.suggest(call_id, category, st.now, retrieve=retrieve)
         reasons = list(reasons or [])
         base = {
             "call_id": call_id, "utterance_id": utterance_id, "risk": risk, "trigger": category,

@@ -196,7 +196,8 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
           f"{partitions} partitions; load {load_before[0]:.2f}", flush=True)
     env = {"CALLRADAR_WHISPER_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
     run = run_live(settings, run_calls, base.state_dir / "logs" / f"bench-worker-n{n}k{k}.log",
-                   sample_worker=sample, expected_scores=expected, workers=k, worker_env=env, settle_s=5.0)
+                   sample_worker=sample, expected_scores=expected, workers=k, worker_env=env, settle_s=5.0,
+                   stagger_s=args.stagger)
     load_after = os.getloadavg()
 
     utterances = {u.utterance_id: (arrived, u) for arrived, u in reversed(run.utterances())}  # first copy wins
@@ -223,6 +224,11 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
     return {
         "calls": n, "workers": k, "threads_per_worker": threads, "partitions": partitions,
         "real_calls": sum(1 for lab in run_labels if not lab), "seed": args.seed, "speed": 1.0,
+        "stagger_s": args.stagger,
+        "dead_letters": len(run.dead_letters()),
+        "workers_alive_at_end": sum(1 for m in run.worker_metrics if m),
+        "assist_retrievals_shed": sum(prometheus_value(m, 'callradar_shed_total{work="assist_retrieval"}') or 0.0
+                                      for m in run.worker_metrics),
         "call_seconds_max": round(max(c.duration_s for c in run_calls), 1),
         "utterances": len(utterances), "scores": len(scores), "alerts": len(to_alert),
         "latency_s": {"utterance_end_to_transcript": percentiles(to_transcript),
@@ -310,6 +316,9 @@ def main(argv=None) -> int:
     parser.add_argument("--real-calls", action="store_true", help="make the first 2 calls the two recorded calls")
     parser.add_argument("--real-calls-dir", type=Path, default=REAL_CALLS_DIR, help=f"default {REAL_CALLS_DIR}")
     parser.add_argument("--call-seconds", type=float, help="cut every call to this length (quick trials)")
+    parser.add_argument("--stagger", type=float, default=0.0,
+                        help="start each call this many seconds after the previous one (a steady load over "
+                             "time, e.g. the overload run: 40 calls of about 60 s, --stagger 3 keeps about 20 live)")
     parser.add_argument("--budget", type=float, default=1.5, help="p95 budget in seconds (default 1.5)")
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for the JSON result")

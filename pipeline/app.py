@@ -136,7 +136,8 @@ class _Wiring:
         held = HeldChunks()  # audio offsets not to commit until their speech is sent
         # PII never leaves this stage: transcripts, scores, alerts and the archive get placeholders.
         redact = transcript_redactor(self.settings, getattr(self.metrics, "registry", None))
-        pending: asyncio.Queue = asyncio.Queue()
+        # Bounded: when speech to text falls behind, ingest waits and the backlog stays in Kafka.
+        pending: asyncio.Queue = asyncio.Queue(maxsize=self.settings.stt_queue_max)
         self.metrics.set_model_version("speech", stt.model_id)
         self.metrics.watch_live_calls("transcribe", lambda: processor.live_calls)
         self.metrics.watch_redelivered("transcribe", lambda: processor.replayed)
@@ -168,7 +169,7 @@ class _Wiring:
                 key = (message.call_id, message.channel)
                 held.hold(key, message.seq, event.ack)
                 for utt in finished:
-                    pending.put_nowait(utt)
+                    await pending.put(utt)
                 release_settled([key])
 
         @self.app.task
@@ -194,7 +195,7 @@ class _Wiring:
         @self.app.timer(interval=5.0)
         async def close_idle_channels():
             for utt in processor.evict_idle(time.time()):
-                pending.put_nowait(utt)
+                await pending.put(utt)
             release_settled(held.by_channel)
 
     # ------------------------------------------------------------ score
@@ -240,9 +241,10 @@ class _Wiring:
         from agents.triggers import load_triggers
         from pipeline.stages.trigger import TriggerProcessor
 
-        processor = TriggerProcessor(load_triggers(self.settings))
+        processor = TriggerProcessor(load_triggers(self.settings), self.settings.shed_assist_after_s)
         saved = self.state_table("trigger-state")
         self.metrics.watch_redelivered("trigger", lambda: processor.seen.duplicates)
+        self.metrics.watch_shed("assist_retrieval", lambda: processor.shed)
         source, calls = self.topic["scores"], self.topic["events"]
         # One thread owns the trigger state; a firing runs the encoder (assist) off the event loop.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trigger")

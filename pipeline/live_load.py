@@ -107,9 +107,10 @@ def add_counts(parts: Iterable[dict]) -> dict:
 
 
 def prometheus_value(text: str, name: str) -> float | None:
-    """The value of an unlabelled sample ``name`` in Prometheus text exposition; None if absent."""
+    """The value of sample ``name`` (unlabelled, or with its labels as written, e.g. ``x{a="b"}``)
+    in Prometheus text exposition; None if absent."""
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{}"):
+        if line.startswith(name + " ") or line.startswith(name + "{}") or (name.endswith("}") and line.startswith(name)):
             try:
                 return float(line.rsplit(None, 1)[1])
             except (IndexError, ValueError):

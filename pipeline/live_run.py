@@ -55,7 +55,8 @@ class LiveRunResult:
 def run_live(settings: Settings, calls: list[CallAudio], log_path: Path, speed: float = 1.0,
              before_replay: list[tuple[str, bytes, list]] | None = None, chunk_ms: int = 40,
              sample_worker=None, expected_scores: int = 0, workers: int = 1,
-             worker_env: dict[str, str] | None = None, settle_s: float = 0.0) -> LiveRunResult:
+             worker_env: dict[str, str] | None = None, settle_s: float = 0.0,
+             stagger_s: float = 0.0) -> LiveRunResult:
     """Start ``workers`` worker processes (one consumer group), replay ``calls`` side by side, drain, stop.
 
     ``before_replay`` is raw (key, value, headers) messages for calls.audio sent
@@ -66,7 +67,8 @@ def run_live(settings: Settings, calls: list[CallAudio], log_path: Path, speed: 
     real time on a busy machine), or 20 s without news; then, with ``settle_s``,
     until nothing new has arrived for that long (the expected count is a guess
     when the segmenter splits turns). Worker 0 logs to
-    ``log_path``, worker i to ``<stem>-<i><suffix>`` beside it.
+    ``log_path``, worker i to ``<stem>-<i><suffix>`` beside it. ``stagger_s`` starts
+    call i that many seconds after call i-1 (a steady load instead of one burst).
     """
     topics = Topics(settings.topic_prefix)
     recorder = TopicRecorder(settings, [topics.transcripts, topics.scores, topics.alerts,
@@ -96,7 +98,7 @@ def run_live(settings: Settings, calls: list[CallAudio], log_path: Path, speed: 
 
         t0 = time.time()
         replay_calls(calls, lambda t, k, v, h: producer.send(t, key=k.encode(), value=v, headers=h),
-                     topics, speed=speed, chunk_ms=chunk_ms, on_progress=lambda _t: sample_all())
+                     topics, speed=speed, chunk_ms=chunk_ms, stagger_s=stagger_s, on_progress=lambda _t: sample_all())
         producer.flush()
         replay_s = time.time() - t0
         scores = recorder.records[topics.scores]

@@ -108,6 +108,9 @@ class PipelineMetrics:
     def watch_redelivered(self, stage: str, read: Callable[[], int]) -> None:
         """``read()`` gives how many redelivered messages the stage skipped as already handled."""
 
+    def watch_shed(self, work: str, read: Callable[[], int]) -> None:
+        """``read()`` gives how often ``work`` (e.g. assist_retrieval) was skipped under overload."""
+
     def watch_consumer(self, read: Callable[[], dict[tuple[str, int], int]]) -> None:
         """``read()`` gives {(topic, partition): lag} for the partitions this worker owns."""
 
@@ -164,6 +167,8 @@ class PrometheusMetrics(PipelineMetrics):
                                         "Messages redelivered after a restart that the stage had already handled.",
                                         label="stage")
         self.registry.register(self.redelivered)
+        self.shed = _ReadCounter("callradar_shed", "Optional work skipped because the stage was behind.", label="work")
+        self.registry.register(self.shed)
 
         # Known label values start at zero, so rate() and the dashboard see them before the first event.
         for stage in stages:
@@ -224,6 +229,9 @@ class PrometheusMetrics(PipelineMetrics):
 
     def watch_redelivered(self, stage: str, read: Callable[[], int]) -> None:
         self.redelivered.reads[stage] = read
+
+    def watch_shed(self, work: str, read: Callable[[], int]) -> None:
+        self.shed.reads[work] = read
 
     def watch_consumer(self, read: Callable[[], dict[tuple[str, int], int]]) -> None:
         self._lag_reader = read

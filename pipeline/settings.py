@@ -67,6 +67,9 @@ class Settings:
     # A call channel whose audio stops without an end marker (a call that never ends) is
     # closed, and its open utterance transcribed, after this many seconds with no audio.
     channel_idle_timeout_s: float = 60.0
+    # Overload: at most this many finished utterances wait for speech to text; beyond it the
+    # stage stops reading audio (Kafka keeps the backlog), so memory stays bounded.
+    stt_queue_max: int = 64
 
     # Text encoder and heads.
     encoder_model: str = "all-MiniLM-L6-v2"
@@ -82,6 +85,9 @@ class Settings:
     risk_alert_threshold: float = 0.6
     risk_rearm_threshold: float = 0.4
     alert_cooldown_s: float = 30.0
+    # Overload: a score this many seconds behind its audio gets its alert without assist
+    # retrieval (prompt in playbook order, no snippet): the alert itself is never shed.
+    shed_assist_after_s: float = 3.0
 
     # Agents: escalation matrix, assist playbook, knowledge snippets (None: the bundled ones in agents/).
     escalation_matrix: Path | None = None
@@ -214,6 +220,10 @@ def _validate(s: Settings) -> None:
         )
     if s.channel_idle_timeout_s <= 0:
         raise SettingsError("CALLRADAR_CHANNEL_IDLE_TIMEOUT_S must be > 0")
+    if s.stt_queue_max < 1:
+        raise SettingsError("CALLRADAR_STT_QUEUE_MAX must be at least 1")
+    if s.shed_assist_after_s <= 0:
+        raise SettingsError("CALLRADAR_SHED_ASSIST_AFTER_S must be > 0")
     if s.models_reload_s <= 0:
         raise SettingsError("CALLRADAR_MODELS_RELOAD_S must be > 0")
     if s.whisper_device not in ("auto", "cpu", "cuda"):

@@ -184,11 +184,15 @@ class TranscribeProcessor:
         self.progress = progress if progress is not None else {}
         self.in_flight: Counter[tuple[str, str]] = Counter()  # utterances handed out, not yet sent
         self.replayed = 0  # redelivered messages that progress already covered
+        self.newest_capture_ts = 0.0  # of any chunk read
+        self.last_read_wall = 0.0  # when any chunk was last read
 
     def on_chunk(self, chunk: AudioChunk, now: float) -> list[PendingUtterance]:
         key = (chunk.call_id, chunk.channel)
         if key in self.ended:
             raise MalformedMessage(f"chunk for {chunk.call_id}/{chunk.channel} after its channel ended")
+        self.newest_capture_ts = max(self.newest_capture_ts, chunk.capture_ts)
+        self.last_read_wall = now
         track = self.tracks.get(key)
         if track is None:
             saved = self._saved(key)
@@ -240,8 +244,16 @@ class TranscribeProcessor:
         self.progress[key[0]] = {**(self.progress.get(key[0]) or {}), key[1]: progress}
 
     def evict_idle(self, now: float) -> list[PendingUtterance]:
-        """Close channels that stopped sending without an end marker (a call that never ends)."""
-        stale = [k for k, t in self.tracks.items() if now - t.last_seen_wall > self.idle_timeout_s]
+        """Close channels that stopped sending without an end marker (a call that never ends).
+
+        Idle means the other calls' audio has moved on by the timeout (capture time),
+        or nothing at all was read for the timeout. Not wall time since the channel's
+        last chunk: a worker catching up on a backlog would close channels whose
+        audio is still waiting in Kafka.
+        """
+        stale = [k for k, t in self.tracks.items()
+                 if self.newest_capture_ts - t.last_capture_ts > self.idle_timeout_s
+                 or now - self.last_read_wall > self.idle_timeout_s]
         out: list[PendingUtterance] = []
         self.timed_out += len(stale)
         for call_id, channel in stale:

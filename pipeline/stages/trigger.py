@@ -17,9 +17,12 @@ from pipeline.stages.dedup import SeenIds
 
 
 class TriggerProcessor:
-    def __init__(self, triggers: Triggers):
+    def __init__(self, triggers: Triggers, shed_assist_after_s: float = float("inf")):
+        """``shed_assist_after_s``: a score this far behind its audio skips assist retrieval."""
         self.triggers = triggers
         self.seen = SeenIds()  # utterance ids whose scores were handled, per call
+        self.shed_assist_after_s = shed_assist_after_s
+        self.shed = 0  # scores handled without assist retrieval because they were late
 
     def on_event(self, event: CallEvent) -> list[str]:
         """Takes a call's metadata; returns the finished calls it forgot (their saved state can go)."""
@@ -32,12 +35,15 @@ class TriggerProcessor:
     def on_score(self, score: Score) -> list[Alert]:
         if not self.seen.first_time(score.call_id, score.utterance_id):
             return []
+        now = time.time()
+        # Overloaded: the alert goes out as always, the optional retrieval work is shed.
+        retrieve = not score.audio_end_ts or now - score.audio_end_ts <= self.shed_assist_after_s
+        self.shed += not retrieve
         categories = [k["category"] for k in score.keywords if isinstance(k, dict) and "category" in k]
         fired = self.triggers.on_score(
             score.call_id, score.utterance_id, score.end, score.risk, score.reasons, categories,
-            speaker=score.speaker, text=score.text,
+            speaker=score.speaker, text=score.text, retrieve=retrieve,
         )
-        now = time.time()
         alerts = []
         for doc in fired:
             doc = {**doc, "call_time": score.end, "audio_end_ts": score.audio_end_ts, "created_ts": now}

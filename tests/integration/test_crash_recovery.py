@@ -103,7 +103,8 @@ def test_kill_9_of_each_worker_mid_stream_loses_and_repeats_nothing(kafka_settin
     recorder.start()
     workers = {"transcribe": WorkerProcess(settings, tmp_path / "transcribe-0.log", stages="transcribe"),
                "score,trigger": WorkerProcess(settings, tmp_path / "score-0.log", stages="score,trigger")}
-    killed: dict[str, float] = {}
+    killed: dict[str, float] = {}  # stages -> replay time of the kill
+    killed_wall: dict[str, float] = {}
     producer = None
     try:
         for w in workers.values():
@@ -115,6 +116,7 @@ def test_kill_9_of_each_worker_mid_stream_loses_and_repeats_nothing(kafka_settin
         def crash_and_restart(stages: str, replay_t: float) -> None:
             workers[stages].kill()
             killed[stages] = replay_t
+            killed_wall[stages] = time.time()
             log = tmp_path / f"{stages.split(',')[0]}-1.log"
             workers[stages] = WorkerProcess(settings, log, stages=stages).start()
 
@@ -141,8 +143,13 @@ def test_kill_9_of_each_worker_mid_stream_loses_and_repeats_nothing(kafka_settin
         delete_topics(settings, topics.all())
 
     n_utts, n_alerts = _check_against_uncrashed_run(settings, labels, recorder.records, topics)
-    print(f"killed at {killed}; {n_utts} utterances, {n_alerts} alerts, each once; "
-          f"redelivered and skipped after the restart: {skipped}")
+    # Recovery time: from the kill to the first record the restarted worker sent.
+    first_after = {
+        stages: min(t for t, _ in recorder.records[topic] if t > killed_wall[stages]) - killed_wall[stages]
+        for stages, topic in (("transcribe", topics.transcripts), ("score,trigger", topics.scores))
+    }
+    print(f"killed at replay time {killed}; first output {first_after} s after the kill; {n_utts} utterances, "
+          f"{n_alerts} alerts, each once; redelivered and skipped after the restart: {skipped}")
 
 
 def test_a_broker_restart_mid_stream_loses_and_repeats_nothing(kafka_settings, tmp_path):

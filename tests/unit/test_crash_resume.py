@@ -1,6 +1,8 @@
 """Crash recovery logic without Kafka: held acks, channel progress, state snapshots, redelivery."""
 
+import dataclasses
 import json
+import time
 
 import numpy as np
 import pytest
@@ -146,3 +148,45 @@ def test_trigger_state_restored_from_a_snapshot_neither_repeats_nor_forgets_aler
     after.restore("c1", saved)
     got += [a.alert_id for s in scores[1:] for a in after.on_score(s)]  # score 1 redelivered
     assert got == want and after.seen.duplicates == 1
+
+
+def test_idle_channels_are_found_by_capture_time_so_a_backlog_closes_nothing():
+    proc = TranscribeProcessor(SETTINGS)
+    behind = 200.0  # the worker reads chunks 200 s after capture (overloaded, catching up)
+    for call in ("c1", "c2"):
+        for c in chunks(call, "customer", silence(1.0), t0=1000.0):
+            proc.on_chunk(c, now=c.capture_ts + behind)
+    # A 50 s pause in reading, far behind: no channel has been idle for 60 s of the calls' own time.
+    assert proc.evict_idle(now=1001.0 + behind + 50) == [] and len(proc.tracks) == 2
+    # Reading goes on for c2 only: once c2's audio is 60 s past c1's last chunk, c1 is closed.
+    for c in chunks("c2", "customer", silence(proc.idle_timeout_s + 1.0), t0=1001.0 - 25 * 0.04, first_seq=25):
+        proc.on_chunk(c, now=c.capture_ts + behind)
+    proc.evict_idle(now=1001.0 + proc.idle_timeout_s + 1.0 + behind)
+    assert list(proc.tracks) == [("c2", "customer")] and proc.timed_out == 1
+
+
+def test_late_scores_get_their_alert_without_assist_retrieval():
+    from agents.triggers import Triggers
+    from pipeline.stages.trigger import TriggerProcessor
+
+    class CountingAssist:
+        def __init__(self, real):
+            self.real, self.retrievals = real, 0
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def suggest(self, call_id, category, now, retrieve=True):
+            self.retrievals += retrieve
+            return self.real.suggest(call_id, category, now, retrieve=retrieve)
+
+    supervisor = [{"category": "supervisor_request", "term": "supervisor", "score": 1.0}]
+    triggers = Triggers(SETTINGS)
+    triggers.assist = CountingAssist(triggers.assist)
+    proc = TriggerProcessor(triggers, shed_assist_after_s=3.0)
+    on_time = dataclasses.replace(_score("c1", 1, 0.95, supervisor), audio_end_ts=time.time() - 0.5)
+    late = dataclasses.replace(_score("c2", 1, 0.95, supervisor), audio_end_ts=time.time() - 10.0)
+    assert len(proc.on_score(on_time)) == 2 and triggers.assist.retrievals == 1 and proc.shed == 0
+    alerts = proc.on_score(late)
+    assert [a.alert_type for a in alerts] == ["escalation_risk", "assist_prompt"]  # the alert is never shed
+    assert triggers.assist.retrievals == 1 and proc.shed == 1

@@ -1,9 +1,10 @@
 """Sentiment (negative / neutral / positive) and frustration from sentence embeddings.
 
-The heads are logistic regressions trained by ``training/sentiment.py``. They are
-stored as safetensors plus a JSON card, never pickle: loading a model must not
-run code from a file. ``LinearHead`` and the artifact checks below are shared
-with the intent head (``models/intent.py``).
+The heads are trained by ``training/sentiment.py``: logistic regressions, or (the
+sentiment head) a small network with one ReLU hidden layer. They are stored as
+safetensors plus a JSON card, never pickle: loading a model must not run code
+from a file. ``LinearHead`` and the artifact checks below are shared with the
+intent head (``models/intent.py``).
 
 A head may also read a few features computed from the text itself, named in its
 card entry (``extra_features``); the only kind today is ``vader``: VADER's
@@ -63,13 +64,19 @@ class ArtifactError(ValueError):
 
 @dataclass
 class LinearHead:
-    """A linear layer + softmax (several classes) or sigmoid (one score); pure numpy."""
+    """A linear layer + softmax (several classes) or sigmoid (one score); pure numpy.
 
-    coef: np.ndarray  # (k, dim)
+    With ``hidden`` set, the inputs first pass one ReLU layer (``hidden_coef`` (h, dim),
+    ``hidden_intercept`` (h,)) and ``coef`` is (k, h): a one-hidden-layer network.
+    """
+
+    coef: np.ndarray  # (k, dim), or (k, h) after a hidden layer
     intercept: np.ndarray  # (k,)
     classes: list[str]  # k names for softmax; one name (the positive class) for sigmoid
     activation: str  # "softmax" | "sigmoid"
     extra_features: list[str] = field(default_factory=list)  # text features after the embedding columns
+    hidden_coef: np.ndarray | None = None  # (h, dim)
+    hidden_intercept: np.ndarray | None = None  # (h,)
 
     def inputs(self, embeddings: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
         """The head's input rows: the embeddings, then its extra text features (which need ``texts``)."""
@@ -84,7 +91,10 @@ class LinearHead:
         return np.hstack([embeddings.astype(np.float32), vader_features(list(texts))])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        z = x.astype(np.float32) @ self.coef.T + self.intercept
+        x = x.astype(np.float32)
+        if self.hidden_coef is not None:
+            x = np.maximum(x @ self.hidden_coef.T + self.hidden_intercept, 0.0)
+        z = x @ self.coef.T + self.intercept
         if self.activation == "sigmoid":
             return 1.0 / (1.0 + np.exp(-z[:, 0]))
         z = z - z.max(axis=1, keepdims=True)
@@ -110,6 +120,9 @@ def save_heads(folder: Path, kind: str, heads: dict[str, LinearHead], card: dict
     for name, h in heads.items():
         tensors[f"{name}.coef"] = np.ascontiguousarray(h.coef, dtype=np.float32)
         tensors[f"{name}.intercept"] = np.ascontiguousarray(h.intercept, dtype=np.float32)
+        if h.hidden_coef is not None:
+            tensors[f"{name}.hidden.coef"] = np.ascontiguousarray(h.hidden_coef, dtype=np.float32)
+            tensors[f"{name}.hidden.intercept"] = np.ascontiguousarray(h.hidden_intercept, dtype=np.float32)
     save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"kind": kind})
     card = dict(card)
     card.update(
@@ -120,6 +133,7 @@ def save_heads(folder: Path, kind: str, heads: dict[str, LinearHead], card: dict
         heads={
             n: {"classes": h.classes, "activation": h.activation}
             | ({"extra_features": list(h.extra_features)} if h.extra_features else {})
+            | ({"hidden": {"units": int(h.hidden_coef.shape[0]), "activation": "relu"}} if h.hidden_coef is not None else {})
             for n, h in heads.items()
         },
     )
@@ -168,17 +182,45 @@ def load_heads(folder: Path, kind: str, dim: int | None = None) -> tuple[dict[st
         extra = spec.get("extra_features", [])
         if not isinstance(extra, list) or not set(extra) <= KNOWN_EXTRA_FEATURES:
             raise ArtifactError(f"{card_path}: head {name!r} asks for unknown text features {extra!r}")
-        if coef.ndim != 2 or coef.shape[0] != k or intercept.shape != (k,) or coef.shape[1] <= len(extra):
+        hidden_coef, hidden_intercept = _hidden_layer(name, spec, tensors, weights_path, card_path)
+        first = coef if hidden_coef is None else hidden_coef
+        if coef.ndim != 2 or coef.shape[0] != k or intercept.shape != (k,) or first.shape[1] <= len(extra):
             raise ArtifactError(f"{weights_path}: head {name!r} has shape {coef.shape}, expected ({k}, dim)")
-        emb_dim = coef.shape[1] - len(extra)
+        if hidden_coef is not None and coef.shape[1] != hidden_coef.shape[0]:
+            raise ArtifactError(
+                f"{weights_path}: head {name!r} has {hidden_coef.shape[0]} hidden units, "
+                f"its output layer reads {coef.shape[1]}"
+            )
+        emb_dim = first.shape[1] - len(extra)
         if dim is not None and emb_dim != dim:
             raise ArtifactError(
                 f"{weights_path}: head {name!r} expects {emb_dim}-d embeddings, the encoder gives {dim}"
             )
-        if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        layers = [coef, intercept] + ([hidden_coef, hidden_intercept] if hidden_coef is not None else [])
+        if not all(np.isfinite(a).all() for a in layers):
             raise ArtifactError(f"{weights_path}: head {name!r} holds non-finite numbers")
-        heads[name] = LinearHead(coef, intercept, list(spec["classes"]), spec["activation"], list(extra))
+        heads[name] = LinearHead(
+            coef, intercept, list(spec["classes"]), spec["activation"], list(extra), hidden_coef, hidden_intercept
+        )
     return heads, card
+
+
+def _hidden_layer(name: str, spec: dict, tensors: dict, weights_path: Path, card_path: Path):
+    """The head's ReLU hidden layer (weights, biases), or (None, None) when its card names none."""
+    hidden = spec.get("hidden")
+    if hidden is None:
+        return None, None
+    if not isinstance(hidden, dict) or hidden.get("activation") != "relu":
+        raise ArtifactError(f"{card_path}: head {name!r} has a hidden layer this code cannot run: {hidden!r}")
+    w, b = tensors.get(f"{name}.hidden.coef"), tensors.get(f"{name}.hidden.intercept")
+    units = hidden.get("units")
+    if w is None or b is None:
+        raise ArtifactError(f"{weights_path}: head {name!r} has no hidden-layer weights")
+    if w.ndim != 2 or w.shape[0] != units or b.shape != (units,):
+        raise ArtifactError(
+            f"{weights_path}: head {name!r} hidden layer has shape {w.shape}, expected ({units}, dim)"
+        )
+    return w, b
 
 
 class SentimentModel:

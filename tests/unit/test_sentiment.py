@@ -157,3 +157,57 @@ def test_text_features_need_texts_and_roundtrip(tmp_path):
         load_heads(tmp_path, "toy", dim=12)
     # typed text and ASR output give the same VADER features
     assert np.allclose(vader_features(["Great, thanks!!"]), vader_features(["great thanks"]))
+
+
+def test_hidden_layer_head_roundtrip_and_checks(tmp_path):
+    """A one-hidden-layer head (what an MLP sentiment head is saved as) runs as numpy and survives a save/load."""
+    from safetensors.numpy import load_file, save_file
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 8)).astype(np.float32)
+    w1, b1 = rng.normal(size=(5, 8)).astype(np.float32), rng.normal(size=5).astype(np.float32)
+    w2, b2 = rng.normal(size=(3, 5)).astype(np.float32), rng.normal(size=3).astype(np.float32)
+    head = LinearHead(w2, b2, list(SENTIMENT_LABELS), "softmax", [], w1, b1)
+    z = np.maximum(x @ w1.T + b1, 0) @ w2.T + b2
+    expected = np.exp(z - z.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    assert np.allclose(head(x), expected, atol=1e-5)
+
+    save_heads(tmp_path, "toy", {"h": head}, {})
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["heads"]["h"]["hidden"] == {"units": 5, "activation": "relu"}
+    heads, _ = load_heads(tmp_path, "toy", dim=8)
+    assert np.allclose(heads["h"](x), expected, atol=1e-5)
+    with pytest.raises(ArtifactError, match="expects 8-d embeddings, the encoder gives 12"):
+        load_heads(tmp_path, "toy", dim=12)
+
+    # A card that names a hidden layer the weights do not have, or one of another shape, is refused.
+    tensors = load_file(str(tmp_path / "heads.safetensors"))
+    tensors["h.hidden.coef"] = tensors["h.hidden.coef"][:4]
+    save_file(tensors, str(tmp_path / "heads.safetensors"), metadata={"kind": "toy"})
+    import hashlib
+
+    card["weights_sha256"] = hashlib.sha256((tmp_path / "heads.safetensors").read_bytes()).hexdigest()
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match="hidden layer has shape \\(4, 8\\), expected \\(5, dim\\)"):
+        load_heads(tmp_path, "toy")
+    card["heads"]["h"]["hidden"] = {"units": 5, "activation": "tanh"}
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ArtifactError, match="hidden layer this code cannot run"):
+        load_heads(tmp_path, "toy")
+
+
+def test_mlp_training_folds_seeds_and_scaling_into_one_head():
+    """training.sentiment._fit_mlp: the saved head reads raw features and gives the seeds' mean logits."""
+    from training.sentiment import _fit_head
+
+    rng = np.random.default_rng(1)
+    centres = np.array([[-6.0, 0, 10], [0, 6.0, 10], [6.0, 0, 10]])
+    y = np.array(SENTIMENT_LABELS)[rng.integers(0, 3, 600)]
+    x = (centres[[list(SENTIMENT_LABELS).index(v) for v in y]] + rng.normal(size=(600, 3))).astype(np.float32)
+    x[:, 2] *= 100.0  # an unscaled, uninformative column: standardisation must live inside the head
+    spec = {"model": "mlp", "hidden": 8, "dropout": 0.0, "weight_decay": 0.0, "epochs": 200, "class_weight": None}
+    head = _fit_head(x, y, spec, [], seed=0)
+    assert head.hidden_coef.shape == (8 * 5, 3) and head.coef.shape == (3, 8 * 5)
+    acc = (np.array(SENTIMENT_LABELS)[head(x).argmax(1)] == y).mean()
+    assert acc > 0.98  # without the scaling folded in, the 1000-scale column would swamp the others

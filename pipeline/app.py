@@ -115,8 +115,9 @@ class _Wiring:
         schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
         return self.app.Table(name, partitions=self.settings.topic_partitions, use_partitioner=True, schema=schema)
 
-    async def send(self, name: str, key: str, value: bytes) -> None:
-        await self.topic[name].send(key=key.encode(), value=value)
+    async def send(self, name: str, key: str, value: bytes) -> asyncio.Future:
+        """Queue a record; returns the future of its delivery (await it before recording it as done)."""
+        return await self.topic[name].send(key=key.encode(), value=value)
 
     async def dead_letter(self, stage: str, source: str, key, value, headers, reason: str) -> None:
         log.warning("dead letter from %s: %s", stage, reason)
@@ -184,10 +185,14 @@ class _Wiring:
                     self.model_pool, stt.transcribe_batch, [u.audio for u in batch]
                 )
                 self.metrics.on_transcribed(sum(len(u.audio) for u in batch) / MODEL_RATE, time.perf_counter() - started)
+                delivered = []
                 for utt, result in zip(batch, results):
                     record = utt.to_record(redact(result.text.strip()), result.confidence, stt.model_id, time.time())
-                    await self.send("transcripts", utt.call_id, record.encode())
+                    delivered.append(await self.send("transcripts", utt.call_id, record.encode()))
                     self.metrics.on_utterance_sent(record)
+                # Progress (which makes a restart skip this audio) only once the transcripts are on the broker.
+                await asyncio.gather(*delivered)
+                for utt in batch:
                     processor.sent(utt)
                     held.release_through((utt.call_id, utt.speaker), utt.progress["seq"])
                     release_settled([(utt.call_id, utt.speaker)])
@@ -226,9 +231,11 @@ class _Wiring:
                         processor.restore(call_id, saved[call_id])
                 scores = await loop.run_in_executor(self.text_pool, processor.score, utterances)
                 by_id = {u.utterance_id: u for u in utterances}
+                delivered = []
                 for s in scores:
-                    await self.send("scores", s.call_id, s.encode())
+                    delivered.append(await self.send("scores", s.call_id, s.encode()))
                     self.metrics.on_score_sent(by_id[s.utterance_id], s)
+                await asyncio.gather(*delivered)  # state (which marks them seen) only once they are on the broker
                 for call_id in {s.call_id for s in scores}:
                     saved[call_id] = processor.snapshot(call_id)
                 for call_id in processor.evicted:
@@ -273,9 +280,11 @@ class _Wiring:
                                            event.value, event.headers, str(exc))
                     continue
                 alerts, state = await loop.run_in_executor(pool, on_score, score)
+                delivered = []
                 for alert in alerts:
-                    await self.send("alerts", alert.call_id, alert.encode())
+                    delivered.append(await self.send("alerts", alert.call_id, alert.encode()))
                     self.metrics.on_alert_sent(score, alert)
+                await asyncio.gather(*delivered)  # state (which marks the score seen) only once they are on the broker
                 saved[score.call_id] = state
 
         @self.app.agent(calls, name="trigger-calls")

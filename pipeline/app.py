@@ -115,9 +115,21 @@ class _Wiring:
         schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
         return self.app.Table(name, partitions=self.settings.topic_partitions, use_partitioner=True, schema=schema)
 
-    async def send(self, name: str, key: str, value: bytes) -> asyncio.Future:
-        """Queue a record; returns the future of its delivery (await it before recording it as done)."""
-        return await self.topic[name].send(key=key.encode(), value=value)
+    async def send_all(self, name: str, records) -> None:
+        """Send records (keyed by their call id); returns once the broker has them all.
+
+        Callers record an output as done (changelog state) only after this returns.
+        """
+        delivered = [await self.topic[name].send(key=r.call_id.encode(), value=r.encode()) for r in records]
+        await asyncio.gather(*delivered)
+
+    async def decoded(self, stage: str, source, event, kind):
+        """``event`` as a ``kind`` record, or None after sending it to the dead-letter topic."""
+        try:
+            return kind.decode(event.value)
+        except MalformedMessage as exc:
+            await self.dead_letter(stage, source.get_topic_name(), event.key, event.value, event.headers, str(exc))
+            return None
 
     async def dead_letter(self, stage: str, source: str, key, value, headers, reason: str) -> None:
         log.warning("dead letter from %s: %s", stage, reason)
@@ -185,14 +197,12 @@ class _Wiring:
                     self.model_pool, stt.transcribe_batch, [u.audio for u in batch]
                 )
                 self.metrics.on_transcribed(sum(len(u.audio) for u in batch) / MODEL_RATE, time.perf_counter() - started)
-                delivered = []
-                for utt, result in zip(batch, results):
-                    record = utt.to_record(redact(result.text.strip()), result.confidence, stt.model_id, time.time())
-                    delivered.append(await self.send("transcripts", utt.call_id, record.encode()))
+                records = [utt.to_record(redact(r.text.strip()), r.confidence, stt.model_id, time.time())
+                           for utt, r in zip(batch, results)]
+                await self.send_all("transcripts", records)
+                # Progress (which makes a restart skip this audio) only now the transcripts are on the broker.
+                for utt, record in zip(batch, records):
                     self.metrics.on_utterance_sent(record)
-                # Progress (which makes a restart skip this audio) only once the transcripts are on the broker.
-                await asyncio.gather(*delivered)
-                for utt in batch:
                     processor.sent(utt)
                     held.release_through((utt.call_id, utt.speaker), utt.progress["seq"])
                     release_settled([(utt.call_id, utt.speaker)])
@@ -221,21 +231,17 @@ class _Wiring:
                 utterances = []
                 for event in events:
                     self.metrics.on_message_in("score")
-                    try:
-                        utterances.append(Utterance.decode(event.value))
-                    except MalformedMessage as exc:
-                        await self.dead_letter("score", source.get_topic_name(), event.key,
-                                               event.value, event.headers, str(exc))
+                    utt = await self.decoded("score", source, event, Utterance)
+                    if utt is not None:
+                        utterances.append(utt)
                 for call_id in {u.call_id for u in utterances} - processor.calls.keys():
                     if saved.get(call_id):  # state from before a restart
                         processor.restore(call_id, saved[call_id])
                 scores = await loop.run_in_executor(self.text_pool, processor.score, utterances)
+                await self.send_all("scores", scores)  # before the state that marks them seen
                 by_id = {u.utterance_id: u for u in utterances}
-                delivered = []
                 for s in scores:
-                    delivered.append(await self.send("scores", s.call_id, s.encode()))
                     self.metrics.on_score_sent(by_id[s.utterance_id], s)
-                await asyncio.gather(*delivered)  # state (which marks them seen) only once they are on the broker
                 for call_id in {s.call_id for s in scores}:
                     saved[call_id] = processor.snapshot(call_id)
                 for call_id in processor.evicted:
@@ -273,29 +279,21 @@ class _Wiring:
             loop = asyncio.get_running_loop()
             async for event in stream.events():
                 self.metrics.on_message_in("trigger")
-                try:
-                    score = Score.decode(event.value)
-                except MalformedMessage as exc:
-                    await self.dead_letter("trigger", source.get_topic_name(), event.key,
-                                           event.value, event.headers, str(exc))
+                score = await self.decoded("trigger", source, event, Score)
+                if score is None:
                     continue
                 alerts, state = await loop.run_in_executor(pool, on_score, score)
-                delivered = []
+                await self.send_all("alerts", alerts)  # before the state that marks the score seen
                 for alert in alerts:
-                    delivered.append(await self.send("alerts", alert.call_id, alert.encode()))
                     self.metrics.on_alert_sent(score, alert)
-                await asyncio.gather(*delivered)  # state (which marks the score seen) only once they are on the broker
                 saved[score.call_id] = state
 
         @self.app.agent(calls, name="trigger-calls")
         async def trigger_calls(stream):
             loop = asyncio.get_running_loop()
             async for event in stream.events():
-                try:
-                    call_event = CallEvent.decode(event.value)
-                except MalformedMessage as exc:
-                    await self.dead_letter("trigger", calls.get_topic_name(), event.key,
-                                           event.value, event.headers, str(exc))
+                call_event = await self.decoded("trigger", calls, event, CallEvent)
+                if call_event is None:
                     continue
                 forgotten, state = await loop.run_in_executor(pool, on_event, call_event)
                 saved[call_event.call_id] = state

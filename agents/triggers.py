@@ -39,7 +39,18 @@ TRIGGER_CATEGORIES = ("legal_threat", "supervisor_request", "cancellation", "com
 assert set(TRIGGER_CATEGORIES) == {*KEYWORD_CATEGORIES, FALLBACK_CATEGORY}
 
 DEFAULT_PLAYBOOK = Path(__file__).resolve().parent / "playbook.yaml"
-PROMPT_KEYS = {"id", "text", "cues"}
+PLAYBOOK_VERSION = 2  # 2: each prompt in its good-practice parts (1 had one free-text 'text')
+# Good practice, one required part each (agents/playbook.yaml): what each part is for, in the words
+# of the errors. The spoken parts go in quotes, in this order; then the note and the hand-over.
+PRACTICE = {
+    "acknowledge": "words to acknowledge the customer and empathise",
+    "summarise": "the issue summarised back, in the customer's words",
+    "offer": "what you can do (positive language), with the options within your authority",
+    "follow_up": "a follow-up time: when the customer will hear next",
+    "hand_over": "when to hand over, and to whom",
+}
+SPOKEN = ("acknowledge", "summarise", "offer", "follow_up")
+PROMPT_KEYS = {"id", "cues", "note", *PRACTICE}
 FORGET_ENDED_AFTER_S = 600.0  # late scores of an ended call still find its state until then
 
 
@@ -74,9 +85,22 @@ class PlaybookError(ConfigError):
 
 @dataclass(frozen=True)
 class Prompt:
+    """One playbook prompt, in its good-practice parts (see PRACTICE)."""
+
     id: str
-    text: str
+    acknowledge: str
+    summarise: str
+    offer: str
+    follow_up: str
+    hand_over: str
     cues: tuple[str, ...] = ()  # what a customer says when this prompt fits (semantic match)
+    note: str = ""  # how to say it, what not to say
+
+    @property
+    def text(self) -> str:
+        """What the agent sees (the alert's ``message``): the words to say in quotes, then what to do."""
+        said = " ".join(getattr(self, part) for part in SPOKEN)
+        return " ".join(part for part in (f'"{said}"', self.note, self.hand_over) if part)
 
 
 class Playbook:
@@ -104,8 +128,13 @@ class Playbook:
             raise PlaybookError(f"{source}: expected a mapping with a 'prompts' mapping (category -> list of prompts)")
         check = Checker(source, PlaybookError)
         doc = check.top(doc, allowed={"version", "prompts"}, required=("prompts",))
-        if doc.get("version", 1) != 1:
-            check.fail(doc, "version", f"version {doc.get('version')!r} is not supported (expected 1)")
+        version = doc.get("version", PLAYBOOK_VERSION)
+        if version == 1:
+            check.fail(doc, "version", "version 1 (one 'text' per prompt) is no longer read: give each prompt "
+                       f"{', '.join(PRACTICE)} (and optionally note) and set version: {PLAYBOOK_VERSION}; "
+                       "see agents/playbook.yaml")
+        if version != PLAYBOOK_VERSION:
+            check.fail(doc, "version", f"version {version!r} is not supported (expected {PLAYBOOK_VERSION})")
         categories = doc["prompts"]
         prompts: dict[str, tuple[Prompt, ...]] = {}
         seen_ids: set[str] = set()
@@ -128,20 +157,30 @@ class Playbook:
 def _prompt(check: Checker, items: list, i: int, where: str, seen_ids: set[str]) -> Prompt:
     item = items[i]
     if not isinstance(item, dict):
-        check.fail(items, i, f"{where}: expected a mapping with 'id' and 'text'")
+        check.fail(items, i, f"{where}: expected a mapping with 'id' and the parts {', '.join(PRACTICE)}")
     extra = sorted(map(str, set(item) - PROMPT_KEYS))
     if extra:
-        check.fail(item, extra[0], f"{where}: unknown key(s) {', '.join(extra)}; a prompt has id, text and cues")
-    for key in ("id", "text"):
-        if not isinstance(item.get(key), str) or not item[key].strip():
-            check.fail(item, key, f"{where}: '{key}' must be a non-empty string")
+        hint = (f"; 'text' is split into {', '.join(PRACTICE)} since playbook version 2" if "text" in extra
+                else f"; a prompt has id, {', '.join(PRACTICE)}, and optionally note and cues")
+        check.fail(item, extra[0], f"{where}: unknown key(s) {', '.join(extra)}{hint}")
+    if not isinstance(item.get("id"), str) or not item["id"].strip():
+        check.fail(item, "id", f"{where}: 'id' must be a non-empty string")
+    for part, meaning in PRACTICE.items():
+        if part not in item:
+            check.fail(items, i, f"{where}: '{part}' is required: {meaning}")
+        if not isinstance(item[part], str) or not item[part].strip():
+            check.fail(item, part, f"{where}.{part}: expected {meaning}, as a non-empty string")
+    note = item.get("note", "")
+    if not isinstance(note, str):
+        check.fail(item, "note", f"{where}.note: expected a string")
     if item["id"] in seen_ids:
         check.fail(item, "id", f"{where}: prompt id {item['id']!r} is used twice")
     seen_ids.add(item["id"])
     cues = item.get("cues", [])
     if not isinstance(cues, list) or not all(isinstance(c, str) and c.strip() for c in cues):
         check.fail(item, "cues", f"{where}.cues: expected a list of things a customer might say")
-    return Prompt(item["id"].strip(), item["text"].strip(), tuple(c.strip() for c in cues))
+    parts = {part: " ".join(item[part].split()) for part in PRACTICE}
+    return Prompt(item["id"].strip(), **parts, cues=tuple(c.strip() for c in cues), note=" ".join(note.split()))
 
 
 # ---------------------------------------------------------------- triggers
@@ -278,6 +317,20 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:g} min"
     return f"{seconds / 3600:g} h"
+
+
+def check_config(settings) -> None:
+    """Load the hand-edited files the trigger stage needs (playbook, escalation matrix, knowledge
+    snippets) without models or Kafka: ``callradar worker`` runs this first, so a mistake is one
+    line naming the file and the line at once, not a traceback after the broker wait and model loads.
+    Raises the file's ConfigError."""
+    from agents.knowledge import KnowledgeBase
+    from agents.routing import load_matrix
+
+    Playbook.load(settings.playbook)
+    load_matrix(settings)
+    if settings.assist_semantic:
+        KnowledgeBase.load(settings.knowledge_dir)
 
 
 def load_triggers(settings, playbook_path: str | Path | None = None) -> Triggers:

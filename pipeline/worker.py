@@ -15,7 +15,8 @@ def register(sub) -> None:
     p = sub.add_parser("worker", help="run pipeline stages (transcribe, score, trigger) as a worker")
     p.add_argument("--stages", default=",".join(STAGE_CHOICES),
                    help="comma-separated subset of transcribe,score,trigger (default: all)")
-    p.add_argument("--web-port", type=int, help="port for /healthz and /readyz (default CALLRADAR_WORKER_WEB_PORT)")
+    p.add_argument("--web-port", type=int,
+                   help="port for /metrics, /healthz and /readyz (default CALLRADAR_WORKER_WEB_PORT)")
     p.set_defaults(func=_run)
 
 
@@ -29,16 +30,32 @@ def parse_stages(text: str) -> tuple[str, ...]:
     return stages
 
 
-def _run(args) -> int:
-    import faust
+def check_config(settings, stages: tuple[str, ...]) -> None:
+    """The trigger stage's hand-edited files, checked before anything slow (broker wait, models)."""
+    from agents.triggers import check_config as check_trigger_config
+    from agents.yaml_lines import ConfigError
+    from pipeline.errors import UserError
 
-    from pipeline.app import create_app
-    from pipeline.kafka_io import ensure_topics, wait_for_broker
+    if "trigger" in stages:
+        try:
+            check_trigger_config(settings)
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
+
+
+def _run(args) -> int:
     from pipeline.settings import load_settings
 
     overrides = {"worker_web_port": args.web_port} if args.web_port else {}
     settings = load_settings(**overrides)
     stages = parse_stages(args.stages)
+    check_config(settings, stages)
+
+    import faust
+
+    from pipeline.app import create_app
+    from pipeline.kafka_io import ensure_topics, wait_for_broker
+
     wait_for_broker(settings, timeout_s=30)
     ensure_topics(settings)
     logging.getLogger(__name__).info("loading models for %s", ", ".join(stages))

@@ -1,9 +1,10 @@
 """The call archive: finished live calls (transcript, scores, alerts) to Parquet for retraining.
 
 :class:`CallArchive` is pure bookkeeping: it takes the records of
-``calls.events``, ``calls.transcripts``, ``calls.scores``, ``calls.alerts`` and
-``calls.outcomes`` in any interleaving and hands back each call, whole, once it
-has ended (plus a grace period for transcripts still in flight) or gone idle.
+``calls.events``, ``calls.transcripts``, ``calls.scores``, ``calls.alerts``,
+``calls.outcomes`` and ``calls.feedback`` in any interleaving and hands back
+each call, whole, once it has ended (plus a grace period for transcripts still
+in flight) or gone idle.
 ``callradar archive`` runs it as its own kafka-python consumer process rather
 than as a Faust stage: archiving must never slow the live path, it scales and
 restarts independently, and the worker stays free of disk I/O.
@@ -13,6 +14,9 @@ of a call not yet written, so a crash re-reads unwritten calls; a call written
 twice is merged on read (utterances and alerts deduplicated by id). Outcomes go
 to ``labels.jsonl`` in the archive folder as they arrive (before or after the
 call itself is written), which is also where ``callradar label import`` puts them.
+Agents' feedback goes to ``feedback.jsonl`` the same way: an agent often rates a
+prompt after the call has ended and been written, and reading the folder joins
+the marks to their calls whatever the order.
 """
 
 from __future__ import annotations
@@ -24,14 +28,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.records import Alert, CallEvent, Score, Utterance
+from pipeline.records import Alert, CallEvent, Feedback, Score, Utterance
 from training.labelled_calls import (
     CallAlert,
+    CallFeedback,
     CallUtterance,
     LabelledCall,
     Outcome,
+    append_feedback,
     append_labels,
     default_archive_dir,
+    latest_feedback,
     write_calls,
 )
 
@@ -52,6 +59,7 @@ class _Pending:
     utterances: dict[str, CallUtterance] = field(default_factory=dict)  # by utterance_id, arrival order
     alerts: dict[str, CallAlert] = field(default_factory=dict)
     outcome: Outcome | None = None
+    feedback: list[CallFeedback] = field(default_factory=list)
 
     def utterance(self, utterance_id: str, speaker: str, start: float, end: float, text: str) -> CallUtterance:
         u = self.utterances.get(utterance_id)
@@ -70,6 +78,7 @@ class _Pending:
             alerts=list(self.alerts.values()),
             metadata=self.metadata,
             source=SOURCE,
+            feedback=self.feedback,
         )
 
 
@@ -121,6 +130,12 @@ class CallArchive:
         """Attach an outcome to a call still being collected (the caller also records it in labels.jsonl)."""
         if outcome.call_id in self._calls:
             self._calls[outcome.call_id].outcome = outcome
+
+    def add_feedback(self, feedback: Feedback) -> None:
+        """Attach a mark to a call still being collected (the caller also records it in feedback.jsonl)."""
+        p = self._calls.get(feedback.call_id)
+        if p is not None:
+            p.feedback = latest_feedback(*p.feedback, CallFeedback.from_record(feedback))
 
     def finished(self, now: float) -> list[LabelledCall]:
         """Take out the calls that ended ``grace_s`` ago or have been idle ``idle_s``."""
@@ -189,7 +204,10 @@ class ArchiveConsumer:
             self.topics.scores: (Score, self.archive.add_score),
             self.topics.alerts: (Alert, self.archive.add_alert),
         }
-        self.producer = None  # made on the first malformed outcome
+        # Outcomes and feedback are appended to their side files at once, so they hold back no offsets.
+        self.side_files = {self.topics.outcomes: (Outcome, append_labels, self.archive.add_outcome),
+                           self.topics.feedback: (Feedback, append_feedback, self.archive.add_feedback)}
+        self.producer = None  # made on the first malformed outcome or feedback
         self.consumer = make_consumer(settings, None, group_id=f"callradar-{settings.topic_prefix}archive",
                                       enable_auto_commit=False)
 
@@ -210,7 +228,7 @@ class ArchiveConsumer:
                 pass
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.consumer.subscribe([*self.handlers, self.topics.outcomes], listener=Listener())
+        self.consumer.subscribe([*self.handlers, *self.side_files], listener=Listener())
         last_flush = time.monotonic()
         try:
             while not stop.is_set():
@@ -236,14 +254,15 @@ class ArchiveConsumer:
     def _handle(self, tp, rec, now: float) -> None:
         from pipeline.records import MalformedMessage
 
-        if rec.topic == self.topics.outcomes:
+        if rec.topic in self.side_files:
+            kind, append, attach = self.side_files[rec.topic]
             try:
-                outcome = Outcome.decode(rec.value)
-            except MalformedMessage as exc:  # outside input: dead-letter it like the stages do
+                record = kind.decode(rec.value)
+            except MalformedMessage as exc:  # no stage reads these topics: dead-letter it like the stages do
                 self._dead_letter(rec, str(exc))
                 return
-            append_labels(self.out_dir, [outcome])
-            self.archive.add_outcome(outcome)
+            append(self.out_dir, [record])
+            attach(record)
             return
         kind, add = self.handlers[rec.topic]
         try:
@@ -261,7 +280,8 @@ class ArchiveConsumer:
             self.written += len(calls)
             self.report(
                 f"archived {len(calls)} call(s) to {path.name} ({sum(len(c.utterances) for c in calls)} utterances, "
-                f"{sum(len(c.alerts) for c in calls)} alerts, {sum(c.outcome is not None for c in calls)} labelled); "
+                f"{sum(len(c.alerts) for c in calls)} alerts, {sum(len(c.feedback) for c in calls)} feedback marks, "
+                f"{sum(c.outcome is not None for c in calls)} labelled); "
                 f"{len(self.archive.pending)} call(s) in progress"
             )
         self.book.keep_only(self.archive.pending)
@@ -286,9 +306,10 @@ class ArchiveConsumer:
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "archive",
-        help="write finished live calls (transcript, scores, alerts, outcomes) to Parquet",
-        description="Follow calls.events, calls.transcripts, calls.scores, calls.alerts and calls.outcomes and "
-        "write each finished call to a Parquet part in the archive folder (format: docs/labelled-calls.md). "
+        help="write finished live calls (transcript, scores, alerts, outcomes, feedback) to Parquet",
+        description="Follow calls.events, calls.transcripts, calls.scores, calls.alerts, calls.outcomes and "
+        "calls.feedback and write each finished call to a Parquet part in the archive folder (outcomes to "
+        "labels.jsonl, agents' feedback to feedback.jsonl; format: docs/labelled-calls.md). "
         "A separate consumer group: run one or more next to the workers.",
     )
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="archive folder (default: <state dir>/archive)")

@@ -3,7 +3,7 @@
 One record per call: ``call_id``, ``outcome`` (``escalated`` | ``calm``, or
 null while unlabelled), optional ``escalation_time``, the ``utterances``
 (speaker, start, end, text, optionally the live scores), optional ``alerts``,
-``metadata`` and ``source``. Parquet is the native form (the archive writes it);
+``feedback`` (agents' marks on the prompts), ``metadata`` and ``source``. Parquet is the native form (the archive writes it);
 JSONL with the same fields is accepted, so a data scientist can hand-write or
 export calls from elsewhere. Reading validates every record and names the line
 (JSONL) or row (Parquet) of each problem, because a bad row found deep inside
@@ -11,9 +11,11 @@ a training run is expensive.
 
 A folder is an archive: ``*.parquet`` / ``*.jsonl`` parts (the archive process
 writes one part per flush) plus ``labels.jsonl``, the outcomes that arrived
-later (``calls.outcomes``, ``callradar label import``). Reading a folder merges
-a call's rows across parts (at-least-once delivery may write a call twice)
-and applies the latest label.
+later (``calls.outcomes``, ``callradar label import``), and ``feedback.jsonl``,
+the agents' marks (``calls.feedback``), which often come after the call was
+written. Reading a folder merges a call's rows across parts (at-least-once
+delivery may write a call twice) and applies the latest label and the latest
+mark per ``feedback_id``.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from pipeline.errors import UserError
-from pipeline.records import MalformedMessage, Record
+from pipeline.records import Feedback, MalformedMessage, Record
 
 OUTCOMES = ("escalated", "calm")
 SPEAKERS = ("agent", "customer")
 LABELS_FILE = "labels.jsonl"
+FEEDBACK_FILE = "feedback.jsonl"
 MAX_ERRORS_SHOWN = 10
 
 
@@ -71,6 +74,38 @@ class CallAlert:
 
 
 @dataclass
+class CallFeedback:
+    """An agent's mark on an assist prompt (calls.feedback), kept with the call for training the playbook."""
+
+    feedback_id: str  # <alert_id>/<agent_id>: a changed mind comes again with the same id
+    alert_id: str
+    prompt_id: str
+    helpful: bool
+    agent_id: str = ""
+    trigger: str = ""
+    ts: float | None = None  # wall-clock time of the click: the latest per feedback_id counts
+    utterance_id: str | None = None
+    call_time: float | None = None
+    snippet_id: str | None = None
+    source: str = ""
+
+    @classmethod
+    def from_record(cls, fb: Feedback) -> CallFeedback:
+        return cls(fb.feedback_id, fb.alert_id, fb.prompt_id, fb.helpful, fb.agent_id, fb.trigger, fb.ts,
+                   fb.utterance_id or None, fb.call_time, fb.snippet_id or None, fb.source)
+
+
+def latest_feedback(*marks: CallFeedback) -> list[CallFeedback]:
+    """One mark per feedback_id: the latest ``ts`` wins (on a tie, the later one given)."""
+    out: dict[str, CallFeedback] = {}
+    for mark in marks:
+        old = out.get(mark.feedback_id)
+        if old is None or (mark.ts or 0.0) >= (old.ts or 0.0):
+            out[mark.feedback_id] = mark
+    return list(out.values())
+
+
+@dataclass
 class LabelledCall:
     call_id: str
     outcome: str | None  # escalated | calm | None (not labelled yet)
@@ -79,6 +114,7 @@ class LabelledCall:
     alerts: list[CallAlert] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    feedback: list[CallFeedback] = field(default_factory=list)  # agents' marks on the assist prompts
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -181,6 +217,27 @@ def _alert(doc, i: int) -> CallAlert:
     )
 
 
+def _feedback(doc, i: int) -> CallFeedback:
+    where = f"feedback[{i}]"
+    if not isinstance(doc, dict) or not all(doc.get(k) for k in ("feedback_id", "alert_id", "prompt_id")):
+        raise _Invalid(f"{where} must be an object with feedback_id, alert_id, prompt_id and helpful")
+    if not isinstance(doc.get("helpful"), bool):
+        raise _Invalid(f"{where}.helpful must be true or false, got {doc.get('helpful')!r}")
+    return CallFeedback(
+        feedback_id=_string(doc["feedback_id"], f"{where}.feedback_id"),
+        alert_id=_string(doc["alert_id"], f"{where}.alert_id"),
+        prompt_id=_string(doc["prompt_id"], f"{where}.prompt_id"),
+        helpful=doc["helpful"],
+        agent_id=_string(doc.get("agent_id") or "", f"{where}.agent_id"),
+        trigger=_string(doc.get("trigger") or "", f"{where}.trigger"),
+        ts=_number(doc.get("ts"), f"{where}.ts", True),
+        utterance_id=_string(doc.get("utterance_id"), f"{where}.utterance_id", True),
+        call_time=_number(doc.get("call_time"), f"{where}.call_time", True),
+        snippet_id=_string(doc.get("snippet_id"), f"{where}.snippet_id", True),
+        source=_string(doc.get("source") or "", f"{where}.source"),
+    )
+
+
 def _metadata(value) -> dict[str, str]:
     if value is None:
         return {}
@@ -215,6 +272,9 @@ def call_from_dict(doc) -> LabelledCall:
     alerts = doc.get("alerts") or []
     if not isinstance(alerts, list):
         raise _Invalid("alerts must be a list")
+    feedback = doc.get("feedback") or []  # absent in files written before feedback was archived
+    if not isinstance(feedback, list):
+        raise _Invalid("feedback must be a list")
     esc = doc.get("escalation_time")
     return LabelledCall(
         call_id=call_id,
@@ -224,6 +284,7 @@ def call_from_dict(doc) -> LabelledCall:
         alerts=[_alert(a, i) for i, a in enumerate(alerts)],
         metadata=_metadata(doc.get("metadata")),
         source=_string(doc.get("source") or "", "source"),
+        feedback=[_feedback(f, i) for i, f in enumerate(feedback)],
     )
 
 
@@ -322,6 +383,7 @@ def _read_parquet(path: Path) -> list[LabelledCall]:
 
 _UTTERANCE_FIELDS = [f.name for f in fields(CallUtterance)]
 _ALERT_FIELDS = [f.name for f in fields(CallAlert)]
+_FEEDBACK_FIELDS = [f.name for f in fields(CallFeedback)]
 
 
 def parquet_schema():
@@ -334,6 +396,8 @@ def parquet_schema():
     utterance = pa.struct([typed(n, f64 if n in ("start", "end", "confidence", "frustration", "intent", "risk")
                                  else s) for n in _UTTERANCE_FIELDS])
     alert = pa.struct([typed(n, f64 if n in ("risk", "call_time") else s) for n in _ALERT_FIELDS])
+    feedback = pa.struct([typed(n, pa.bool_() if n == "helpful" else f64 if n in ("ts", "call_time") else s)
+                          for n in _FEEDBACK_FIELDS])
     return pa.schema([
         pa.field("call_id", s, nullable=False),
         pa.field("outcome", s),
@@ -342,6 +406,7 @@ def parquet_schema():
         pa.field("alerts", pa.list_(alert)),
         pa.field("metadata", pa.map_(s, s)),
         pa.field("source", s),
+        pa.field("feedback", pa.list_(feedback)),
     ])
 
 
@@ -380,8 +445,9 @@ def _compact(doc: dict) -> dict:
     """JSONL is for people too: leave out the optional fields that are empty."""
     doc = {k: v for k, v in doc.items() if v not in (None, [], {}, "") or k in ("outcome", "utterances")}
     doc["utterances"] = [{k: v for k, v in u.items() if v is not None} for u in doc["utterances"]]
-    if "alerts" in doc:
-        doc["alerts"] = [{k: v for k, v in a.items() if v is not None} for a in doc["alerts"]]
+    for key in ("alerts", "feedback"):
+        if key in doc:
+            doc[key] = [{k: v for k, v in x.items() if v is not None} for x in doc[key]]
     return doc
 
 
@@ -409,34 +475,56 @@ def merge_calls(a: LabelledCall, b: LabelledCall) -> LabelledCall:
         alerts=list(alerts.values()),
         metadata={**a.metadata, **b.metadata},
         source=a.source or b.source,
+        feedback=latest_feedback(*a.feedback, *b.feedback),
     )
 
 
 def read_labels(folder: str | Path) -> dict[str, Outcome]:
     """The latest outcome per call in ``labels.jsonl`` (later lines win)."""
     path = Path(folder) / LABELS_FILE
-    if not path.exists():
-        return {}
-    labels, errors, total = {}, [], 0
+    return {o.call_id: o for o in _read_records(path, Outcome)} if path.exists() else {}
+
+
+def _read_records(path: Path, kind: type[Record]) -> list:
+    """Every record of a JSON-lines side file, in order; a bad line refuses the file, naming it."""
+    records, errors, total = [], [], 0
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         total += 1
         try:
-            outcome = Outcome.decode(line)
+            records.append(kind.decode(line))
         except MalformedMessage as exc:
             errors.append(f"line {n}: {exc}")
-            continue
-        labels[outcome.call_id] = outcome
     _raise_collected(path, errors, total)
-    return labels
+    return records
 
 
 def append_labels(folder: str | Path, outcomes: list[Outcome]) -> Path:
-    """Append outcomes to ``labels.jsonl`` under a lock (the archive process may be appending too)."""
-    path = Path(folder) / LABELS_FILE
+    """Append outcomes to ``labels.jsonl`` (the archive process may be appending too)."""
+    return _append_records(Path(folder) / LABELS_FILE, outcomes)
+
+
+def read_feedback(folder: str | Path) -> dict[str, list[CallFeedback]]:
+    """Per call, the latest mark per feedback_id in ``feedback.jsonl`` (by ``ts``; on a tie, the later line)."""
+    path = Path(folder) / FEEDBACK_FILE
+    if not path.exists():
+        return {}
+    marks: dict[str, list[CallFeedback]] = {}
+    for fb in _read_records(path, Feedback):
+        marks.setdefault(fb.call_id, []).append(CallFeedback.from_record(fb))
+    return {call_id: latest_feedback(*found) for call_id, found in marks.items()}
+
+
+def append_feedback(folder: str | Path, feedback: list[Feedback]) -> Path:
+    """Append agents' marks to ``feedback.jsonl``: kept whether or not their call is written yet."""
+    return _append_records(Path(folder) / FEEDBACK_FILE, feedback)
+
+
+def _append_records(path: Path, records: list[Record]) -> Path:
+    """Append records as JSON lines under a lock, synced: what was appended survives a crash."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(o.encode().decode() + "\n" for o in outcomes)
+    text = "".join(r.encode().decode() + "\n" for r in records)
     with open(path, "a", encoding="utf-8") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
@@ -449,12 +537,13 @@ def append_labels(folder: str | Path, outcomes: list[Outcome]) -> Path:
 
 
 def archive_parts(folder: Path) -> list[Path]:
-    parts = sorted(folder.glob("*.parquet")) + sorted(p for p in folder.glob("*.jsonl") if p.name != LABELS_FILE)
+    side_files = (LABELS_FILE, FEEDBACK_FILE)
+    parts = sorted(folder.glob("*.parquet")) + sorted(p for p in folder.glob("*.jsonl") if p.name not in side_files)
     return [p for p in parts if not p.name.startswith(".")]
 
 
 def read_archive(folder: str | Path) -> list[LabelledCall]:
-    """Every call in an archive folder, merged across parts, with the latest labels applied."""
+    """Every call in an archive folder, merged across parts, with the latest labels and feedback applied."""
     folder = Path(folder)
     merged: dict[str, LabelledCall] = {}
     for part in archive_parts(folder):
@@ -464,6 +553,9 @@ def read_archive(folder: str | Path) -> list[LabelledCall]:
         if call_id in merged:
             merged[call_id].outcome = label.outcome
             merged[call_id].escalation_time = label.escalation_time
+    for call_id, marks in read_feedback(folder).items():
+        if call_id in merged:
+            merged[call_id].feedback = latest_feedback(*merged[call_id].feedback, *marks)
     return list(merged.values())
 
 
@@ -538,8 +630,9 @@ def register(subparsers) -> None:
     imp.add_argument("csv", type=Path, metavar="FILE.csv")
     imp.add_argument("--archive", type=Path, default=None, metavar="DIR", help="archive folder (default: <state dir>/archive)")
     imp.set_defaults(func=_run_import)
-    exp = sub.add_parser("export", help="write the archive's calls, with their labels, to one file",
-                         description="Merge an archive folder (parts + labels) into one .parquet or .jsonl file.")
+    exp = sub.add_parser("export", help="write the archive's calls, with their labels and feedback, to one file",
+                         description="Merge an archive folder (parts, labels and agents' feedback) into one .parquet "
+                         "or .jsonl file.")
     exp.add_argument("--out", type=Path, required=True, metavar="FILE", help="output .parquet or .jsonl")
     exp.add_argument("--archive", type=Path, default=None, metavar="DIR", help="archive folder (default: <state dir>/archive)")
     exp.add_argument("--labelled-only", action="store_true", help="leave out calls without an outcome")
@@ -578,5 +671,6 @@ def _run_export(args) -> int:
     calls = read_calls(folder, labelled_only=args.labelled_only)
     write_calls(args.out, calls)
     labelled = sum(c.outcome is not None for c in calls)
-    print(f"wrote {len(calls)} call(s), {labelled} labelled, to {args.out}")
+    marks = sum(len(c.feedback) for c in calls)
+    print(f"wrote {len(calls)} call(s), {labelled} labelled, {marks} prompt feedback mark(s), to {args.out}")
     return 0

@@ -118,8 +118,12 @@ class Hub:
             "alerts": [a for a in self.state.alert_feed() if can_see(self.state.calls[a["call_id"]].agent_id)]
             if principal.role == "supervisor" else [],
             "follow": follow,
-            "detail": self.state.detail(follow) if follow in self.state.calls else None,
+            "detail": self.detail(principal, follow) if follow in self.state.calls else None,
         }
+
+    def detail(self, principal: Principal, call_id: str) -> dict:
+        """A call as this viewer may see it: agents get their prompts, not the supervisor's alerts."""
+        return self.state.detail(call_id, prompts_only=principal.role == "agent")
 
     def close(self) -> None:
         for sub in list(self.subscribers):
@@ -205,7 +209,7 @@ def create_app(hub: Hub, tokens: TokenStore, send_feedback: FeedbackSender) -> w
 
     async def call_detail(request):
         call, error = visible_call(request, request.match_info["call_id"])
-        return error or _json(hub.state.detail(call.call_id))
+        return error or _json(hub.detail(request[PRINCIPAL], call.call_id))
 
     async def alerts(request):
         if request[PRINCIPAL].role != "supervisor":

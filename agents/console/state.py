@@ -157,10 +157,14 @@ class ConsoleState:
         calls.sort(key=lambda c: (c.status != "live", -c.risk if c.status == "live" else -(c.ended_ts or 0)))
         return [c.summary() for c in calls]
 
-    def detail(self, call_id: str) -> dict:
+    def detail(self, call_id: str, prompts_only: bool = False) -> dict:
+        """The call with its transcript and alerts; ``prompts_only`` (an agent's view) keeps just the
+        assist prompts: the supervisor's risk alert about the agent's own call is not theirs to see."""
         call = self.calls[call_id]
         utterances = sorted(call.utterances.values(), key=lambda u: (u["start"], u["speaker"]))
         alerts = [self.alerts[a] for a in call.alert_ids if a in self.alerts]
+        if prompts_only:
+            alerts = [a for a in alerts if a["alert_type"] == "assist_prompt"]
         return {**call.summary(), "utterances": utterances, "alerts": alerts}
 
     def alert_feed(self, limit: int = 50) -> list[dict]:

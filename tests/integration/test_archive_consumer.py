@@ -1,5 +1,6 @@
 """`callradar archive` on the real broker: finished calls land in Parquet, outcomes in labels.jsonl,
-a malformed outcome on the dead-letter topic, and offsets are committed once the calls are written."""
+agents' feedback (also after the call was written) in feedback.jsonl, a malformed outcome on the
+dead-letter topic, and offsets are committed once the calls are written."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time
 import pytest
 
 from pipeline import kafka_io
-from pipeline.records import Alert, CallEvent, DeadLetter, Score, Topics, Utterance
+from pipeline.records import Alert, CallEvent, DeadLetter, Feedback, Score, Topics, Utterance
 from training.archive import ArchiveConsumer
 from training.labelled_calls import read_archive
 
@@ -52,6 +53,7 @@ def test_archive_consumer_writes_finished_calls(kafka_settings, tmp_path):
                                        "prior-2", a1.audio_end_ts)),
         (topics.alerts, "arc-1", Alert("al-1", "escalation_risk", "arc-1", a1.utterance_id, 0.97,
                                        "supervisor_request", [], "!", call_time=6.0)),
+        (topics.feedback, "arc-1", mark(True, time.time())),  # during the call
         (topics.events, "arc-1", CallEvent("arc-1", "ended", time.time())),
         (topics.events, "arc-2", CallEvent("arc-2", "ended", time.time())),
     ]
@@ -66,14 +68,15 @@ def test_archive_consumer_writes_finished_calls(kafka_settings, tmp_path):
     finally:
         producer.close(5)
 
-    deadline = time.monotonic() + 60
-    calls = {}
-    while time.monotonic() < deadline:
-        if out.is_dir():
-            calls = {c.call_id: c for c in read_archive(out)}
-            if len(calls) == 2 and calls["arc-1"].outcome:
-                break
-        time.sleep(0.5)
+    calls = wait_for(out, lambda calls: len(calls) == 2 and calls["arc-1"].outcome)
+    # The agent changes their mind after the call was written: the mark must still reach the archive.
+    producer = kafka_io.make_producer(kafka_settings)
+    try:
+        producer.send(topics.feedback, key="arc-1", value=mark(False, time.time() + 1).encode())
+        producer.flush(10)
+    finally:
+        producer.close(5)
+    calls = wait_for(out, lambda calls: [f.helpful for f in calls["arc-1"].feedback] == [False])
     stop.set()
     worker.join(30)
     assert not worker.is_alive()
@@ -84,6 +87,10 @@ def test_archive_consumer_writes_finished_calls(kafka_settings, tmp_path):
     assert one.utterances[1].risk == 0.97 and one.alerts[0].trigger == "supervisor_request"
     assert (one.outcome, one.escalation_time, one.metadata["queue"]) == ("escalated", 2.5, "billing")
     assert calls["arc-2"].outcome is None
+    [rating] = one.feedback
+    assert (rating.feedback_id, rating.prompt_id, rating.helpful) == ("al-2/agent-7", "supervisor-offer-first", False)
+    assert calls["arc-2"].feedback == []
+    assert len((out / "feedback.jsonl").read_text().splitlines()) == 2  # every mark as it came
 
     dead = kafka_io.read_topic(kafka_settings, topics.deadletter, timeout_s=15,
                                until=lambda recs: any(b"archive" in r.value for r in recs))
@@ -100,3 +107,21 @@ def test_archive_consumer_writes_finished_calls(kafka_settings, tmp_path):
     finally:
         group.close()
     assert sum(committed) == 3, "every transcript belongs to a written call, so all are committed"
+
+
+def mark(helpful: bool, ts: float) -> Feedback:
+    return Feedback("al-2/agent-7", "arc-1", "al-2", "supervisor-offer-first", "supervisor_request", helpful,
+                    "agent-7", ts, "arc-1/customer/0", 6.0)
+
+
+def wait_for(out, done, timeout_s: float = 60.0) -> dict:
+    """The archive folder's calls by id, once ``done(calls)`` holds (or the time is up)."""
+    deadline = time.monotonic() + timeout_s
+    calls = {}
+    while time.monotonic() < deadline:
+        if out.is_dir():
+            calls = {c.call_id: c for c in read_archive(out)}
+            if "arc-1" in calls and done(calls):
+                break
+        time.sleep(0.5)
+    return calls

@@ -1,8 +1,11 @@
-"""CallArchive: calls come out whole, once, after they end; the offset book never commits past unwritten calls."""
+"""CallArchive: calls come out whole, once, after they end; the offset book never commits past unwritten calls;
+agents' feedback reaches the archive whenever it comes."""
 
 from __future__ import annotations
 
-from pipeline.records import Alert, CallEvent, Score, Utterance
+from types import SimpleNamespace
+
+from pipeline.records import Alert, CallEvent, Feedback, Score, Utterance
 from training.archive import CallArchive, _OffsetBook
 from training.labelled_calls import Outcome
 
@@ -91,3 +94,55 @@ def test_offsets_are_held_back_for_calls_not_yet_written():
     assert book.committable("tp0", position=12) == 7
     book.keep_only([])
     assert book.committable("tp0", position=12) == 12
+
+
+def mark(call_id: str, helpful: bool, ts: float) -> Feedback:
+    return Feedback("al-p/a-1", call_id, "al-p", "complaint-own-it", "complaint", helpful, "a-1", ts)
+
+
+def test_feedback_attaches_to_a_call_in_progress_and_the_latest_mark_counts():
+    a = CallArchive(grace_s=0, idle_s=600)
+    a.add_utterance(utt("c6", "customer", 0, 1.0, 3.0, "This is unacceptable"), 1)
+    a.add_feedback(mark("c6", True, 10.0))
+    a.add_feedback(mark("c6", False, 12.0))  # changed their mind
+    a.add_feedback(mark("c6", True, 10.0))  # the first click redelivered: older, so it does not win
+    a.add_feedback(mark("gone", True, 11.0))  # not pending: feedback.jsonl keeps it, the archive ignores it
+    a.add_event(CallEvent("c6", "ended", 4.0), 4)
+    (call,) = a.finished(now=4)
+    assert [(f.feedback_id, f.helpful, f.ts) for f in call.feedback] == [("al-p/a-1", False, 12.0)]
+    assert a.pending == []
+
+
+class _NoKafka:
+    """Stands in for the consumer: these tests hand records to the archive directly."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"no Kafka in unit tests ({name})")
+
+
+def test_feedback_after_the_call_was_written_lands_in_the_archive(tmp_path, monkeypatch):
+    import pipeline.kafka_io as kafka_io
+    from pipeline.records import Topics
+    from pipeline.settings import load_settings
+    from training.archive import ArchiveConsumer
+    from training.labelled_calls import FEEDBACK_FILE, read_archive
+
+    monkeypatch.setattr(kafka_io, "make_consumer", lambda *a, **kw: _NoKafka())
+    consumer = ArchiveConsumer(load_settings({}), tmp_path, grace_s=0, idle_s=600, report=lambda _: None)
+    topics = Topics("")
+
+    def deliver(topic, record, offset, now):
+        rec = SimpleNamespace(topic=topic, value=record if isinstance(record, bytes) else record.encode(),
+                              offset=offset, key=b"c7", headers=[])
+        consumer._handle("tp", rec, now)
+
+    deliver(topics.transcripts, utt("c7", "customer", 0, 1.0, 3.0, "I want a manager"), 0, 1.0)
+    deliver(topics.feedback, mark("c7", True, 2.0), 0, 2.0)  # during the call: in the part too
+    deliver(topics.events, CallEvent("c7", "ended", 4.0), 1, 4.0)
+    consumer._write(consumer.archive.finished(now=4.0))
+    deliver(topics.feedback, mark("c7", False, 9.0), 1, 9.0)  # after the call was written
+    consumer._write(consumer.archive.finished(now=9.0))
+    assert consumer.written == 1 and consumer.archive.pending == []  # feedback re-opens no call
+    assert len((tmp_path / FEEDBACK_FILE).read_text().splitlines()) == 2
+    (call,) = read_archive(tmp_path)
+    assert [(f.alert_id, f.helpful) for f in call.feedback] == [("al-p", False)]

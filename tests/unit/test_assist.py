@@ -7,11 +7,13 @@ pick, so only meaning can match them.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from agents.assist import Assist
 from agents.knowledge import KnowledgeBase, KnowledgeError, parse_markdown
-from agents.triggers import Playbook, PlaybookError, Triggers
+from agents.triggers import PRACTICE, Playbook, PlaybookError, Triggers
 from models.encoder import load_encoder
 
 
@@ -82,7 +84,8 @@ def test_a_prompt_is_not_repeated_within_the_window(assist):
 
 
 def test_when_everything_was_shown_the_least_recent_comes_back():
-    playbook = Playbook.from_yaml("prompts:\n  negative_sentiment:\n    - {id: a, text: A.}\n    - {id: b, text: B.}\n")
+    parts = "acknowledge: Sorry., summarise: '[x]?', offer: 'I can [y].', follow_up: 'By [time].', hand_over: Supervisor."
+    playbook = Playbook.from_yaml(f"prompts:\n  negative_sentiment:\n    - {{id: a, {parts}}}\n    - {{id: b, {parts}}}\n")
     assist = Assist(playbook, repeat_window_s=300)
     assert [assist.suggest("c1", "complaint", now=t).prompt.id for t in (1, 2, 3, 4)] == ["a", "b", "a", "b"]
 
@@ -192,20 +195,51 @@ def test_missing_knowledge_folder_names_the_setting(tmp_path):
 # ---------------------------------------------------------------- playbook format
 
 
-def test_bundled_prompts_follow_good_practice():
-    playbook = Playbook.load()
-    for category, prompts in playbook.prompts.items():
+PLACEHOLDER = re.compile(r"\[[^\]]+\]")  # what the agent fills in: [summary], [time], ...
+# Per good-practice part, what each bundled prompt's text for it must show (the loader already
+# refuses a prompt without the part; these catch a part that is there but does not do its job).
+GOOD_PRACTICE = {
+    "acknowledge": ("empathy", re.compile(r"\b(sorry|understand|hear|thank|frustrat|patient|of course)", re.I)),
+    "summarise": ("the issue to read back, as a [placeholder]", PLACEHOLDER),
+    "offer": ("positive language: what I can do", re.compile(r"\b(I can|I'll|I'm going to)\b")),
+    "follow_up": ("a time: [time], [day], [date] or a fixed one",
+                  re.compile(r"\[(time|day|date)\]|\bwithin \d+ (minutes|hours)\b")),
+    "hand_over": ("who takes over", re.compile(r"supervisor|retention|specialist|transfer|another team", re.I)),
+}
+
+
+def all_prompts():
+    return [p for prompts in Playbook.load().prompts.values() for p in prompts]
+
+
+@pytest.mark.parametrize("prompt", all_prompts(), ids=lambda p: p.id)
+def test_each_bundled_prompt_covers_every_good_practice_part(prompt):
+    assert set(GOOD_PRACTICE) == set(PRACTICE)
+    for part, (what, pattern) in GOOD_PRACTICE.items():
+        assert pattern.search(getattr(prompt, part)), f"{prompt.id}.{part}: {what}: {getattr(prompt, part)!r}"
+    options = PLACEHOLDER.findall(prompt.offer)
+    assert any("within your authority" in o for o in options), f"{prompt.id}.offer: the options within your authority"
+    assert prompt.text.startswith(f'"{prompt.acknowledge}') and prompt.text.endswith(prompt.hand_over)
+
+
+def test_bundled_categories_give_the_semantic_match_a_choice():
+    for category, prompts in Playbook.load().prompts.items():
         assert len(prompts) >= 2, f"{category}: give the semantic match a choice"
-        for p in prompts:
-            text = p.text.lower()
-            assert '"' in p.text, f"{p.id}: words to say, in quotes"
-            assert "sorry" in text or "understand" in text or "thank" in text or "hear" in text, f"{p.id}: empathy"
-            assert "[" in p.text, f"{p.id}: a summary or next step to fill in"
+
+
+def test_a_prompt_without_a_follow_up_time_is_refused_with_the_line():
+    text = ("prompts:\n  negative_sentiment:\n    - id: a\n      acknowledge: Sorry.\n      summarise: So [x]?\n"
+            "      offer: I can [y].\n      hand_over: Offer your supervisor.\n")
+    with pytest.raises(PlaybookError, match=r"pb.yaml: line 3: prompts.negative_sentiment\[0\]: 'follow_up' is "
+                                            r"required: a follow-up time"):
+        Playbook.from_yaml(text, source="pb.yaml")
 
 
 def test_bad_cues_are_refused_with_the_line():
-    text = "prompts:\n  negative_sentiment:\n    - id: a\n      text: hi\n      cues: just one string\n"
-    with pytest.raises(PlaybookError, match=r"pb.yaml: line 5: prompts.negative_sentiment\[0\].cues: expected a list"):
+    text = ("prompts:\n  negative_sentiment:\n    - id: a\n      acknowledge: Sorry.\n      summarise: So [x]?\n"
+            "      offer: I can [y].\n      follow_up: By [time].\n      hand_over: Offer your supervisor.\n"
+            "      cues: just one string\n")
+    with pytest.raises(PlaybookError, match=r"pb.yaml: line 9: prompts.negative_sentiment\[0\].cues: expected a list"):
         Playbook.from_yaml(text, source="pb.yaml")
 
 

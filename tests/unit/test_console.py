@@ -197,6 +197,17 @@ def test_api_needs_a_token_and_the_login_sets_a_private_cookie():
     run_app(check)
 
 
+def test_an_agent_sees_their_prompts_but_not_the_supervisors_alert_about_their_call():
+    async def check(client, hub):
+        mine = await client.get("/api/calls/hot", headers=bearer(AG1))
+        assert mine.status == 200
+        assert [a["alert_id"] for a in (await mine.json())["alerts"]] == ["a-prompt"]
+        everything = await (await client.get("/api/calls/hot", headers=bearer(SUP))).json()
+        assert [a["alert_id"] for a in everything["alerts"]] == ["a-risk", "a-prompt"]
+
+    run_app(check)
+
+
 def test_an_agent_cannot_read_another_agents_call():
     async def check(client, hub):
         assert (await client.get("/api/calls/hot", headers=bearer(AG1))).status == 200
@@ -261,11 +272,20 @@ def test_the_stream_sends_a_snapshot_then_only_what_the_viewer_may_see():
         [(kind, snap)] = await read_events(resp, 1)
         assert kind == "snapshot" and snap["follow"] == "hot" and snap["alerts"] == []
         assert [c["call_id"] for c in snap["calls"]] == ["hot"]
-        assert [a["alert_type"] for a in snap["detail"]["alerts"]] == ["escalation_risk", "assist_prompt"]
+        # their prompt, not the supervisor's risk alert about their call
+        assert [a["alert_type"] for a in snap["detail"]["alerts"]] == ["assist_prompt"]
         hub.apply_batch([score("calm", 1, 0.2), score("hot", 2, 0.95)])  # agent-2's call, then theirs
         events = await read_events(resp, 2)
         assert [(k, d["call_id"]) for k, d in events] == [("utterance", "hot"), ("call", "hot")]
+        hub.apply_batch([alert("hot", "escalation_risk", "a-risk-2", i=4), alert("hot", "assist_prompt", "a-prompt-2", i=4)])
+        kinds = [(k, d.get("alert_id")) for k, d in await read_events(resp, 3)]
+        assert kinds == [("call", None), ("alert", "a-prompt-2"), ("call", None)]  # no a-risk-2
         resp.close()
+        sup = await client.get("/api/stream?call=hot", headers=bearer(SUP))
+        [(_, snap)] = await read_events(sup, 1)
+        assert [a["alert_type"] for a in snap["detail"]["alerts"]] == ["escalation_risk", "assist_prompt"] * 2
+        assert [a["alert_id"] for a in snap["alerts"]] == ["a-risk-2", "a-risk"]
+        sup.close()
 
     run_app(check)
 

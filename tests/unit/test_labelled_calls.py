@@ -9,15 +9,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.cli import main
-from pipeline.records import MalformedMessage
+from pipeline.records import Feedback, MalformedMessage
 from training.labelled_calls import (
+    FEEDBACK_FILE,
     LABELS_FILE,
     CallAlert,
+    CallFeedback,
     CallUtterance,
     LabelledCall,
     LabelledCallsError,
     Outcome,
+    append_feedback,
     append_labels,
+    archive_parts,
+    parquet_schema,
     read_archive,
     read_calls,
     read_outcomes_csv,
@@ -37,6 +42,8 @@ def sample_calls() -> list[LabelledCall]:
                 CallUtterance("customer", 12.5, 15.0, "Get me a supervisor.", utterance_id="c-1/customer/1"),
             ],
             alerts=[CallAlert("al-1", "escalation_risk", "supervisor_request", 0.93, 15.0, "c-1/customer/1")],
+            feedback=[CallFeedback("al-2/a-7", "al-2", "supervisor-offer-first", True, "a-7", "supervisor_request",
+                                   1000.5, "c-1/customer/1", 15.0, "refunds#x", "console")],
         ),
         LabelledCall(call_id="c-2", outcome="calm", utterances=[CallUtterance("customer", 0.0, 2.0, "Thanks!")]),
         LabelledCall(call_id="c-3", outcome=None, utterances=[CallUtterance("agent", 1.0, 2.0, "")]),
@@ -126,6 +133,82 @@ def test_archive_folder_merges_parts_and_applies_the_latest_label(tmp_path):
     assert len(call.alerts) == 1
     assert (call.outcome, call.escalation_time) == ("escalated", 12.5)
     assert read_calls(tmp_path, labelled_only=True)[0].call_id == "c-1"
+
+
+def mark(call_id, helpful, ts, alert_id="al-2", agent_id="a-7") -> Feedback:
+    return Feedback(f"{alert_id}/{agent_id}", call_id, alert_id, "complaint-own-it", "complaint", helpful, agent_id,
+                    ts, f"{call_id}/customer/1", 15.0)
+
+
+def test_feedback_that_comes_after_the_call_was_written_joins_it_and_the_latest_mark_counts(tmp_path, capsys):
+    archive = tmp_path / "archive"
+    calls = sample_calls()
+    calls[0].feedback = []
+    write_calls(archive / "calls-1.parquet", calls)  # the calls are written; the agent clicks afterwards
+    append_feedback(archive, [mark("c-1", True, 1001.0), mark("c-1", False, 1003.0),
+                              mark("c-1", True, 1001.0),  # a redelivery of the first click: older, ignored
+                              mark("c-2", True, 1002.0, alert_id="al-9"), mark("c-404", True, 1004.0)])
+    assert (archive / FEEDBACK_FILE).exists()
+    assert [p.name for p in archive_parts(archive)] == ["calls-1.parquet"]  # a side file, not a part
+    by_id = {c.call_id: c for c in read_archive(archive)}
+    [changed_mind] = by_id["c-1"].feedback
+    assert (changed_mind.feedback_id, changed_mind.helpful, changed_mind.ts) == ("al-2/a-7", False, 1003.0)
+    assert (changed_mind.prompt_id, changed_mind.trigger, changed_mind.snippet_id) == ("complaint-own-it", "complaint",
+                                                                                      None)
+    assert [f.alert_id for f in by_id["c-2"].feedback] == ["al-9"] and by_id["c-3"].feedback == []
+    assert "c-404" not in by_id  # kept in feedback.jsonl: it joins its call once that is archived
+
+    for suffix in (".parquet", ".jsonl"):
+        out = tmp_path / f"export{suffix}"
+        assert main(["label", "export", "--archive", str(archive), "--out", str(out)]) == 0
+        assert "2 prompt feedback mark(s)" in capsys.readouterr().out
+        exported = {c.call_id: c for c in read_calls(out)}
+        assert [(f.feedback_id, f.helpful) for f in exported["c-1"].feedback] == [("al-2/a-7", False)]
+        assert exported["c-1"].feedback[0] == changed_mind
+
+
+def test_marks_in_two_parts_merge_by_feedback_id(tmp_path):
+    first, second = sample_calls()[:1], sample_calls()[:1]
+    later = CallFeedback("al-2/a-7", "al-2", "supervisor-offer-first", False, "a-7", ts=2000.0)
+    second[0].feedback = [later, CallFeedback("al-5/a-7", "al-5", "de-escalate-next-step", True, ts=1500.0)]
+    write_calls(tmp_path / "calls-2.parquet", second)  # the later mark in the earlier-sorted part
+    write_calls(tmp_path / "calls-3.parquet", first)
+    (call,) = read_archive(tmp_path)
+    assert {f.feedback_id: f.helpful for f in call.feedback} == {"al-2/a-7": False, "al-5/a-7": True}
+
+
+def test_files_from_before_feedback_was_archived_still_read(tmp_path):
+    calls = sample_calls()
+    for c in calls:
+        c.feedback = []
+    docs = [c.to_dict() for c in calls]
+    for d in docs:
+        del d["feedback"]
+        d["metadata"] = list(d["metadata"].items())
+    old_schema = parquet_schema().remove(parquet_schema().get_field_index("feedback"))
+    pq.write_table(pa.Table.from_pylist(docs, schema=old_schema), tmp_path / "old.parquet")
+    assert [c.to_dict() for c in read_calls(tmp_path / "old.parquet")] == [c.to_dict() for c in calls]
+    (tmp_path / "old.jsonl").write_text("".join(json.dumps({k: v for k, v in d.items() if k != "metadata"}) + "\n"
+                                                for d in docs))
+    assert all(c.feedback == [] for c in read_calls(tmp_path / "old.jsonl"))
+
+
+def test_bad_feedback_is_refused_naming_the_line(tmp_path):
+    good = {"call_id": "ok", "outcome": "calm", "utterances": [{"speaker": "agent", "start": 0, "end": 1, "text": "hi"}]}
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({**good, "feedback": [{"feedback_id": "f", "alert_id": "a", "prompt_id": "p",
+                                                      "helpful": "yes"}]}) + "\n"
+                    + json.dumps({**good, "call_id": "b", "feedback": [{"alert_id": "a"}]}) + "\n")
+    with pytest.raises(LabelledCallsError) as err:
+        read_calls(path)
+    assert "line 1 (call_id 'ok'): feedback[0].helpful must be true or false, got 'yes'" in str(err.value)
+    assert "line 2 (call_id 'b'): feedback[0] must be an object with feedback_id" in str(err.value)
+    (tmp_path / "archive").mkdir()
+    append_feedback(tmp_path / "archive", [mark("c-1", True, 1.0)])
+    with open(tmp_path / "archive" / FEEDBACK_FILE, "a") as f:
+        f.write('{"call_id": "c-1", "helpful": true}\n')
+    with pytest.raises(LabelledCallsError, match=r"(?s)feedback.jsonl: 1 of 2 .*line 2: feedback: missing field"):
+        read_archive(tmp_path / "archive")
 
 
 def test_outcome_messages_decode_and_refuse_nonsense():

@@ -145,8 +145,14 @@ def test_prompts_are_not_repeated_within_a_call(triggers):
     assert first[1]["prompt_id"] != second[1]["prompt_id"]
 
 
+def prompt_yaml(prompt_id: str) -> str:
+    """One playbook prompt with every good-practice part, as a YAML list item."""
+    return (f"    - {{id: {prompt_id}, acknowledge: I'm sorry., summarise: 'So [summary]?', offer: 'I can [x].', "
+            f"follow_up: 'By [time].', hand_over: Offer your supervisor.}}\n")
+
+
 def test_category_without_prompts_falls_back_to_negative_sentiment_prompts():
-    playbook = Playbook.from_yaml("prompts:\n  negative_sentiment:\n    - {id: calm, text: Breathe.}\n")
+    playbook = Playbook.from_yaml("prompts:\n  negative_sentiment:\n" + prompt_yaml("calm"))
     out = Triggers(SETTINGS, playbook).on_score("c1", "u1", 1, 0.9, SUP, ["cancellation"])
     assert out[1]["trigger"] == "cancellation" and out[1]["prompt_id"] == "calm"
 
@@ -166,7 +172,7 @@ def test_thresholds_are_validated():
         Triggers(SimpleNamespace(risk_alert_threshold=0.6, risk_rearm_threshold=0.4, alert_cooldown_s=-1))
 
 
-GOOD_PROMPT = "    - id: a\n      text: hello\n"
+GOOD_PROMPT = prompt_yaml("a")
 
 
 @pytest.mark.parametrize(
@@ -174,10 +180,15 @@ GOOD_PROMPT = "    - id: a\n      text: hello\n"
     [
         ("prompts: [unclosed\n", "my-playbook.yaml: line 2, column 1: not valid YAML"),
         ("just a string\n", "'prompts' mapping"),
-        ("version: 2\nprompts:\n  negative_sentiment:\n" + GOOD_PROMPT, "version 2"),
+        ("version: 3\nprompts:\n  negative_sentiment:\n" + GOOD_PROMPT, "line 1: version 3 is not supported"),
+        ("version: 1\nprompts:\n  negative_sentiment:\n" + GOOD_PROMPT, "line 1: version 1 .* no longer read"),
         ("prompts:\n  negative_sentimnet:\n" + GOOD_PROMPT, "negative_sentimnet: unknown trigger category"),
         ("prompts:\n  negative_sentiment: []\n", "non-empty list"),
-        ("prompts:\n  negative_sentiment:\n    - id: a\n", r"negative_sentiment\[0\]: 'text'"),
+        ("prompts:\n  negative_sentiment:\n    - id: a\n      acknowledge: Sorry.\n",
+         r"line 3: prompts.negative_sentiment\[0\]: 'summarise' is required: the issue summarised back"),
+        ("prompts:\n  negative_sentiment:\n" + GOOD_PROMPT.replace("'By [time].'", "''"),
+         r"line 3: prompts.negative_sentiment\[0\].follow_up: expected a follow-up time"),
+        ("prompts:\n  negative_sentiment:\n    - id: a\n      text: hi\n", "'text' is split into acknowledge"),
         ("prompts:\n  negative_sentiment:\n    - id: a\n      txet: hi\n", "unknown key.*txet"),
         ("prompts:\n  negative_sentiment:\n    - just text\n", "expected a mapping"),
         ("prompts:\n  negative_sentiment:\n" + GOOD_PROMPT + GOOD_PROMPT, "'a' is used twice"),
@@ -192,3 +203,36 @@ def test_bad_playbook_is_refused_naming_the_problem(text, message):
 def test_missing_playbook_file_is_a_clear_error(tmp_path):
     with pytest.raises(PlaybookError, match="cannot read playbook"):
         Playbook.load(tmp_path / "nope.yaml")
+
+
+def test_the_agent_sees_the_words_in_quotes_then_the_note_and_the_hand_over():
+    text = ("prompts:\n  negative_sentiment:\n    - id: a\n      acknowledge: I'm sorry.\n      summarise: So [x]?\n"
+            "      offer: >-\n        I can\n        [y].\n      follow_up: By [time].\n      note: Slow down.\n"
+            "      hand_over: Offer your supervisor.\n")
+    [prompt] = Playbook.from_yaml(text).prompts["negative_sentiment"]
+    assert prompt.text == '"I\'m sorry. So [x]? I can [y]. By [time]." Slow down. Offer your supervisor.'
+
+
+@pytest.mark.parametrize("env, content, message", [
+    ("CALLRADAR_ESCALATION_MATRIX", "hierarchy: []\nrules: {}\n", "line 1: hierarchy: expected a non-empty list"),
+    ("CALLRADAR_PLAYBOOK", "prompts:\n  negative_sentiment:\n    - id: a\n      acknowledge: Sorry.\n",
+     r"line 3: prompts.negative_sentiment\[0\]: 'summarise' is required"),
+])
+def test_worker_refuses_a_bad_config_file_in_one_line_before_kafka_or_models(tmp_path, monkeypatch, capsys,
+                                                                             env, content, message):
+    import re
+
+    import pipeline.kafka_io as kafka_io
+    from pipeline.cli import main
+
+    def no_broker(*args, **kwargs):
+        raise AssertionError("the worker waited for the broker before checking its config files")
+
+    monkeypatch.setattr(kafka_io, "wait_for_broker", no_broker)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(content)
+    monkeypatch.setenv(env, str(bad))
+    assert main(["worker", "--stages", "trigger"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"callradar worker: error: {bad}: ") and re.search(message, err), err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -94,16 +94,21 @@ class _Wiring:
         self.metrics.watch_consumer(lambda: faust_consumer_lag(app))
         self.settings = settings
         self.names = topics
-        self.ready = False
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.topic = {name: app.topic(getattr(topics, name), **raw) for name in Topics.NAMES}
         # Model calls go through one thread each so they never run concurrently with themselves.
         self.model_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
         self.text_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text")
 
-        @app.on_rebalance_complete.connect
-        async def _on_ready(*args, **kwargs) -> None:
-            self.ready = True
+    @property
+    def ready(self) -> bool:
+        """In the consumer group and not in a rebalance now, read at each /readyz.
+
+        Faust sets ``app.rebalancing`` as the first thing a rebalance does (its partitions
+        are revoked) and clears it only once the new assignment is recovered and the
+        streams resume; ``rebalancing_count`` is 0 until the first join begins.
+        """
+        return self.app.rebalancing_count > 0 and not self.app.rebalancing
 
     def state_table(self, name: str):
         """Per-call state that survives a crash: call id -> JSON, in a compacted changelog topic.
@@ -221,6 +226,8 @@ class _Wiring:
         processor = ScoreProcessor.from_settings(self.settings)  # the registry's models, hot-reloaded
         saved = self.state_table("score-state")
         source = self.topic["transcripts"]
+        # Exported from the start; on_score_sent keeps it current after a hot reload.
+        self.metrics.set_model_version("score", processor.model_version)
         self.metrics.watch_live_calls("score", lambda: processor.live_calls)
         self.metrics.watch_redelivered("score", lambda: processor.seen.duplicates)
 

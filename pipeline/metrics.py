@@ -94,7 +94,10 @@ class PipelineMetrics:
         """An alert went to calls.alerts because of this score."""
 
     def set_model_version(self, component: str, version: str) -> None:
-        """The model now serving ``component``: speech (Whisper), score (the model set on scores)."""
+        """The model now serving ``component``: speech (Whisper), score (the model set on scores).
+
+        Each stage sets its own when it is built, so a worker exports its versions before any traffic.
+        """
 
     def watch_live_calls(self, stage: str, read: Callable[[], int]) -> None:
         """``read()`` gives the number of calls the stage holds state for."""
@@ -214,7 +217,7 @@ class PrometheusMetrics(PipelineMetrics):
         self.alerts.labels(alert.alert_type).inc()
 
     def set_model_version(self, component: str, version: str) -> None:
-        if version and self._versions.get(component) != version:  # a promoted model shows up on its first score
+        if version and self._versions.get(component) != version:  # a hot-reloaded model: from its first score
             self._versions[component] = version
             self.models.labels(component).info({"version": version})
 

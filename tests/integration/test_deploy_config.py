@@ -1,7 +1,8 @@
 """deploy/ checked without a Docker engine, with the tools operators use.
 
 * docker compose: Debian's docker-compose parses and validates the files against
-  its schema (``config``); every file a service points at exists.
+  its schema (``config``); every file a service points at exists; Kafka writes
+  its topics to the volume mounted for them.
 * Dockerfiles: every COPY source is in the build context.
 * Kubernetes: each overlay is built with kustomize (``kubectl kustomize``) and
   every object is validated against the Kubernetes JSON schemas, offline and
@@ -13,7 +14,8 @@
 * And the point of it all: every metric the dashboard, the alert rules and the
   autoscaler query is exported by a real worker. The last test starts one on the
   real broker, pushes a little traffic through every stage, scrapes /metrics and
-  checks each name (and each label value a query pins) is there.
+  checks each name (and each label value a query pins) is there, and asks the
+  probes' /healthz and /readyz.
 
 Tools come from scripts/setup.sh. Without one the test skips and says which,
 except under CI, where a missing tool is a failure: CI runs setup first.
@@ -29,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -200,6 +203,54 @@ def _bind_mounts(service: dict) -> list[tuple[Path, str]]:
         elif volume.get("type") == "bind":
             out.append((Path(volume["source"]), volume["target"]))
     return out
+
+
+def _named_volume_targets(service: dict, declared) -> list[str]:
+    """Where the service mounts the compose file's named volumes (not bind mounts, not anonymous ones)."""
+    out = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):  # docker-compose 1.x prints "name:target[:mode]"
+            parts = volume.split(":")
+            if len(parts) > 1 and parts[0] in declared:
+                out.append(parts[1])
+        elif volume.get("type") == "volume" and volume.get("source") in declared:
+            out.append(volume["target"])
+    return out
+
+
+def kafka_data_problems(config: dict) -> list[str]:
+    """Why the compose Kafka would lose its topics when its container is recreated; empty if it would not.
+
+    The apache/kafka image writes to KAFKA_LOG_DIRS, /tmp/kraft-combined-logs inside the container
+    when unset. So each log dir must lie on a named volume, and each named volume must hold a log dir.
+    """
+    kafka = config["services"]["kafka"]
+    log_dirs = [Path(d.strip()) for d in str(kafka.get("environment", {}).get("KAFKA_LOG_DIRS") or "").split(",")
+                if d.strip()]
+    volumes = [Path(t) for t in _named_volume_targets(kafka, config.get("volumes") or {})]
+    problems = [] if log_dirs else ["KAFKA_LOG_DIRS is not set: the image writes to /tmp/kraft-combined-logs"]
+    problems += [f"KAFKA_LOG_DIRS has {d}, which is on no named volume" for d in log_dirs
+                 if not any(d.is_relative_to(v) for v in volumes)]
+    problems += [f"the volume mounted at {v} holds none of KAFKA_LOG_DIRS {[str(d) for d in log_dirs]}"
+                 for v in volumes if not any(d.is_relative_to(v) for d in log_dirs)]
+    if not volumes:
+        problems.append("no named volume is mounted into kafka")
+    return problems
+
+
+def test_compose_kafka_keeps_its_topics_on_its_volume():
+    config = compose_config(COMPOSE)
+    assert kafka_data_problems(config) == []
+    # The check catches the mistakes it is there for.
+    env = config["services"]["kafka"]["environment"]
+    for wrong in (None, "/tmp/kraft-combined-logs", "/var/lib/kafka"):
+        broken = json.loads(json.dumps(config))
+        broken["services"]["kafka"]["environment"] = {**env, "KAFKA_LOG_DIRS": wrong}
+        assert kafka_data_problems(broken), f"KAFKA_LOG_DIRS={wrong} passed"
+    broken = json.loads(json.dumps(config))
+    broken["services"]["kafka"]["volumes"] = []
+    assert kafka_data_problems(broken) == [f"KAFKA_LOG_DIRS has {env['KAFKA_LOG_DIRS']}, which is on no named volume",
+                                           "no named volume is mounted into kafka"]
 
 
 def test_compose_points_at_files_that_exist():
@@ -489,6 +540,15 @@ def _scrape(port: int) -> tuple[dict[str, list[dict]], str]:
     return samples, content_type
 
 
+def _get_json(port: int, path: str) -> tuple[int, dict]:
+    """(status, JSON body) of a worker page; a 503 is an answer too, not an error."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
 def _total(samples, name, **labels) -> float:
     return sum(s["__value__"] for s in samples.get(name, []) if all(s.get(k) == v for k, v in labels.items()))
 
@@ -549,6 +609,8 @@ def test_every_queried_metric_is_exported_by_a_running_worker(kafka_settings, tm
             if time.time() > deadline:
                 pytest.fail(f"not seen within 90 s: {[k for k, v in done.items() if not v]}\n{worker.log_tail(60)}")
             time.sleep(1.0)
+        # The probes the manifests point at, on the same port, after traffic through every stage.
+        health, readiness = _get_json(worker.port, "/healthz"), _get_json(worker.port, "/readyz")
     finally:
         if producer is not None:
             producer.close()
@@ -556,11 +618,14 @@ def test_every_queried_metric_is_exported_by_a_running_worker(kafka_settings, tm
         delete_topics(settings, topics.all())
 
     assert content_type.startswith("text/plain")
+    assert health == (200, {"status": "ok"})
+    assert readiness == (200, {"ready": True})
     assert _total(samples, "callradar_dead_letters_total", stage="transcribe", reason="bad_pcm") == 1
     assert _total(samples, "callradar_dead_letters_total", stage="score", reason="bad_json") == 1
     assert _total(samples, "callradar_dead_letters_total", stage="trigger", reason="missing_field") == 1
     assert _total(samples, "callradar_active_calls", stage="transcribe") == 0  # the call ended
     assert _total(samples, "callradar_model_info", component="speech") == 1
+    assert _total(samples, "callradar_model_info", component="score") == 1
     assert _total(samples, "process_resident_memory_bytes") > 50e6
 
     where, pinned = queried_metrics()

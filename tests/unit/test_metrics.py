@@ -101,6 +101,24 @@ def test_hops_are_measured_from_the_record_timestamps():
     assert s[("callradar_model_info", (("component", "score"), ("version", "prior-2")))] == 1
 
 
+def test_a_fresh_score_worker_exports_its_model_version_before_the_first_score(monkeypatch):
+    from pipeline.app import create_app
+    from pipeline.stages.score import ScoreProcessor
+
+    # The real score wiring and processor, with stand-in models; no broker, no registry.
+    built = ScoreProcessor(SimpleNamespace(), SimpleNamespace(version="risk-a"))
+    monkeypatch.setattr(ScoreProcessor, "from_settings", classmethod(lambda cls, settings: built))
+    m = PrometheusMetrics(stages=("score",))
+    create_app(load_settings({}), stages=("score",), metrics=m)
+    info = {labels: v for (name, labels), v in samples(m).items() if name == "callradar_model_info"}
+    assert info == {(("component", "score"), ("version", "risk-a")): 1}
+
+    # A hot reload: the next score carries the new version, which replaces the old one.
+    m.on_score_sent(SimpleNamespace(emitted_ts=0.0, audio_end_ts=0.0), SimpleNamespace(model_version="risk-b"))
+    info = {labels: v for (name, labels), v in samples(m).items() if name == "callradar_model_info"}
+    assert info == {(("component", "score"), ("version", "risk-b")): 1}
+
+
 def test_clock_skew_never_gives_negative_latency_and_unstamped_records_are_skipped():
     m = PrometheusMetrics(clock=lambda: 100.0)
     m.on_utterance_sent(SimpleNamespace(speaker="agent", audio_end_ts=100.5))  # producer clock ahead

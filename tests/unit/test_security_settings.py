@@ -84,6 +84,18 @@ def test_plaintext_client_config_is_unchanged():
     assert kafka_io.faust_credentials(load_settings({})) is None
 
 
+def test_worker_and_console_listen_on_loopback_unless_told_otherwise():
+    from pipeline.app import create_app
+    from pipeline.metrics import PipelineMetrics
+
+    settings = load_settings({})  # a clean environment: the defaults alone
+    assert (settings.worker_web_host, settings.console_host) == ("127.0.0.1", "127.0.0.1")
+    app = create_app(settings, stages=(), metrics=PipelineMetrics())  # Faust itself would bind 0.0.0.0
+    assert app.conf.web_bind == "127.0.0.1"
+    opened = load_settings({"CALLRADAR_WORKER_WEB_HOST": "0.0.0.0", "CALLRADAR_CONSOLE_HOST": "0.0.0.0"})
+    assert (opened.worker_web_host, opened.console_host) == ("0.0.0.0", "0.0.0.0")  # as the images set it
+
+
 def test_sasl_client_config_carries_a_masked_password():
     settings = load_settings(sasl_env(CALLRADAR_KAFKA_SASL_MECHANISM="scram-sha-512"))
     config = kafka_io.client_config(settings, "consumer")

@@ -6,7 +6,10 @@ with every short window of words, joined without spaces: an exact join scores
 1.0; a join within a small edit distance, or with the same phonetic key, scores
 less. Fuzzy matches must start with the same letter and must not contain a
 listed near miss ("manage", "layer", "compliant"), which is what keeps ordinary
-sentences quiet. Pure Python, about 1 ms per utterance for the bundled rules.
+sentences quiet. A category may also list words that, right after a match, show
+it is about something else ("cancel the appointment" is no threat to leave);
+such a match is dropped, exact or not. Pure Python, about 1 ms per utterance for
+the bundled rules.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ DEFAULT_RULES = Path(__file__).resolve().parent / "keywords.yaml"
 EXACT_ONLY_BELOW = 6  # letters; "sue" must not match "use", nor "suing" "sing"
 PHONETIC_MIN_LENGTH = 8  # sound-alike keys of short words collide too often ("faking", "fucking")
 PHONETIC_SCORE = 0.75
+FOLLOW_WINDOW = 3  # words after a match searched for a category's unless_followed_by words
 
 _CONTRACTIONS = [
     (r"\bwon't\b", "will not"),
@@ -126,6 +130,9 @@ class _Phrase:
         return max(self.budget, int(0.3 * len(self.joined))) if self.budget else 0
 
 
+CATEGORY_KEYS = frozenset({"phrases", "intent_weight", "near_misses", "unless_followed_by"})
+
+
 class KeywordRulesError(ValueError):
     """The keyword YAML is missing or malformed; the message says where."""
 
@@ -138,6 +145,7 @@ class KeywordRules:
     weights: dict[str, float]
     near_misses: dict[str, frozenset[str]]
     empathy_phrases: list[_Phrase] = field(default_factory=list)
+    unless_followed_by: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_yaml(cls, path: str | Path = DEFAULT_RULES) -> "KeywordRules":
@@ -159,27 +167,36 @@ class KeywordRules:
             fail("needs a non-empty 'categories' mapping")
         if set(doc) - {"categories", "empathy"}:
             fail(f"unknown top-level keys {sorted(set(doc) - {'categories', 'empathy'})}")
-        phrases, weights, near = [], {}, {}
+        phrases, weights, near, unless = [], {}, {}, {}
         for name, spec in doc["categories"].items():
             where = f"categories.{name}"
             if not isinstance(spec, dict):
                 fail(f"{where} must be a mapping with 'phrases'")
-            if set(spec) - {"phrases", "intent_weight", "near_misses"}:
-                fail(f"{where}: unknown keys {sorted(set(spec) - {'phrases', 'intent_weight', 'near_misses'})}")
+            if set(spec) - CATEGORY_KEYS:
+                fail(f"{where}: unknown keys {sorted(set(spec) - CATEGORY_KEYS)}; known: {sorted(CATEGORY_KEYS)}")
             weight = spec.get("intent_weight", 0.5)
             if not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
                 fail(f"{where}.intent_weight must be a number in 0..1, got {weight!r}")
             weights[name] = float(weight)
-            phrases += cls._phrases(spec.get("phrases"), name, f"{where}.phrases", fail)
-            misses = spec.get("near_misses") or []
-            if not isinstance(misses, list) or not all(isinstance(m, str) for m in misses):
-                fail(f"{where}.near_misses must be a list of words")
-            near[name] = frozenset(w for m in misses for w in normalise(m))
+            category_phrases = cls._phrases(spec.get("phrases"), name, f"{where}.phrases", fail)
+            phrases += category_phrases
+            near[name] = cls._words(spec.get("near_misses"), f"{where}.near_misses", fail)
+            unless[name] = cls._words(spec.get("unless_followed_by"), f"{where}.unless_followed_by", fail)
+            for p in category_phrases:
+                if unless[name] & set(p.words):
+                    fail(f"{where}: phrase {p.text!r} contains an unless_followed_by word, so it could never match")
         empathy = doc.get("empathy") or {}
         if not isinstance(empathy, dict):
             fail("empathy must be a mapping with 'phrases'")
         empathy_phrases = cls._phrases(empathy.get("phrases", []), "empathy", "empathy.phrases", fail, allow_empty=True)
-        return cls(phrases, weights, near, empathy_phrases)
+        return cls(phrases, weights, near, empathy_phrases, unless)
+
+    @staticmethod
+    def _words(items, where, fail) -> frozenset[str]:
+        items = items or []
+        if not isinstance(items, list) or not all(isinstance(m, str) for m in items):
+            fail(f"{where} must be a list of words")
+        return frozenset(w for m in items for w in normalise(m))
 
     @staticmethod
     def _phrases(items, category, where, fail, allow_empty=False) -> list[_Phrase]:
@@ -200,7 +217,8 @@ class KeywordRules:
 
     def match(self, text: str) -> tuple[KeywordHit, ...]:
         """Every category cue in ``text``; per category, overlapping matches keep the best."""
-        return tuple(hit for hit, _ in self._match(normalise(text), self._index, self.near_misses))
+        return tuple(hit for hit, _ in self._match(normalise(text), self._index, self.near_misses,
+                                                     self.unless_followed_by))
 
     def empathy(self, text: str) -> float:
         """0..1: 1 - 0.5^(sum of empathy hit scores); one clear phrase gives 0.5, two 0.75."""
@@ -212,7 +230,8 @@ class KeywordRules:
         self._empathy_index = _index(self.empathy_phrases)
 
     @staticmethod
-    def _match(words: list[str], index: dict, near_misses: dict) -> list[tuple[KeywordHit, range]]:
+    def _match(words: list[str], index: dict, near_misses: dict,
+               unless_followed_by: dict | None = None) -> list[tuple[KeywordHit, range]]:
         candidates = []
         for size, by_letter in index.items():
             for start in range(len(words) - size + 1):
@@ -221,6 +240,9 @@ class KeywordRules:
                 for p in by_letter.get(joined[0], ()):
                     if abs(len(joined) - len(p.joined)) > p.limit:
                         continue
+                    unless = unless_followed_by.get(p.category) if unless_followed_by else None
+                    if unless and not unless.isdisjoint(words[start : start + size + FOLLOW_WINDOW]):
+                        continue  # "cancel the appointment": the words after say it is about something else
                     score = _similarity(p, joined, window, near_misses.get(p.category, ()))
                     if score:
                         candidates.append((score, -size, start, p, joined))

@@ -46,7 +46,8 @@ def read_call_audio(
         if data.shape[1] != 2:
             raise AudioFileError(
                 f"{path_list[0]}: has {data.shape[1]} channel(s); a call file needs exactly 2 "
-                "(agent and customer). Pass a stereo file, or an agent file and a customer file."
+                "(agent and customer). Pass a stereo file, or the two mono files of a call as "
+                "--pair AGENT CUSTOMER."
             )
         left, right = np.ascontiguousarray(data[:, 0]), np.ascontiguousarray(data[:, 1])
         return (rate, left, right) if layout == "stereo-agent-left" else (rate, right, left)

@@ -87,9 +87,13 @@ def run_demo(settings, calls: int = 4, seed: int = 7, speed: float = 1.0, keep_r
         took = worker.wait_ready()
         say(f"      worker ready in {took:.1f} s (log: {worker.log_path})")
 
-        outcomes = {lab["call_id"]: CallOutcome(lab["call_id"], lab["outcome"], lab.get("escalation_time"),
-                                                expected_utterances=len(lab["transcript"]))
-                    for lab in labels}
+        # Each run gets call ids of its own: the stages remember ended calls (crash recovery),
+        # so the same ids replayed again would be taken for redelivered audio and skipped.
+        run_tag = time.strftime("%H%M%S")
+        call_ids = [f"{lab['call_id']}-{run_tag}" for lab in labels]
+        outcomes = {cid: CallOutcome(cid, lab["outcome"], lab.get("escalation_time"),
+                                     expected_utterances=len(lab["transcript"]))
+                    for cid, lab in zip(call_ids, labels)}
 
         def on_score(score):
             o = outcomes.get(score.call_id)
@@ -115,7 +119,7 @@ def run_demo(settings, calls: int = 4, seed: int = 7, speed: float = 1.0, keep_r
         follower.start()
         ready.wait(30)
 
-        call_audio = [load_call([w]) for w in wavs]
+        call_audio = [load_call([w], call_id=cid) for w, cid in zip(wavs, call_ids)]
         longest = max(c.duration_s for c in call_audio)
         say(view.paint(f"[4/5] replaying {len(call_audio)} calls side by side ({longest:.0f} s at {speed}x)", "bold"))
         producer = make_producer(settings)

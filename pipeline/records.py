@@ -109,11 +109,26 @@ def _header_map(headers) -> dict[str, str]:
     return out
 
 
+def _check_audio_version(h: dict[str, str], what: str) -> None:
+    """Refuse a version this consumer does not read, before trusting any other header.
+
+    A later version may name or mean its headers differently, so its message is
+    refused for its version, not blamed on some other header. A missing ``v`` is
+    refused by the callers' required-header checks: every producer here sends it
+    (``_channel_headers``), and without it a message cannot say what format it is.
+    """
+    if "v" in h and h["v"] != str(SCHEMA_VERSION):
+        raise MalformedMessage(
+            f"{what}: unsupported version {h['v']!r:.40} in header 'v'; this consumer reads version {SCHEMA_VERSION}"
+        )
+
+
 def decode_audio_message(key, value: bytes | None, headers) -> AudioChunk | ChannelEnd:
     """Validate and decode one calls.audio message: a chunk, or a channel's end marker."""
     h = _header_map(headers)
     if h.get("end") == "1":
-        for required in ("call_id", "channel"):
+        _check_audio_version(h, "end marker")
+        for required in ("call_id", "channel", "v"):
             if required not in h:
                 raise MalformedMessage(f"end marker is missing header {required!r}")
         if h["channel"] not in SPEAKERS:
@@ -132,7 +147,8 @@ def decode_audio_chunk(key: bytes | str | None, value: bytes | None, headers) ->
 
 
 def _chunk_from(key, value: bytes | None, h: dict[str, str]) -> AudioChunk:
-    for required in ("call_id", "channel", "seq", "sample_rate", "capture_ts"):
+    _check_audio_version(h, "audio chunk")
+    for required in ("call_id", "channel", "seq", "sample_rate", "capture_ts", "v"):
         if required not in h:
             raise MalformedMessage(f"audio chunk is missing header {required!r}")
     call_id = h["call_id"]

@@ -22,6 +22,14 @@ def rules():
         ("i want to cancel my a count", "cancellation"),
         ("I'm switching providers", "cancellation"),
         ("i'll take my business elsewhere", "cancellation"),
+        ("I want to cancel", "cancellation"),
+        ("i wanna cancel my profile", "cancellation"),
+        ("I'm cancelling my subscription", "cancellation"),
+        ("if this isn't fixed today I'm canceling", "cancellation"),
+        ("I'd like to cancel my membership", "cancellation"),
+        ("I need to cancel the service", "cancellation"),
+        ("just cancel the contract", "cancellation"),
+        ("i want to can sell", "cancellation"),  # ASR split, a sound-alike
         ("i'm calling my lawyers", "legal_threat"),
         ("i'll get a tourney involved", "legal_threat"),
         ("I'm going to sue you", "legal_threat"),
@@ -66,10 +74,57 @@ def test_fuzzy_scores_below_exact(rules):
         "the swing set arrived broken",
         "I think he was faking it",
         "we could see you on Monday at ten",
+        # cancelling an appointment, a visit or one order is routine, not leaving
+        "I want to cancel the appointment and book another one",
+        "cancel the appointment and book another",
+        "I'd like to cancel my appointment for Thursday",
+        "I'm cancelling the engineer visit",
+        "I need to cancel my visit on Monday, can we rebook",
+        "I want to cancel and reschedule",
+        "cancel my service appointment please",
+        "I want to cancel an order, what do I have to do?",
+        "I need to cancel my order from yesterday",
+        "i wanna cancel a purchase",
+        "I'm counselling students this afternoon",
+        "I want to confirm my order",
+        "I am going to call you back",
     ],
 )
 def test_ordinary_sentences_do_not_hit(rules, text):
     assert rules.match(text) == ()
+
+
+def test_unless_followed_by_looks_only_a_few_words_ahead(rules):
+    assert "cancellation" in {h.category for h in rules.match("I want to cancel, I have waited all week for the engineer")}
+    assert rules.match("I want to cancel the engineer") == ()
+
+
+def _customer_turns(kind):
+    """(script, turn index, turn) for every customer line of the simulator's scripts of ``kind``."""
+    from pipeline.simulate import load_scripts
+
+    scripts = load_scripts().of_kind(kind)
+    assert scripts, f"no {kind} scripts"
+    return [(s, i, t) for s in scripts for i, t in enumerate(s.turns) if t.speaker == "customer"]
+
+
+def _cancels(rules, text):
+    return any(h.category == "cancellation" for h in rules.match(text))
+
+
+def test_calm_scripts_never_hit_cancellation(rules):
+    assert not [(s.name, t.text) for s, _, t in _customer_turns("calm") if _cancels(rules, t.text)]
+    # the appointment script's request, as a customer might also word it
+    assert rules.match("I have an engineer visit booked for Thursday. Can I cancel the appointment and book "
+                       "another one? I want to cancel the Thursday visit.") == ()
+
+
+def test_escalating_scripts_hit_cancellation_only_on_the_threat(rules):
+    """Frustration builds without escalation keywords (call_scripts.yaml); the threat itself must hit."""
+    turns = _customer_turns("escalating")
+    hits = {(s.name, i) for s, i, t in turns if i <= s.escalation_turn and _cancels(rules, t.text)}
+    threat = next(s for s, _, _ in turns if s.name == "refund_cancel_threat")
+    assert hits == {("refund_cancel_threat", threat.escalation_turn)}
 
 
 def test_one_hit_per_overlapping_span(rules):
@@ -102,6 +157,8 @@ def test_helpers():
         ("categories:\n  x:\n    phrases: [a b]\n    intent_weight: 3\n", "intent_weight"),
         ("categories:\n  x:\n    phrase: [a]\n", "unknown keys"),
         ("categories:\n  x:\n    phrases: [ok]\nextra: 1\n", "unknown top-level"),
+        ("categories:\n  x:\n    phrases: [ok]\n    unless_followed_by: visit\n", "unless_followed_by must be a list"),
+        ("categories:\n  x:\n    phrases: [cancel the visit]\n    unless_followed_by: [visit]\n", "never match"),
     ],
 )
 def test_bad_yaml_is_refused_clearly(tmp_path, content, message):

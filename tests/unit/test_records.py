@@ -63,6 +63,9 @@ def _with(headers, name, value):
         (lambda h, p: (h, b""), "no PCM payload"),
         (lambda h, p: (h, b"\x00\x00" * 16001), "longer than"),
         (lambda h, p: (None, p), "no headers"),
+        (lambda h, p: (_with(h, "v", b"2"), p), "unsupported version '2' in header 'v'"),
+        (lambda h, p: (_with(h, "v", b"1.0"), p), "unsupported version '1.0'"),
+        (lambda h, p: (_without(h, "v"), p), "missing header 'v'"),
     ],
 )
 def test_malformed_audio_chunks_are_refused_with_a_reason(mutate, reason):
@@ -70,6 +73,26 @@ def test_malformed_audio_chunks_are_refused_with_a_reason(mutate, reason):
     headers, payload = mutate(c.headers(), c.pcm)
     with pytest.raises(MalformedMessage, match=reason):
         decode_audio_chunk(b"c1", payload, headers)
+
+
+def test_audio_version_is_checked_before_the_other_headers():
+    """A later version may lay its headers out differently: refuse it for its version, not for a header."""
+    c = chunk()
+    v2 = [(k, b"2" if k == "v" else v) for k, v in c.headers() if k != "seq"]
+    with pytest.raises(MalformedMessage, match="audio chunk: unsupported version '2'"):
+        decode_audio_message(b"c1", c.pcm, v2)
+
+
+@pytest.mark.parametrize(
+    "mutate, reason",
+    [
+        (lambda h: _with(h, "v", b"2"), "end marker: unsupported version '2'"),
+        (lambda h: _without(h, "v"), "end marker is missing header 'v'"),
+    ],
+)
+def test_end_marker_version_is_checked(mutate, reason):
+    with pytest.raises(MalformedMessage, match=reason):
+        decode_audio_message(b"c1", b"", mutate(ChannelEnd("c1", "agent", 42).headers()))
 
 
 def test_key_must_match_call_id():

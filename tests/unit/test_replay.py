@@ -103,6 +103,59 @@ def test_replay_refuses_bad_files_with_a_clear_message(tmp_path, capsys, name, c
     assert expected in err and str(path) in err
 
 
+def _tone(freq, seconds, rate, amplitude=8000):
+    t = np.arange(int(seconds * rate)) / rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
+
+
+def _dominant_hz(x, rate):
+    spectrum = np.abs(np.fft.rfft(x.astype(np.float64)))
+    return np.fft.rfftfreq(len(x), 1 / rate)[np.argmax(spectrum)]
+
+
+@pytest.mark.parametrize("layout, agent_side", [("stereo-agent-left", 0), ("stereo-agent-right", 1)])
+def test_load_call_reads_44k_stereo_at_a_wire_rate_with_the_right_channels(tmp_path, layout, agent_side):
+    import soundfile as sf
+
+    from pipeline.replay import load_call
+
+    agent, customer = _tone(300, 1.0, 44100), _tone(1000, 1.0, 44100)
+    sides = [agent, customer] if agent_side == 0 else [customer, agent]
+    path = tmp_path / "call-44k.wav"
+    sf.write(str(path), np.stack(sides, axis=1), 44100, subtype="PCM_16")
+    loaded = load_call([path], layout=layout)
+    assert loaded.call_id == "call-44k" and loaded.sample_rate == 16000  # 44.1 kHz travels at 16 kHz
+    assert len(loaded.agent) == len(loaded.customer) == pytest.approx(16000, abs=2)
+    assert loaded.agent.dtype == loaded.customer.dtype == np.int16
+    assert _dominant_hz(loaded.agent, 16000) == pytest.approx(300, abs=2)
+    assert _dominant_hz(loaded.customer, 16000) == pytest.approx(1000, abs=2)
+
+
+def test_load_call_reads_an_agent_customer_mono_pair(tmp_path):
+    import soundfile as sf
+
+    from pipeline.replay import load_call
+
+    sf.write(str(tmp_path / "agent.wav"), _tone(300, 1.0, 8000), 8000, subtype="PCM_16")
+    sf.write(str(tmp_path / "customer.wav"), _tone(1000, 0.5, 8000), 8000, subtype="PCM_16")
+    loaded = load_call([tmp_path / "agent.wav", tmp_path / "customer.wav"], call_id="pair-1")
+    assert loaded.call_id == "pair-1" and loaded.sample_rate == 8000  # a wire rate passes as it is
+    assert len(loaded.agent) == len(loaded.customer) == 8000  # the shorter is padded with silence
+    assert _dominant_hz(loaded.agent, 8000) == pytest.approx(300, abs=2)
+    assert _dominant_hz(loaded.customer[:4000], 8000) == pytest.approx(1000, abs=2)
+    assert not loaded.customer[4000:].any()
+
+
+def test_replay_of_one_mono_file_says_to_use_pair(tmp_path, capsys):
+    import soundfile as sf
+
+    path = tmp_path / "agent-only.wav"
+    sf.write(str(path), _tone(300, 0.5, 8000), 8000, subtype="PCM_16")
+    assert main(["replay", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "has 1 channel" in err and "--pair AGENT CUSTOMER" in err
+
+
 def test_replay_without_files_says_what_to_give(capsys):
     assert main(["replay"]) == 2
     assert "give at least one FILE" in capsys.readouterr().err

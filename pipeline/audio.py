@@ -169,17 +169,9 @@ class StreamResampler:
         return _same_kind(self._produce(total), self._kind)
 
     def _produce(self, until: int) -> np.ndarray:
-        n = np.arange(self._outputs, until)
-        if len(n) == 0:
+        if until <= self._outputs:
             return np.zeros(0, dtype=np.float32)
-        pos = n * self.down + self._delay
-        phase = pos % self.up
-        newest = pos // self.up  # newest input index that touches output n
-        idx = newest[:, None] - np.arange(self._k_len - 1, -1, -1)[None, :] - self._history_start
-        source = np.append(self._history, 0.0)  # the last slot stands for silence outside the input
-        outside = (idx < 0) | (idx >= len(self._history))
-        window = source[np.where(outside, len(self._history), idx)]
-        y = np.einsum("ij,ij->i", window, self._phase_taps[phase])
+        y = self._upsampled(until) if self.down == 1 else self._gathered(until)
         self._outputs = until
         # Keep only the inputs that later outputs still need.
         oldest_needed = (until * self.down + self._delay) // self.up - self._k_len + 1
@@ -187,6 +179,39 @@ class StreamResampler:
         self._history = self._history[drop:]
         self._history_start += drop
         return y
+
+    def _inputs_between(self, first: int, last: int) -> np.ndarray:
+        """Inputs first..last (inclusive, absolute indices), zero outside what was fed."""
+        out = np.zeros(last - first + 1)
+        lo, hi = max(first, self._history_start), min(last + 1, self._history_start + len(self._history))
+        if hi > lo:
+            out[lo - first : hi - first] = self._history[lo - self._history_start : hi - self._history_start]
+        return out
+
+    def _upsampled(self, until: int) -> np.ndarray:
+        """Integer upsampling (8 -> 16 kHz, the live path): one short FIR per phase, interleaved.
+
+        Output n is phase (n + delay) % up of input (n + delay) // up, so a run of
+        outputs is ``up`` correlations over the same stretch of input; about ten
+        times cheaper per chunk than gathering a window for every output.
+        """
+        first, last = (self._outputs + self._delay) // self.up, (until - 1 + self._delay) // self.up
+        window = self._inputs_between(first - self._k_len + 1, last)
+        phases = np.stack([np.correlate(window, taps, "valid") for taps in self._phase_taps], axis=1)
+        skip = self._outputs + self._delay - first * self.up
+        return phases.reshape(-1)[skip : skip + until - self._outputs]
+
+    def _gathered(self, until: int) -> np.ndarray:
+        """Any rational ratio: gather each output's window of inputs and weigh it by its phase's taps."""
+        n = np.arange(self._outputs, until)
+        pos = n * self.down + self._delay
+        phase = pos % self.up
+        newest = pos // self.up  # newest input index that touches output n
+        idx = newest[:, None] - np.arange(self._k_len - 1, -1, -1)[None, :] - self._history_start
+        source = np.append(self._history, 0.0)  # the last slot stands for silence outside the input
+        outside = (idx < 0) | (idx >= len(self._history))
+        window = source[np.where(outside, len(self._history), idx)]
+        return np.einsum("ij,ij->i", window, self._phase_taps[phase])
 
 
 # ---------------------------------------------------------------- PCM bytes

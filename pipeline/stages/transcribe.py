@@ -93,6 +93,7 @@ class ChannelTrack:
         self.last_capture_ts = 0.0  # capture time of the newest chunk's first sample
         self.last_chunk_start = 0  # its position, in MODEL_RATE samples
         self.last_seen_wall = 0.0
+        self.source = None  # where its chunks come from (the app passes the Kafka partition)
 
     def feed(self, chunk: AudioChunk, now: float) -> list[PendingUtterance]:
         if chunk.seq < self.next_seq:
@@ -184,14 +185,15 @@ class TranscribeProcessor:
         self.progress = progress if progress is not None else {}
         self.in_flight: Counter[tuple[str, str]] = Counter()  # utterances handed out, not yet sent
         self.replayed = 0  # redelivered messages that progress already covered
-        self.newest_capture_ts = 0.0  # of any chunk read
+        self.newest_capture_ts: dict[object, float] = {}  # per source, of any chunk read from it
         self.last_read_wall = 0.0  # when any chunk was last read
 
-    def on_chunk(self, chunk: AudioChunk, now: float) -> list[PendingUtterance]:
+    def on_chunk(self, chunk: AudioChunk, now: float, source: object = None) -> list[PendingUtterance]:
+        """``source``: the stream the chunk came from (a Kafka partition); idle is judged per source."""
         key = (chunk.call_id, chunk.channel)
         if key in self.ended:
             raise MalformedMessage(f"chunk for {chunk.call_id}/{chunk.channel} after its channel ended")
-        self.newest_capture_ts = max(self.newest_capture_ts, chunk.capture_ts)
+        self.newest_capture_ts[source] = max(self.newest_capture_ts.get(source, 0.0), chunk.capture_ts)
         self.last_read_wall = now
         track = self.tracks.get(key)
         if track is None:
@@ -200,6 +202,7 @@ class TranscribeProcessor:
                 self.replayed += 1  # transcribed before a restart
                 return []
             track = self.tracks[key] = ChannelTrack(chunk.call_id, chunk.channel, self.settings, resume=saved)
+        track.source = source
         return self._handed_out(key, track.feed(chunk, now))
 
     def end_channel(self, call_id: str, channel: str) -> list[PendingUtterance]:
@@ -246,13 +249,16 @@ class TranscribeProcessor:
     def evict_idle(self, now: float) -> list[PendingUtterance]:
         """Close channels that stopped sending without an end marker (a call that never ends).
 
-        Idle means the other calls' audio has moved on by the timeout (capture time),
-        or nothing at all was read for the timeout. Not wall time since the channel's
-        last chunk: a worker catching up on a backlog would close channels whose
-        audio is still waiting in Kafka.
+        Idle means the audio of the other calls on the channel's own partition has
+        moved on by the timeout (capture time), or nothing at all was read for the
+        timeout. Not wall time since the channel's last chunk: a worker catching up
+        on a backlog would close channels whose audio is still waiting in Kafka. And
+        not other partitions' audio: a backlog is read unevenly across partitions
+        (one can run minutes ahead of another), so only a channel's own partition,
+        read in capture order, says its audio has stopped coming.
         """
         stale = [k for k, t in self.tracks.items()
-                 if self.newest_capture_ts - t.last_capture_ts > self.idle_timeout_s
+                 if self.newest_capture_ts.get(t.source, 0.0) - t.last_capture_ts > self.idle_timeout_s
                  or now - self.last_read_wall > self.idle_timeout_s]
         out: list[PendingUtterance] = []
         self.timed_out += len(stale)

@@ -190,3 +190,20 @@ def test_late_scores_get_their_alert_without_assist_retrieval():
     alerts = proc.on_score(late)
     assert [a.alert_type for a in alerts] == ["escalation_risk", "assist_prompt"]  # the alert is never shed
     assert triggers.assist.retrievals == 1 and proc.shed == 1
+
+
+def test_a_partition_read_ahead_of_another_closes_nothing_on_the_other():
+    """A backlog is read unevenly across partitions: partition 0 can be minutes ahead of 1.
+    Only a channel's own partition says its audio stopped (this closed live channels and
+    dead-lettered the rest of their audio in a 40-call overload run)."""
+    proc = TranscribeProcessor(SETTINGS)
+    for c in chunks("slow", "customer", silence(1.0), t0=1000.0):
+        proc.on_chunk(c, now=2000.0, source=1)
+    for c in chunks("fast", "customer", silence(proc.idle_timeout_s + 30.0), t0=1000.0):
+        proc.on_chunk(c, now=2000.0, source=0)
+    assert proc.evict_idle(now=2001.0) == [] and len(proc.tracks) == 2 and proc.timed_out == 0
+    # Partition 1 moves on past the timeout without "slow": now it is idle.
+    for c in chunks("other", "customer", silence(proc.idle_timeout_s + 2.0), t0=1000.0):
+        proc.on_chunk(c, now=2002.0, source=1)
+    proc.evict_idle(now=2003.0)
+    assert ("slow", "customer") not in proc.tracks and proc.timed_out == 1

@@ -99,6 +99,8 @@ class _Wiring:
         # Model calls go through one thread each so they never run concurrently with themselves.
         self.model_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
         self.text_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text")
+        self.tables: list = []
+        self._changelogs_known = False
 
     @property
     def ready(self) -> bool:
@@ -118,7 +120,26 @@ class _Wiring:
         messages and is restored on the worker that owns them.
         """
         schema = faust.Schema(key_type=str, key_serializer="raw", value_serializer="json")
-        return self.app.Table(name, partitions=self.settings.topic_partitions, use_partitioner=True, schema=schema)
+        table = self.app.Table(name, partitions=self.settings.topic_partitions, use_partitioner=True, schema=schema)
+        self.tables.append(table)
+        return table
+
+    async def changelogs_known(self) -> None:
+        """Wait until the producer has partition metadata for every state table's changelog.
+
+        A table write picks its partition from the producer's metadata there and
+        then, without waiting for it; a changelog topic created at start-up may not
+        be in that metadata yet, and the write raises inside the agent. Seen on a
+        fresh broker under load: the trigger agents crashed and restarted 73 times
+        and the alerts of the scores they were handling were lost. Every stage
+        awaits this before its first event (at once after the first time).
+        """
+        if self._changelogs_known:
+            return
+        client = self.app.producer._ensure_producer().client
+        for table in self.tables:
+            await client._wait_on_metadata(table.changelog_topic.get_topic_name())
+        self._changelogs_known = True
 
     async def send_all(self, name: str, records) -> None:
         """Send records (keyed by their call id); returns once the broker has them all.
@@ -170,6 +191,7 @@ class _Wiring:
 
         @self.app.agent(audio_topic, name="transcribe-ingest")
         async def ingest(stream):
+            await self.changelogs_known()
             async for event in stream.noack().events():  # acked by `held`, once their speech is sent
                 now = time.time()
                 self.metrics.on_message_in("transcribe")
@@ -192,6 +214,7 @@ class _Wiring:
 
         @self.app.task
         async def transcribe_pending():
+            await self.changelogs_known()
             loop = asyncio.get_running_loop()
             while True:
                 batch = [await pending.get()]
@@ -214,6 +237,7 @@ class _Wiring:
 
         @self.app.timer(interval=5.0)
         async def close_idle_channels():
+            await self.changelogs_known()
             for utt in processor.evict_idle(time.time()):
                 await pending.put(utt)
             release_settled(held.by_channel)
@@ -233,6 +257,7 @@ class _Wiring:
 
         @self.app.agent(source, name="score")
         async def score(stream):
+            await self.changelogs_known()
             loop = asyncio.get_running_loop()
             async for events in stream.take_events(SCORE_BATCH, within=0.005):
                 utterances = []
@@ -283,6 +308,7 @@ class _Wiring:
 
         @self.app.agent(source, name="trigger")
         async def trigger(stream):
+            await self.changelogs_known()
             loop = asyncio.get_running_loop()
             async for event in stream.events():
                 self.metrics.on_message_in("trigger")
@@ -297,6 +323,7 @@ class _Wiring:
 
         @self.app.agent(calls, name="trigger-calls")
         async def trigger_calls(stream):
+            await self.changelogs_known()
             loop = asyncio.get_running_loop()
             async for event in stream.events():
                 call_event = await self.decoded("trigger", calls, event, CallEvent)

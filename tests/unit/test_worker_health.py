@@ -36,3 +36,36 @@ def test_readyz_follows_every_rebalance_and_healthz_does_not():
 
     not_ready, ready = (503, {"ready": False}), (200, {"ready": True})
     assert asyncio.run(main()) == [not_ready, not_ready, ready, not_ready, ready]
+
+
+def test_stages_wait_for_their_changelogs_partitions_once():
+    """Table writes choose a partition from the producer's metadata without waiting for it;
+    every stage first awaits the changelog topics' metadata (pipeline/app.py)."""
+    import faust
+
+    from pipeline.app import _Wiring
+    from pipeline.records import Topics
+
+    settings = load_settings({})
+    app = faust.App("wiring-test", broker="kafka://127.0.0.1:1", store="memory://")
+    wiring = _Wiring(app, settings, Topics(""), PipelineMetrics())
+    tables = [wiring.state_table("score-state"), wiring.state_table("trigger-state")]
+    waited = []
+
+    class Client:
+        async def _wait_on_metadata(self, topic):
+            waited.append(topic)
+            return {0, 1, 2, 3}
+
+    class Producer:
+        client = Client()
+
+    app.producer._ensure_producer = lambda: Producer()
+
+    async def main():
+        await wiring.changelogs_known()
+        await wiring.changelogs_known()  # known now: no second wait
+
+    asyncio.run(main())
+    assert waited == [t.changelog_topic.get_topic_name() for t in tables]
+    assert all(name.endswith("-changelog") for name in waited)

@@ -194,10 +194,12 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
     load_before = os.getloadavg()
     print(f"-- {n} calls ({sum(1 for lab in run_labels if not lab)} real), {k} worker(s) x {threads} thread(s), "
           f"{partitions} partitions; load {load_before[0]:.2f}", flush=True)
-    env = {"CALLRADAR_WHISPER_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    # Whisper gets the product's thread setting (or --whisper-threads), never more than its share of cores.
+    whisper_threads = min(args.whisper_threads or load_settings().whisper_threads, threads)
+    env = {"CALLRADAR_WHISPER_THREADS": str(whisper_threads), "OMP_NUM_THREADS": str(threads)}
     run = run_live(settings, run_calls, base.state_dir / "logs" / f"bench-worker-n{n}k{k}.log",
                    sample_worker=sample, expected_scores=expected, workers=k, worker_env=env, settle_s=5.0,
-                   stagger_s=args.stagger)
+                   stagger_s=args.stagger, chunk_ms=args.chunk_ms)
     load_after = os.getloadavg()
 
     utterances = {u.utterance_id: (arrived, u) for arrived, u in reversed(run.utterances())}  # first copy wins
@@ -222,9 +224,9 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
                 "stt_audio_s": round(a, 1), "stt_busy_s": round(b, 1)}
                for pid, a, b in zip(run.worker_pids, stt_audio, stt_busy)]
     return {
-        "calls": n, "workers": k, "threads_per_worker": threads, "partitions": partitions,
+        "calls": n, "workers": k, "threads_per_worker": threads, "whisper_threads": whisper_threads, "partitions": partitions,
         "real_calls": sum(1 for lab in run_labels if not lab), "seed": args.seed, "speed": 1.0,
-        "stagger_s": args.stagger,
+        "stagger_s": args.stagger, "chunk_ms": args.chunk_ms,
         "dead_letters": len(run.dead_letters()),
         "workers_alive_at_end": sum(1 for m in run.worker_metrics if m),
         "assist_retrievals_shed": sum(prometheus_value(m, 'callradar_shed_total{work="assist_retrieval"}') or 0.0
@@ -311,6 +313,12 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", default="1", help="worker processes, or a list to compare, e.g. 1,2 (default 1)")
     parser.add_argument("--threads-per-worker", default="auto",
                         help="Whisper and torch threads per worker; auto = cores / workers (default)")
+    parser.add_argument("--chunk-ms", type=int, default=40,
+                        help="audio chunk length on calls.audio, 20-100 ms (default 40; 100 is what streaming "
+                             "speech APIs commonly advise)")
+    parser.add_argument("--whisper-threads", type=int,
+                        help="CTranslate2 threads per worker (default CALLRADAR_WHISPER_THREADS, capped at the "
+                             "threads per worker)")
     parser.add_argument("--partitions", type=int, help="topic partitions (default CALLRADAR_TOPIC_PARTITIONS, "
                         "at least the worker count)")
     parser.add_argument("--real-calls", action="store_true", help="make the first 2 calls the two recorded calls")

@@ -51,7 +51,7 @@ class Settings:
     whisper_model: str = "tiny.en"
     whisper_device: str = "auto"  # auto | cpu | cuda
     whisper_compute_type: str = "auto"  # auto -> int8 on CPU, float16 on CUDA
-    whisper_threads: int = 2
+    whisper_threads: int = 1  # tiny.en on CPU: 1 thread was faster than 2 and used 26 % less CPU (bench/whisper_threads.py)
     whisper_beam_size: int = 1
     whisper_context: str = "adaptive"  # adaptive: encoder window sized to each utterance; full: the standard 30 s
 

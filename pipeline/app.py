@@ -125,20 +125,23 @@ class _Wiring:
         return table
 
     async def changelogs_known(self) -> None:
-        """Wait until the producer has partition metadata for every state table's changelog.
+        """Make the producer track every state table's changelog topic, and wait for its partitions.
 
         A table write picks its partition from the producer's metadata there and
-        then, without waiting for it; a changelog topic created at start-up may not
-        be in that metadata yet, and the write raises inside the agent. Seen on a
-        fresh broker under load: the trigger agents crashed and restarted 73 times
-        and the alerts of the scores they were handling were lost. Every stage
-        awaits this before its first event (at once after the first time).
+        then, without waiting. The producer refreshes metadata only for the topics
+        it tracks (those it has sent to), so a changelog it merely saw once drops
+        out at the next refresh, and the write raises inside the stage. Seen under
+        load: the trigger agents crashed and restarted 73 times (their scores' alerts
+        lost), and a worker whose transcribe task crashed this way stopped. Every
+        stage awaits this before its first event (at once after the first time).
         """
         if self._changelogs_known:
             return
         client = self.app.producer._ensure_producer().client
         for table in self.tables:
-            await client._wait_on_metadata(table.changelog_topic.get_topic_name())
+            name = table.changelog_topic.get_topic_name()
+            await client.add_topic(name)  # kept in every metadata refresh from now on
+            await client._wait_on_metadata(name)
         self._changelogs_known = True
 
     async def send_all(self, name: str, records) -> None:

@@ -38,9 +38,9 @@ def test_readyz_follows_every_rebalance_and_healthz_does_not():
     assert asyncio.run(main()) == [not_ready, not_ready, ready, not_ready, ready]
 
 
-def test_stages_wait_for_their_changelogs_partitions_once():
+def test_stages_track_and_wait_for_their_changelogs_partitions_once():
     """Table writes choose a partition from the producer's metadata without waiting for it;
-    every stage first awaits the changelog topics' metadata (pipeline/app.py)."""
+    every stage first has the producer track the changelog topics and awaits their metadata."""
     import faust
 
     from pipeline.app import _Wiring
@@ -52,8 +52,14 @@ def test_stages_wait_for_their_changelogs_partitions_once():
     tables = [wiring.state_table("score-state"), wiring.state_table("trigger-state")]
     waited = []
 
+    tracked = set()
+
     class Client:
+        async def add_topic(self, topic):
+            tracked.add(topic)
+
         async def _wait_on_metadata(self, topic):
+            assert topic in tracked  # tracked first, so later metadata refreshes keep it
             waited.append(topic)
             return {0, 1, 2, 3}
 
@@ -67,5 +73,5 @@ def test_stages_wait_for_their_changelogs_partitions_once():
         await wiring.changelogs_known()  # known now: no second wait
 
     asyncio.run(main())
-    assert waited == [t.changelog_topic.get_topic_name() for t in tables]
+    assert waited == [t.changelog_topic.get_topic_name() for t in tables] and tracked == set(waited)
     assert all(name.endswith("-changelog") for name in waited)

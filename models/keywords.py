@@ -240,11 +240,9 @@ class KeywordRules:
                 for p in by_letter.get(joined[0], ()):
                     if abs(len(joined) - len(p.joined)) > p.limit:
                         continue
-                    unless = unless_followed_by.get(p.category) if unless_followed_by else None
-                    if unless and not unless.isdisjoint(words[start : start + size + FOLLOW_WINDOW]):
-                        continue  # "cancel the appointment": the words after say it is about something else
                     score = _similarity(p, joined, window, near_misses.get(p.category, ()))
-                    if score:
+                    if score and not _about_something_else(
+                            unless_followed_by, p.category, words[start : start + size + FOLLOW_WINDOW]):
                         candidates.append((score, -size, start, p, joined))
         chosen: list[tuple[KeywordHit, range]] = []
         for score, neg_size, start, p, _ in sorted(candidates, key=lambda c: (-c[0], -c[1], c[2])):
@@ -255,6 +253,15 @@ class KeywordRules:
             chosen.append((KeywordHit(p.category, p.text, matched, round(score, 3)), span))
         chosen.sort(key=lambda hr: hr[1].start)
         return chosen
+
+
+def _about_something_else(unless_followed_by: dict | None, category: str, match_and_after: list[str]) -> bool:
+    """The match, or the few words after it, show it is about something else ("cancel the appointment").
+
+    Asked only of windows that matched: most windows match nothing, so this stays off the scan.
+    """
+    unless = unless_followed_by.get(category) if unless_followed_by else None
+    return bool(unless) and not unless.isdisjoint(match_and_after)
 
 
 def _index(phrases: list[_Phrase]) -> dict[int, dict[str, list[_Phrase]]]:

@@ -202,7 +202,7 @@ class TranscribeProcessor:
                 self.replayed += 1  # transcribed before a restart
                 return []
             track = self.tracks[key] = ChannelTrack(chunk.call_id, chunk.channel, self.settings, resume=saved)
-        track.source = source
+            track.source = source  # a call's messages all come from one partition (keyed by call id)
         return self._handed_out(key, track.feed(chunk, now))
 
     def end_channel(self, call_id: str, channel: str) -> list[PendingUtterance]:

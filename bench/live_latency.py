@@ -196,7 +196,10 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
           f"{partitions} partitions; load {load_before[0]:.2f}", flush=True)
     # Whisper gets the product's thread setting (or --whisper-threads), never more than its share of cores.
     whisper_threads = min(args.whisper_threads or load_settings().whisper_threads, threads)
-    env = {"CALLRADAR_WHISPER_THREADS": str(whisper_threads), "OMP_NUM_THREADS": str(threads)}
+    whisper_workers = args.whisper_workers or load_settings().whisper_workers
+    ahead_ms = load_settings().vad_transcribe_ahead_ms if args.transcribe_ahead_ms is None else args.transcribe_ahead_ms
+    env = {"CALLRADAR_WHISPER_THREADS": str(whisper_threads), "CALLRADAR_WHISPER_WORKERS": str(whisper_workers),
+           "CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS": str(ahead_ms), "OMP_NUM_THREADS": str(threads)}
     run = run_live(settings, run_calls, base.state_dir / "logs" / f"bench-worker-n{n}k{k}.log",
                    sample_worker=sample, expected_scores=expected, workers=k, worker_env=env, settle_s=5.0,
                    stagger_s=args.stagger, chunk_ms=args.chunk_ms)
@@ -224,11 +227,14 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
                 "stt_audio_s": round(a, 1), "stt_busy_s": round(b, 1)}
                for pid, a, b in zip(run.worker_pids, stt_audio, stt_busy)]
     return {
-        "calls": n, "workers": k, "threads_per_worker": threads, "whisper_threads": whisper_threads, "partitions": partitions,
+        "calls": n, "workers": k, "threads_per_worker": threads, "whisper_threads": whisper_threads,
+        "whisper_workers": whisper_workers, "transcribe_ahead_ms": ahead_ms, "partitions": partitions,
         "real_calls": sum(1 for lab in run_labels if not lab), "seed": args.seed, "speed": 1.0,
         "stagger_s": args.stagger, "chunk_ms": args.chunk_ms,
         "dead_letters": len(run.dead_letters()),
         "workers_alive_at_end": sum(1 for m in run.worker_metrics if m),
+        "transcribed_ahead": {outcome: sum(prometheus_value(m, f'callradar_stt_ahead_total{{outcome="{outcome}"}}') or 0.0
+                                           for m in run.worker_metrics) for outcome in ("used", "wasted")},
         "assist_retrievals_shed": sum(prometheus_value(m, 'callradar_shed_total{work="assist_retrieval"}') or 0.0
                                       for m in run.worker_metrics),
         "call_seconds_max": round(max(c.duration_s for c in run_calls), 1),
@@ -319,6 +325,11 @@ def main(argv=None) -> int:
     parser.add_argument("--whisper-threads", type=int,
                         help="CTranslate2 threads per worker (default CALLRADAR_WHISPER_THREADS, capped at the "
                              "threads per worker)")
+    parser.add_argument("--whisper-workers", type=int,
+                        help="speech-to-text batches run at once per worker (default CALLRADAR_WHISPER_WORKERS)")
+    parser.add_argument("--transcribe-ahead-ms", type=int,
+                        help="transcribe an utterance ahead after this much silence, 0 = off "
+                             "(default CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS)")
     parser.add_argument("--partitions", type=int, help="topic partitions (default CALLRADAR_TOPIC_PARTITIONS, "
                         "at least the worker count)")
     parser.add_argument("--real-calls", action="store_true", help="make the first 2 calls the two recorded calls")

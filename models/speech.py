@@ -289,6 +289,7 @@ class SpeechToText:
             device=self.device,
             compute_type=self.compute_type,
             cpu_threads=settings.whisper_threads,
+            num_workers=getattr(settings, "whisper_workers", 1),  # concurrent model calls (CTranslate2 inter_threads)
             local_files_only=True,
         )
         self.language = None if self._model.model.is_multilingual else "en"  # .en models: English only

@@ -40,7 +40,6 @@ from pipeline.settings import Settings
 log = logging.getLogger(__name__)
 
 STAGES = ("transcribe", "score", "trigger")
-TRANSCRIBE_BATCH = 8  # utterances handed to the speech model at once
 SCORE_BATCH = 32
 
 
@@ -96,8 +95,9 @@ class _Wiring:
         self.names = topics
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.topic = {name: app.topic(getattr(topics, name), **raw) for name in Topics.NAMES}
-        # Model calls go through one thread each so they never run concurrently with themselves.
-        self.model_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt")
+        # Model calls go through their own threads: speech to text one per whisper worker
+        # (CTranslate2 runs that many at once), the text models one.
+        self.model_pool = ThreadPoolExecutor(max_workers=settings.whisper_workers, thread_name_prefix="stt")
         self.text_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text")
         self.tables: list = []
         self._changelogs_known = False
@@ -171,19 +171,23 @@ class _Wiring:
     def transcribe_stage(self) -> None:
         from models.speech import SpeechToText
         from pipeline.redact import transcript_redactor
-        from pipeline.stages.transcribe import MODEL_RATE, HeldChunks, TranscribeProcessor
+        from pipeline.stages.stt_queue import SpeechQueue
+        from pipeline.stages.transcribe import HeldChunks, InOrderAcks, TranscribeProcessor
 
         stt = SpeechToText(self.settings)
         processor = TranscribeProcessor(self.settings, progress=self.state_table("transcribe-progress"))
         held = HeldChunks()  # audio offsets not to commit until their speech is sent
+        in_order = InOrderAcks()  # ... and acked in offset order per partition (see its docstring)
         # PII never leaves this stage: transcripts, scores, alerts and the archive get placeholders.
         redact = transcript_redactor(self.settings, getattr(self.metrics, "registry", None))
-        # Bounded: when speech to text falls behind, ingest waits and the backlog stays in Kafka.
-        pending: asyncio.Queue = asyncio.Queue(maxsize=self.settings.stt_queue_max)
+        # Queues (bounded: when speech to text falls behind, ingest waits and the backlog stays
+        # in Kafka), concurrent model calls, and transcripts made ahead: pipeline/stages/stt_queue.py.
+        speech = SpeechQueue(stt, self.model_pool, self.settings.whisper_workers, self.settings.stt_queue_max,
+                             self.settings.vad_transcribe_ahead_ms, self.metrics)
         self.metrics.set_model_version("speech", stt.model_id)
         self.metrics.watch_live_calls("transcribe", lambda: processor.live_calls)
         self.metrics.watch_redelivered("transcribe", lambda: processor.replayed)
-        self.metrics.watch_stt_queue(pending.qsize)
+        self.metrics.watch_stt_queue(speech.qsize)
         self.metrics.watch_timed_out_channels(lambda: processor.timed_out)
         audio_topic = self.topic["audio"]
 
@@ -198,6 +202,7 @@ class _Wiring:
             async for event in stream.noack().events():  # acked by `held`, once their speech is sent
                 now = time.time()
                 self.metrics.on_message_in("transcribe")
+                release = in_order.read(event.message.partition, event.ack)
                 try:
                     message = decode_audio_message(event.key, event.value, event.headers)
                     if isinstance(message, ChannelEnd):
@@ -207,27 +212,25 @@ class _Wiring:
                 except MalformedMessage as exc:
                     await self.dead_letter("transcribe", audio_topic.get_topic_name(), event.key,
                                            event.value, event.headers, str(exc))
-                    event.ack()
+                    release()
                     continue
                 key = (message.call_id, message.channel)
-                held.hold(key, message.seq, event.ack)
+                held.hold(key, message.seq, release)
                 for utt in finished:
-                    await pending.put(utt)
+                    await speech.put(utt)
+                if not finished:
+                    speech.guess(processor, *key)
                 release_settled([key])
 
         @self.app.task
         async def transcribe_pending():
             await self.changelogs_known()
-            loop = asyncio.get_running_loop()
+            await asyncio.gather(*(transcribe_from(q) for q in speech.queues))
+
+        async def transcribe_from(queue: asyncio.Queue):
             while True:
-                batch = [await pending.get()]
-                while len(batch) < TRANSCRIBE_BATCH and not pending.empty():
-                    batch.append(pending.get_nowait())
-                started = time.perf_counter()
-                results = await loop.run_in_executor(
-                    self.model_pool, stt.transcribe_batch, [u.audio for u in batch]
-                )
-                self.metrics.on_transcribed(sum(len(u.audio) for u in batch) / MODEL_RATE, time.perf_counter() - started)
+                batch = await speech.next_batch(queue)
+                results = await speech.transcribe(batch)
                 records = [utt.to_record(redact(r.text.strip()), r.confidence, stt.model_id, time.time())
                            for utt, r in zip(batch, results)]
                 await self.send_all("transcripts", records)
@@ -238,11 +241,22 @@ class _Wiring:
                     held.release_through((utt.call_id, utt.speaker), utt.progress["seq"])
                     release_settled([(utt.call_id, utt.speaker)])
 
+        @self.app.on_partitions_revoked.connect
+        async def forget_revoked(app, revoked, **kwargs):
+            """A rebalance: Kafka sends the revoked partitions' audio again from the committed offsets."""
+            for tp in revoked:
+                if tp.topic == audio_topic.get_topic_name():
+                    forgotten = processor.forget_source(tp.partition)
+                    for key in forgotten:
+                        held.by_channel.pop(key, None)
+                    speech.forget(forgotten)
+                    in_order.forget(tp.partition)
+
         @self.app.timer(interval=5.0)
         async def close_idle_channels():
             await self.changelogs_known()
             for utt in processor.evict_idle(time.time()):
-                await pending.put(utt)
+                await speech.put(utt)
             release_settled(held.by_channel)
 
     # ------------------------------------------------------------ score

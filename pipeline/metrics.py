@@ -84,6 +84,9 @@ class PipelineMetrics:
     def on_transcribed(self, audio_s: float, elapsed_s: float) -> None:
         """A batch of utterances went through speech to text (audio length, wall time)."""
 
+    def on_transcribed_ahead(self, outcome: str) -> None:
+        """An utterance transcribed ahead was ``used`` (it ended there) or ``wasted`` (speech went on)."""
+
     def on_utterance_sent(self, utterance) -> None:
         """A transcript (pipeline.records.Utterance) went to calls.transcripts."""
 
@@ -150,6 +153,8 @@ class PrometheusMetrics(PipelineMetrics):
                                  ["hop"], buckets=LATENCY_BUCKETS, **reg)
         self.stt_audio = Counter("callradar_stt_audio_seconds", "Seconds of utterance audio transcribed.", **reg)
         self.stt_busy = Counter("callradar_stt_busy_seconds", "Wall-clock seconds spent in speech to text.", **reg)
+        self.stt_ahead = Counter("callradar_stt_ahead", "Utterances transcribed ahead of their end, by outcome "
+                                 "(used: it ended there; wasted: speech went on).", ["outcome"], **reg)
         self.stt_rtf = Histogram("callradar_stt_real_time_factor",
                                  "Speech-to-text time over audio time, per batch of utterances.",
                                  buckets=RTF_BUCKETS, **reg)
@@ -199,8 +204,11 @@ class PrometheusMetrics(PipelineMetrics):
     def on_transcribed(self, audio_s: float, elapsed_s: float) -> None:
         self.stt_audio.inc(audio_s)
         self.stt_busy.inc(elapsed_s)
-        if audio_s > 0:
+        if audio_s > 0 and elapsed_s > 0:
             self.stt_rtf.observe(elapsed_s / audio_s)
+
+    def on_transcribed_ahead(self, outcome: str) -> None:
+        self.stt_ahead.labels(outcome).inc()
 
     def on_utterance_sent(self, utterance) -> None:
         self.utterances.labels(utterance.speaker if utterance.speaker in SPEAKERS else "other").inc()

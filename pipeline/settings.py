@@ -52,6 +52,9 @@ class Settings:
     whisper_device: str = "auto"  # auto | cpu | cuda
     whisper_compute_type: str = "auto"  # auto -> int8 on CPU, float16 on CUDA
     whisper_threads: int = 1  # tiny.en on CPU: 1 thread was faster than 2 and used 26 % less CPU (bench/whisper_threads.py)
+    # Batches transcribed at once, each on whisper_threads threads; calls are split between them by
+    # call id (a channel's utterances stay in order). 2 uses both cores when customers finish together.
+    whisper_workers: int = 1
     whisper_beam_size: int = 1
     whisper_context: str = "adaptive"  # adaptive: encoder window sized to each utterance; full: the standard 30 s
 
@@ -62,6 +65,9 @@ class Settings:
     # Voice-activity segmentation (per call channel).
     vad_frame_ms: int = 20
     vad_end_silence_ms: int = 400
+    # Transcribe an utterance ahead once this much silence follows it, while the model is idle;
+    # if the silence reaches vad_end_silence_ms that transcript is sent at once. 0: off.
+    vad_transcribe_ahead_ms: int = 200
     vad_min_speech_ms: int = 250
     vad_max_utterance_s: float = 15.0
     # A call channel whose audio stops without an end marker (a call that never ends) is
@@ -220,6 +226,11 @@ def _validate(s: Settings) -> None:
         )
     if s.channel_idle_timeout_s <= 0:
         raise SettingsError("CALLRADAR_CHANNEL_IDLE_TIMEOUT_S must be > 0")
+    if s.vad_transcribe_ahead_ms and not 100 <= s.vad_transcribe_ahead_ms < s.vad_end_silence_ms:
+        raise SettingsError("CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS must be 0 (off) or from 100 to under "
+                            f"CALLRADAR_VAD_END_SILENCE_MS ({s.vad_end_silence_ms})")
+    if s.whisper_workers < 1:
+        raise SettingsError("CALLRADAR_WHISPER_WORKERS must be at least 1")
     if s.stt_queue_max < 1:
         raise SettingsError("CALLRADAR_STT_QUEUE_MAX must be at least 1")
     if s.shed_assist_after_s <= 0:

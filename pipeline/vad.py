@@ -193,6 +193,36 @@ class UtteranceSegmenter:
         self._chunks.clear()
         return [segment] if segment is not None else []
 
+    def tentative(self, silence_ms: int, unless: tuple[int, int, int] | None = None) -> Segment | None:
+        """The utterance that ends here if the silence so far goes on: to transcribe it ahead.
+
+        Once the open utterance has been followed by ``silence_ms`` of silence (at
+        least the tail padding), returns the segment :meth:`feed` will return when
+        the silence reaches ``end_silence_ms``: the same index, bounds and audio,
+        so its transcript is the same. If speech resumes first, that segment never
+        comes and the guess is wasted. ``unless``: (index, start, end) of a guess
+        already made, for which None is returned (without copying the audio again).
+        """
+        if self._start is None or self._flushed:
+            return None
+        silent_frames = self._frames_done - 1 - self._last_speech
+        if silent_frames * self.frame < max(self.sample_rate * silence_ms // 1000, self.tail):
+            return None
+        if self._last_speech + self.end_silence_frames - self._start >= self.max_frames:
+            return None  # it will be cut at its maximum length first, elsewhere
+        start, end = self._start * self.frame, (self._last_speech + 1) * self.frame
+        if end - start < self.min_speech_samples or (self._next_index, start, end) == unless:
+            return None
+        audio_from = start if self._start_is_cut else max(0, start - self.preroll)
+        return Segment(
+            index=self._next_index,
+            start_sample=start,
+            end_sample=end,
+            audio=self._slice(audio_from, end + self.tail),
+            audio_start_sample=audio_from,
+            sample_rate=self.sample_rate,
+        )
+
     # ------------------------------------------------------------ per frame
 
     def _step(self, energy_db: float, zcr: float) -> Segment | None:

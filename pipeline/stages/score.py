@@ -100,7 +100,10 @@ class ScoreProcessor:
 
         Utterances already scored (same ``utterance_id``) are skipped: one Score per utterance.
         """
-        utterances = [u for u in utterances if self.seen.first_time(u.call_id, u.utterance_id)]
+        fresh = [u for u in utterances if self.seen.first_time(u.call_id, u.utterance_id)]
+        if len(fresh) < len(utterances):
+            log.info("skipped, already scored: %s", sorted({u.utterance_id for u in utterances} - {u.utterance_id for u in fresh}))
+        utterances = fresh
         if not utterances:
             return []
         self.maybe_reload()
@@ -155,6 +158,7 @@ class ScoreProcessor:
         """Take back a call's state after a restart (from :meth:`snapshot`)."""
         self.calls[call_id] = CallState.restore(snapshot["features"])
         self.seen.restore(call_id, snapshot["seen"])
+        log.info("%s: state restored, %d utterance(s) already scored", call_id, len(snapshot["seen"]))
         self.last_seen[call_id] = time.time() if now is None else now
 
     @property

@@ -94,6 +94,7 @@ class ChannelTrack:
         self.last_chunk_start = 0  # its position, in MODEL_RATE samples
         self.last_seen_wall = 0.0
         self.source = None  # where its chunks come from (the app passes the Kafka partition)
+        self.guessed: tuple[int, int, int] | None = None  # the last tentative utterance handed out
 
     def feed(self, chunk: AudioChunk, now: float) -> list[PendingUtterance]:
         if chunk.seq < self.next_seq:
@@ -143,6 +144,14 @@ class ChannelTrack:
                 "is refused as corrupt"
             )
 
+    def tentative(self, silence_ms: int) -> PendingUtterance | None:
+        """The open utterance as it will be sent if the silence so far goes on (see the segmenter)."""
+        segment = self.segmenter.tentative(silence_ms, unless=self.guessed)
+        if segment is None:
+            return None
+        self.guessed = (segment.index, segment.start_sample, segment.end_sample)  # each guess once
+        return self._pending(segment, advance=False)
+
     def finish(self) -> list[PendingUtterance]:
         return [self._pending(s, ended=True) for s in self.segmenter.flush()]
 
@@ -155,9 +164,10 @@ class ChannelTrack:
         """Where a restarted worker picks this channel up: after the newest chunk fed."""
         return {"seq": self.next_seq - 1, "sample": self.samples_fed, "index": self.next_index, "ended": ended}
 
-    def _pending(self, segment, ended: bool = False) -> PendingUtterance:
+    def _pending(self, segment, ended: bool = False, advance: bool = True) -> PendingUtterance:
         index = self.first_index + segment.index
-        self.next_index = index + 1
+        if advance:
+            self.next_index = index + 1
         end_sample = self.origin + segment.end_sample
         return PendingUtterance(
             call_id=self.call_id,
@@ -204,6 +214,15 @@ class TranscribeProcessor:
             track = self.tracks[key] = ChannelTrack(chunk.call_id, chunk.channel, self.settings, resume=saved)
             track.source = source  # a call's messages all come from one partition (keyed by call id)
         return self._handed_out(key, track.feed(chunk, now))
+
+    def tentative(self, call_id: str, channel: str, silence_ms: int) -> PendingUtterance | None:
+        """The channel's open utterance, if it has been followed by ``silence_ms`` of silence.
+
+        The app transcribes it ahead while the model is idle; when the utterance
+        really ends (``vad_end_silence_ms``) with the same bounds, that transcript is used.
+        """
+        track = self.tracks.get((call_id, channel))
+        return None if track is None else track.tentative(silence_ms)
 
     def end_channel(self, call_id: str, channel: str) -> list[PendingUtterance]:
         """The channel's last chunk has arrived: flush whatever speech is still open."""
@@ -267,9 +286,58 @@ class TranscribeProcessor:
             out += self.end_channel(call_id, channel)
         return out
 
+    def forget_source(self, source) -> list[tuple[str, str]]:
+        """Drop the channels read from ``source`` (its partition was revoked); returns their keys.
+
+        Kafka sends their audio again from the committed offset, to whichever worker
+        gets the partition, and the saved progress picks each channel up there.
+        """
+        keys = [k for k, t in self.tracks.items() if t.source == source]
+        for key in keys:
+            del self.tracks[key]
+        self.newest_capture_ts.pop(source, None)
+        return keys
+
     @property
     def live_calls(self) -> int:
         return len({call_id for call_id, _ in self.tracks})
+
+
+class InOrderAcks:
+    """Acknowledges each source's messages in the order they were read, whatever order they are released in.
+
+    Faust commits a partition up to the end of the first run of consecutive acked
+    offsets, and compares that run with the committed offset only when that is known
+    and not 0, and even then lets one unacknowledged message through
+    (faust-streaming/faust#606). Audio is released channel by channel, out of
+    offset order, so a held chunk could be committed past and its speech lost in a
+    restart. Acked in read order, every run starts at the oldest message not yet acked.
+    """
+
+    def __init__(self):
+        self.by_source: dict[object, deque[list]] = {}
+
+    def read(self, source, ack: Callable[[], object]) -> Callable[[], None]:
+        """Register a message just read from ``source``; returns what releases it."""
+        queue = self.by_source.setdefault(source, deque())
+        entry = [False, ack]  # released?, ack
+        queue.append(entry)
+
+        def release() -> None:
+            entry[0] = True
+            while queue and queue[0][0]:
+                queue.popleft()[1]()
+
+        return release
+
+    def forget(self, source) -> None:
+        """``source`` was taken away (a rebalance): what was read from it is read again, never acked here."""
+        queue = self.by_source.pop(source, None)
+        if queue is not None:
+            queue.clear()  # releases still to come ack nothing
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self.by_source.values())
 
 
 class HeldChunks:

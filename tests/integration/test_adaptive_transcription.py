@@ -101,3 +101,19 @@ def test_loops_in_short_windows_are_caught_and_redone_in_the_full_window(stt, fu
     for i, reference in zip(looped, references):
         assert guarded[i].looped and guarded[i].text == reference.text
     assert not any(is_loop(d, cap) and not d.looped for d, cap in zip(guarded, caps))
+
+
+def test_two_whisper_workers_transcribe_at_once_and_read_the_same(stt):
+    """CALLRADAR_WHISPER_WORKERS=2: two batches in two threads at once, the texts of one at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from models.speech import SpeechToText
+
+    jfk, _ = channels_16k(need(AUDIO / "reference" / "jfk.flac"))
+    left, right = channels_16k(need(AUDIO / "reference" / "stereo_diarization.wav"))
+    batches = [[left, jfk[: 3 * 16000]], [right, jfk]]
+    two = SpeechToText(load_settings(environ={}, whisper_workers=2), resolved=stt.resolved)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        together = list(pool.map(two.transcribe_batch, batches))
+    assert [[t.text for t in batch] for batch in together] == [[t.text for t in stt.transcribe_batch(b)]
+                                                               for b in batches]

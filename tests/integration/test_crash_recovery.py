@@ -73,7 +73,9 @@ def _check_against_uncrashed_run(settings, labels, records, topics):
     # A crash between a record's delivery and the changelog write that marks it done may send
     # it again, with the same id, which every consumer honours; anything else is a failure.
     scored = [s.utterance_id for s in scores]
-    assert set(scored) == set(ids), "an utterance was never scored"
+    unscored = [(u.utterance_id, f"partition {r.partition} offset {r.offset}", f"arrived at {t:.2f}")
+                for (t, r), u in zip(records[topics.transcripts], utterances) if u.utterance_id not in set(scored)]
+    assert not unscored, f"transcripts never scored (the kill times are printed below): {unscored}"
 
     # The call state survived: the same risks (a repeat's too) as a processor that saw every
     # utterance once, in order.
@@ -152,6 +154,7 @@ def test_kill_9_of_each_worker_mid_stream_loses_and_repeats_nothing(kafka_settin
         recorder.stop()
         delete_topics(settings, topics.all())
 
+    print(f"kills at wall time {killed_wall}")
     n_utts, n_alerts, repeats = _check_against_uncrashed_run(settings, labels, recorder.records, topics)
     # Recovery time: from the kill to the first record the restarted worker sent.
     first_after = {

@@ -188,6 +188,14 @@ def test_the_idle_timeout_must_be_positive(monkeypatch):
         load_settings()
 
 
+def test_at_least_one_whisper_worker(monkeypatch):
+    monkeypatch.setenv("CALLRADAR_WHISPER_WORKERS", "0")
+    with pytest.raises(SettingsError, match="WHISPER_WORKERS must be at least 1"):
+        load_settings()
+    monkeypatch.setenv("CALLRADAR_WHISPER_WORKERS", "2")
+    assert load_settings().whisper_workers == 2
+
+
 def test_timed_out_channels_are_exported():
     metrics = PrometheusMetrics(stages=("transcribe",))
     assert b"callradar_channels_timed_out_total 0.0" in metrics.exposition()[0]

@@ -1,0 +1,115 @@
+"""Speech-to-text scheduling for the transcribe stage: queues, concurrent model calls, transcripts made ahead.
+
+No Kafka here: pipeline/app.py puts finished utterances in and sends what comes out.
+
+* One queue per whisper worker (``CALLRADAR_WHISPER_WORKERS``), a call always in
+  the same one, so a channel's utterances come out in order (its saved progress
+  and held audio rely on that); the queues' model calls run at once.
+* Transcribe ahead (``CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS``): once an open
+  utterance has been followed by that much silence and the model has a free
+  worker, the utterance it will become is transcribed then. When the silence
+  reaches the end-of-utterance length with the same bounds, that transcript is
+  used and the model is not called again: the end-of-utterance wait and the
+  model time overlap. If speech resumes first, the guess is wasted CPU, spent
+  only when a worker was idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from concurrent.futures import Executor
+
+from pipeline.stages.transcribe import MODEL_RATE, PendingUtterance, TranscribeProcessor
+
+BATCH = 8  # utterances handed to the speech model at once
+
+
+class SpeechQueue:
+    def __init__(self, stt, pool: Executor, workers: int, queue_max: int, ahead_ms: int, metrics):
+        self.stt = stt
+        self.pool = pool
+        self.workers = workers
+        self.queues = [asyncio.Queue(maxsize=max(1, queue_max // workers)) for _ in range(workers)]
+        self.ahead_ms = ahead_ms
+        self.metrics = metrics
+        self.model_calls = 0  # in flight, real and ahead
+        self.ahead: dict[str, tuple[tuple[float, float], asyncio.Future]] = {}  # utterance id -> (bounds, transcript)
+
+    def queue_for(self, call_id: str) -> asyncio.Queue:
+        return self.queues[zlib.crc32(call_id.encode()) % self.workers]
+
+    async def put(self, utt: PendingUtterance) -> None:
+        """Waits while the call's queue is full: ingest stops reading and the backlog stays in Kafka."""
+        await self.queue_for(utt.call_id).put(utt)
+
+    def qsize(self) -> int:
+        return sum(q.qsize() for q in self.queues)
+
+    def guess(self, processor: TranscribeProcessor, call_id: str, channel: str) -> None:
+        """After a chunk: transcribe the channel's open utterance ahead if it may have ended and a worker is free."""
+        if not self.ahead_ms or self.model_calls >= self.workers or not self.queue_for(call_id).empty():
+            return
+        utt = processor.tentative(call_id, channel, self.ahead_ms)
+        if utt is None:
+            return
+        replaced = self.ahead.pop(utt.utterance_id, None)
+        if replaced is not None:
+            self.metrics.on_transcribed_ahead("wasted")  # speech went on after the earlier guess
+        made = asyncio.ensure_future(self._model([utt]))
+        made.add_done_callback(lambda f: f.cancelled() or f.exception())  # a wasted guess's error is not news
+        self.ahead[utt.utterance_id] = ((utt.start, utt.end), made)
+
+    def forget(self, keys) -> None:
+        """Channels dropped by a rebalance: their guesses will not be asked for."""
+        prefixes = tuple(f"{call_id}/{channel}/" for call_id, channel in keys)
+        for utterance_id in [u for u in self.ahead if u.startswith(prefixes)]:
+            del self.ahead[utterance_id]
+
+    async def next_batch(self, queue: asyncio.Queue) -> list[PendingUtterance]:
+        batch = [await queue.get()]
+        while len(batch) < BATCH and not queue.empty():
+            batch.append(queue.get_nowait())
+        return batch
+
+    async def transcribe(self, batch: list[PendingUtterance]) -> list:
+        """Transcripts of the batch, in order: those made ahead where the bounds match, the rest now."""
+        made: dict[int, asyncio.Future] = {}
+        for i, utt in enumerate(batch):
+            guessed = self.ahead.pop(utt.utterance_id, None)
+            if guessed is not None and guessed[0] == (utt.start, utt.end):
+                made[i] = guessed[1]
+            elif guessed is not None:
+                self.metrics.on_transcribed_ahead("wasted")
+        rest = [i for i in range(len(batch)) if i not in made]
+        now = asyncio.ensure_future(self._model([batch[i] for i in rest], ahead=False)) if rest else None
+        results: list = [None] * len(batch)
+        failed = []
+        for i, fut in made.items():
+            try:
+                results[i] = (await fut)[0]
+            except Exception:  # noqa: BLE001 - the guess failed: transcribe it again below
+                failed.append(i)
+                continue
+            self.metrics.on_transcribed_ahead("used")
+            self.metrics.on_transcribed(len(batch[i].audio) / MODEL_RATE, 0.0)
+        if now is not None:
+            for i, result in zip(rest, await now):
+                results[i] = result
+        if failed:
+            for i, result in zip(failed, await self._model([batch[i] for i in failed], ahead=False)):
+                results[i] = result
+        return results
+
+    async def _model(self, utterances: list[PendingUtterance], ahead: bool = True) -> list:
+        """One model call on a worker thread. Busy time counts every call; audio only utterances that ended."""
+        self.model_calls += 1
+        started = time.perf_counter()
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.pool, self.stt.transcribe_batch, [u.audio for u in utterances])
+        finally:
+            self.model_calls -= 1
+            audio_s = 0.0 if ahead else sum(len(u.audio) for u in utterances) / MODEL_RATE
+            self.metrics.on_transcribed(audio_s, time.perf_counter() - started)

@@ -264,6 +264,13 @@ def choose_device(device: str, compute_type: str) -> tuple[str, str]:
     return device, compute_type
 
 
+def model_workers(settings) -> int:
+    """Model calls that may run at once: the whisper workers, and one for transcripts made ahead,
+    so a guess never holds up an utterance that has ended (pipeline/stages/stt_queue.py)."""
+    ahead = 1 if getattr(settings, "vad_transcribe_ahead_ms", 0) else 0
+    return getattr(settings, "whisper_workers", 1) + ahead
+
+
 class SpeechToText:
     """faster-whisper, configured for short utterances of live calls.
 
@@ -289,7 +296,7 @@ class SpeechToText:
             device=self.device,
             compute_type=self.compute_type,
             cpu_threads=settings.whisper_threads,
-            num_workers=getattr(settings, "whisper_workers", 1),  # concurrent model calls (CTranslate2 inter_threads)
+            num_workers=model_workers(settings),  # concurrent model calls (CTranslate2 inter_threads)
             local_files_only=True,
         )
         self.language = None if self._model.model.is_multilingual else "en"  # .en models: English only

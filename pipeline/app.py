@@ -95,9 +95,11 @@ class _Wiring:
         self.names = topics
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.topic = {name: app.topic(getattr(topics, name), **raw) for name in Topics.NAMES}
-        # Model calls go through their own threads: speech to text one per whisper worker
-        # (CTranslate2 runs that many at once), the text models one.
-        self.model_pool = ThreadPoolExecutor(max_workers=settings.whisper_workers, thread_name_prefix="stt")
+        # Model calls go through their own threads: speech to text one per whisper worker, plus
+        # one for transcripts made ahead (CTranslate2 runs that many at once), the text models one.
+        from models.speech import model_workers
+
+        self.model_pool = ThreadPoolExecutor(max_workers=model_workers(settings), thread_name_prefix="stt")
         self.text_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text")
         self.tables: list = []
         self._changelogs_known = False

@@ -6,12 +6,13 @@ No Kafka here: pipeline/app.py puts finished utterances in and sends what comes 
   the same one, so a channel's utterances come out in order (its saved progress
   and held audio rely on that); the queues' model calls run at once.
 * Transcribe ahead (``CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS``): once an open
-  utterance has been followed by that much silence and the model has a free
-  worker, the utterance it will become is transcribed then. When the silence
-  reaches the end-of-utterance length with the same bounds, that transcript is
-  used and the model is not called again: the end-of-utterance wait and the
-  model time overlap. If speech resumes first, the guess is wasted CPU, spent
-  only when a worker was idle.
+  utterance has been followed by that much silence, the utterance it will
+  become is transcribed then, if its queue is empty: one guess at a time, on a
+  model worker of its own, so a guess never holds up an utterance that has
+  ended. When the silence reaches the end-of-utterance length with the same
+  bounds, that transcript is used and the model is not called again: the
+  end-of-utterance wait and the model time overlap. If speech resumes first,
+  the guess is wasted CPU (bench/transcribe_ahead.py measures how much).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class SpeechQueue:
         self.queues = [asyncio.Queue(maxsize=max(1, queue_max // workers)) for _ in range(workers)]
         self.ahead_ms = ahead_ms
         self.metrics = metrics
-        self.model_calls = 0  # in flight, real and ahead
+        self.guessing = 0  # guesses in flight: one at a time, on a model worker of their own
         self.ahead: dict[str, tuple[tuple[float, float], asyncio.Future]] = {}  # utterance id -> (bounds, transcript)
 
     def queue_for(self, call_id: str) -> asyncio.Queue:
@@ -49,7 +50,7 @@ class SpeechQueue:
 
     def guess(self, processor: TranscribeProcessor, call_id: str, channel: str) -> None:
         """After a chunk: transcribe the channel's open utterance ahead if it may have ended and a worker is free."""
-        if not self.ahead_ms or self.model_calls >= self.workers or not self.queue_for(call_id).empty():
+        if not self.ahead_ms or self.guessing or not self.queue_for(call_id).empty():
             return
         utt = processor.tentative(call_id, channel, self.ahead_ms)
         if utt is None:
@@ -104,12 +105,12 @@ class SpeechQueue:
 
     async def _model(self, utterances: list[PendingUtterance], ahead: bool = True) -> list:
         """One model call on a worker thread. Busy time counts every call; audio only utterances that ended."""
-        self.model_calls += 1
+        self.guessing += ahead
         started = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.pool, self.stt.transcribe_batch, [u.audio for u in utterances])
         finally:
-            self.model_calls -= 1
+            self.guessing -= ahead
             audio_s = 0.0 if ahead else sum(len(u.audio) for u in utterances) / MODEL_RATE
             self.metrics.on_transcribed(audio_s, time.perf_counter() - started)

@@ -81,13 +81,13 @@ def test_a_guess_on_a_pause_inside_a_turn_is_wasted_and_the_whole_turn_transcrib
     assert len(calls) == 2
 
 
-def test_no_guess_while_every_worker_is_busy():
+def test_one_guess_at_a_time():
     stt, metrics = FakeSpeech(), Outcomes()
     proc = TranscribeProcessor(SETTINGS)
 
     async def run():
         speech = SpeechQueue(stt, ThreadPoolExecutor(1), 1, 64, 200, metrics)
-        speech.model_calls = 1  # a batch is being transcribed
+        speech.guessing = 1  # another channel's guess is being transcribed
         for chunk in chunks("c1", "customer", np.concatenate([silence(0.5), voiced(1.0), silence(0.3)])):
             proc.on_chunk(chunk, now=chunk.capture_ts)
             speech.guess(proc, "c1", "customer")

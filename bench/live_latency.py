@@ -235,6 +235,9 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
         "workers_alive_at_end": sum(1 for m in run.worker_metrics if m),
         "transcribed_ahead": {outcome: sum(prometheus_value(m, f'callradar_stt_ahead_total{{outcome="{outcome}"}}') or 0.0
                                            for m in run.worker_metrics) for outcome in ("used", "wasted")},
+        "transcribed_ahead_model_s": {
+            outcome: round(sum(prometheus_value(m, f'callradar_stt_ahead_seconds_total{{outcome="{outcome}"}}') or 0.0
+                               for m in run.worker_metrics), 1) for outcome in ("used", "wasted")},
         "assist_retrievals_shed": sum(prometheus_value(m, 'callradar_shed_total{work="assist_retrieval"}') or 0.0
                                       for m in run.worker_metrics),
         "call_seconds_max": round(max(c.duration_s for c in run_calls), 1),

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
+from models.speech import model_workers
 from pipeline.kafka_io import faust_credentials
 from pipeline.metrics import PipelineMetrics, PrometheusMetrics, faust_consumer_lag
 from pipeline.records import (
@@ -97,8 +98,6 @@ class _Wiring:
         self.topic = {name: app.topic(getattr(topics, name), **raw) for name in Topics.NAMES}
         # Model calls go through their own threads: speech to text one per whisper worker, plus
         # one for transcripts made ahead (CTranslate2 runs that many at once), the text models one.
-        from models.speech import model_workers
-
         self.model_pool = ThreadPoolExecutor(max_workers=model_workers(settings), thread_name_prefix="stt")
         self.text_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text")
         self.tables: list = []

@@ -84,8 +84,8 @@ class PipelineMetrics:
     def on_transcribed(self, audio_s: float, elapsed_s: float) -> None:
         """A batch of utterances went through speech to text (audio length, wall time)."""
 
-    def on_transcribed_ahead(self, outcome: str) -> None:
-        """An utterance transcribed ahead was ``used`` (it ended there) or ``wasted`` (speech went on)."""
+    def on_transcribed_ahead(self, outcome: str, elapsed_s: float) -> None:
+        """A guess made ahead was ``used`` (the utterance ended there) or ``wasted`` (speech went on)."""
 
     def on_utterance_sent(self, utterance) -> None:
         """A transcript (pipeline.records.Utterance) went to calls.transcripts."""
@@ -155,6 +155,8 @@ class PrometheusMetrics(PipelineMetrics):
         self.stt_busy = Counter("callradar_stt_busy_seconds", "Wall-clock seconds spent in speech to text.", **reg)
         self.stt_ahead = Counter("callradar_stt_ahead", "Utterances transcribed ahead of their end, by outcome "
                                  "(used: it ended there; wasted: speech went on).", ["outcome"], **reg)
+        self.stt_ahead_seconds = Counter("callradar_stt_ahead_seconds", "Model seconds of those guesses, by "
+                                         "outcome (used ones are in callradar_stt_busy_seconds too).", ["outcome"], **reg)
         self.stt_rtf = Histogram("callradar_stt_real_time_factor",
                                  "Speech-to-text time over audio time, per batch of utterances.",
                                  buckets=RTF_BUCKETS, **reg)
@@ -204,11 +206,12 @@ class PrometheusMetrics(PipelineMetrics):
     def on_transcribed(self, audio_s: float, elapsed_s: float) -> None:
         self.stt_audio.inc(audio_s)
         self.stt_busy.inc(elapsed_s)
-        if audio_s > 0 and elapsed_s > 0:
+        if audio_s > 0:
             self.stt_rtf.observe(elapsed_s / audio_s)
 
-    def on_transcribed_ahead(self, outcome: str) -> None:
+    def on_transcribed_ahead(self, outcome: str, elapsed_s: float) -> None:
         self.stt_ahead.labels(outcome).inc()
+        self.stt_ahead_seconds.labels(outcome).inc(elapsed_s)
 
     def on_utterance_sent(self, utterance) -> None:
         self.utterances.labels(utterance.speaker if utterance.speaker in SPEAKERS else "other").inc()

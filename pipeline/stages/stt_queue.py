@@ -57,16 +57,14 @@ class SpeechQueue:
             return
         replaced = self.ahead.pop(utt.utterance_id, None)
         if replaced is not None:
-            self.metrics.on_transcribed_ahead("wasted")  # speech went on after the earlier guess
-        made = asyncio.ensure_future(self._model([utt]))
-        made.add_done_callback(lambda f: f.cancelled() or f.exception())  # a wasted guess's error is not news
-        self.ahead[utt.utterance_id] = ((utt.start, utt.end), made)
+            self._wasted(replaced[1])  # speech went on after the earlier guess
+        self.ahead[utt.utterance_id] = ((utt.start, utt.end), asyncio.ensure_future(self._guess(utt)))
 
     def forget(self, keys) -> None:
         """Channels dropped by a rebalance: their guesses will not be asked for."""
         prefixes = tuple(f"{call_id}/{channel}/" for call_id, channel in keys)
         for utterance_id in [u for u in self.ahead if u.startswith(prefixes)]:
-            del self.ahead[utterance_id]
+            self._wasted(self.ahead.pop(utterance_id)[1])
 
     async def next_batch(self, queue: asyncio.Queue) -> list[PendingUtterance]:
         batch = [await queue.get()]
@@ -75,42 +73,64 @@ class SpeechQueue:
         return batch
 
     async def transcribe(self, batch: list[PendingUtterance]) -> list:
-        """Transcripts of the batch, in order: those made ahead where the bounds match, the rest now."""
+        """Transcripts of the batch, in order: those made ahead where the bounds match, the rest now.
+
+        Busy time and audio count the transcripts sent, whenever they were made (the
+        real-time factor and the autoscaler's busy share stay true); a wasted guess's
+        model time is counted apart, as ``callradar_stt_ahead_seconds_total{outcome="wasted"}``.
+        """
         made: dict[int, asyncio.Future] = {}
         for i, utt in enumerate(batch):
             guessed = self.ahead.pop(utt.utterance_id, None)
             if guessed is not None and guessed[0] == (utt.start, utt.end):
                 made[i] = guessed[1]
             elif guessed is not None:
-                self.metrics.on_transcribed_ahead("wasted")
+                self._wasted(guessed[1])
         rest = [i for i in range(len(batch)) if i not in made]
-        now = asyncio.ensure_future(self._model([batch[i] for i in rest], ahead=False)) if rest else None
+        now = asyncio.ensure_future(self._model([batch[i] for i in rest])) if rest else None
         results: list = [None] * len(batch)
         failed = []
         for i, fut in made.items():
             try:
-                results[i] = (await fut)[0]
+                result, elapsed_s = await fut
             except Exception:  # noqa: BLE001 - the guess failed: transcribe it again below
                 failed.append(i)
                 continue
-            self.metrics.on_transcribed_ahead("used")
-            self.metrics.on_transcribed(len(batch[i].audio) / MODEL_RATE, 0.0)
+            results[i] = result
+            self.metrics.on_transcribed_ahead("used", elapsed_s)
+            self.metrics.on_transcribed(len(batch[i].audio) / MODEL_RATE, elapsed_s)
         if now is not None:
             for i, result in zip(rest, await now):
                 results[i] = result
         if failed:
-            for i, result in zip(failed, await self._model([batch[i] for i in failed], ahead=False)):
+            for i, result in zip(failed, await self._model([batch[i] for i in failed])):
                 results[i] = result
         return results
 
-    async def _model(self, utterances: list[PendingUtterance], ahead: bool = True) -> list:
-        """One model call on a worker thread. Busy time counts every call; audio only utterances that ended."""
-        self.guessing += ahead
+    async def _model(self, utterances: list[PendingUtterance]) -> list:
+        """Utterances that have ended, in one model call on a worker thread."""
+        started = time.perf_counter()
+        results = await self._call([u.audio for u in utterances])
+        self.metrics.on_transcribed(sum(len(u.audio) for u in utterances) / MODEL_RATE, time.perf_counter() - started)
+        return results
+
+    async def _guess(self, utt: PendingUtterance):
+        """(transcript, model seconds) of an utterance that may have ended; one at a time."""
+        self.guessing += 1
         started = time.perf_counter()
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.pool, self.stt.transcribe_batch, [u.audio for u in utterances])
+            return (await self._call([utt.audio]))[0], time.perf_counter() - started
         finally:
-            self.guessing -= ahead
-            audio_s = 0.0 if ahead else sum(len(u.audio) for u in utterances) / MODEL_RATE
-            self.metrics.on_transcribed(audio_s, time.perf_counter() - started)
+            self.guessing -= 1
+
+    def _wasted(self, guess: asyncio.Future) -> None:
+        """Count a guess that will not be used, and its model time once it is done."""
+        def done(f: asyncio.Future) -> None:
+            if not f.cancelled() and f.exception() is None:  # a failed guess's error is not news
+                self.metrics.on_transcribed_ahead("wasted", f.result()[1])
+
+        guess.add_done_callback(done)
+
+    async def _call(self, audios: list):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self.stt.transcribe_batch, audios)

@@ -38,7 +38,8 @@ class Outcomes(PipelineMetrics):
         super().__init__()
         self.ahead: list[str] = []
 
-    def on_transcribed_ahead(self, outcome: str) -> None:
+    def on_transcribed_ahead(self, outcome: str, elapsed_s: float) -> None:
+        assert elapsed_s > 0
         self.ahead.append(outcome)
 
 
@@ -101,3 +102,10 @@ def test_a_call_always_goes_to_the_same_queue_and_calls_spread_over_the_workers(
     assert all(speech.queue_for(f"call-{i}") is speech.queue_for(f"call-{i}") for i in range(50))
     used = {id(speech.queue_for(f"call-{i}")) for i in range(50)}
     assert used == {id(q) for q in speech.queues}
+
+
+def test_transcribing_ahead_gets_a_model_worker_of_its_own():
+    from models.speech import model_workers
+
+    assert model_workers(load_settings(environ={})) == 2  # one whisper worker, one for guesses
+    assert model_workers(load_settings(environ={}, vad_transcribe_ahead_ms=0, whisper_workers=3)) == 3

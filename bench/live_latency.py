@@ -198,8 +198,9 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
     whisper_threads = min(args.whisper_threads or load_settings().whisper_threads, threads)
     whisper_workers = args.whisper_workers or load_settings().whisper_workers
     ahead_ms = load_settings().vad_transcribe_ahead_ms if args.transcribe_ahead_ms is None else args.transcribe_ahead_ms
+    math_threads = args.math_threads or load_settings().math_threads
     env = {"CALLRADAR_WHISPER_THREADS": str(whisper_threads), "CALLRADAR_WHISPER_WORKERS": str(whisper_workers),
-           "CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS": str(ahead_ms), "OMP_NUM_THREADS": str(threads)}
+           "CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS": str(ahead_ms), "CALLRADAR_MATH_THREADS": str(math_threads)}
     run = run_live(settings, run_calls, base.state_dir / "logs" / f"bench-worker-n{n}k{k}.log",
                    sample_worker=sample, expected_scores=expected, workers=k, worker_env=env, settle_s=5.0,
                    stagger_s=args.stagger, chunk_ms=args.chunk_ms)
@@ -228,7 +229,8 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
                for pid, a, b in zip(run.worker_pids, stt_audio, stt_busy)]
     return {
         "calls": n, "workers": k, "threads_per_worker": threads, "whisper_threads": whisper_threads,
-        "whisper_workers": whisper_workers, "transcribe_ahead_ms": ahead_ms, "partitions": partitions,
+        "whisper_workers": whisper_workers, "transcribe_ahead_ms": ahead_ms, "math_threads": math_threads,
+        "partitions": partitions,
         "real_calls": sum(1 for lab in run_labels if not lab), "seed": args.seed, "speed": 1.0,
         "stagger_s": args.stagger, "chunk_ms": args.chunk_ms,
         "dead_letters": len(run.dead_letters()),
@@ -321,7 +323,7 @@ def main(argv=None) -> int:
     which.add_argument("--sweep", help="comma-separated call counts, e.g. 4,10,20,40")
     parser.add_argument("--workers", default="1", help="worker processes, or a list to compare, e.g. 1,2 (default 1)")
     parser.add_argument("--threads-per-worker", default="auto",
-                        help="Whisper and torch threads per worker; auto = cores / workers (default)")
+                        help="cores per worker, the cap on its Whisper threads; auto = cores / workers (default)")
     parser.add_argument("--chunk-ms", type=int, default=40,
                         help="audio chunk length on calls.audio, 20-100 ms (default 40; 100 is what streaming "
                              "speech APIs commonly advise)")
@@ -330,6 +332,9 @@ def main(argv=None) -> int:
                              "threads per worker)")
     parser.add_argument("--whisper-workers", type=int,
                         help="speech-to-text batches run at once per worker (default CALLRADAR_WHISPER_WORKERS)")
+    parser.add_argument("--math-threads", type=int,
+                        help="numpy/BLAS and torch threads per worker (default CALLRADAR_MATH_THREADS, 1; "
+                             "before it existed they were the threads per worker)")
     parser.add_argument("--transcribe-ahead-ms", type=int,
                         help="transcribe an utterance ahead after this much silence, 0 = off "
                              "(default CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS)")

@@ -56,6 +56,9 @@ class Settings:
     # call id (a channel's utterances stay in order). 2 uses both cores when customers finish together.
     whisper_workers: int = 1
     whisper_beam_size: int = 1
+    # numpy/BLAS, OpenMP and torch threads in a worker process (text models, audio features).
+    # 1: their default of one per core fought Whisper and the event loop on 2 cores.
+    math_threads: int = 1
     whisper_context: str = "adaptive"  # adaptive: encoder window sized to each utterance; full: the standard 30 s
 
     # PII redaction of transcripts before they leave the transcribe stage (pipeline/redact.py).
@@ -229,6 +232,8 @@ def _validate(s: Settings) -> None:
     if s.vad_transcribe_ahead_ms and not 100 <= s.vad_transcribe_ahead_ms < s.vad_end_silence_ms:
         raise SettingsError("CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS must be 0 (off) or from 100 to under "
                             f"CALLRADAR_VAD_END_SILENCE_MS ({s.vad_end_silence_ms})")
+    if s.math_threads < 1:
+        raise SettingsError("CALLRADAR_MATH_THREADS must be at least 1")
     if s.whisper_workers < 1:
         raise SettingsError("CALLRADAR_WHISPER_WORKERS must be at least 1")
     if s.stt_queue_max < 1:

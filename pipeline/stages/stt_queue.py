@@ -28,6 +28,8 @@ BATCH = 8  # utterances handed to the speech model at once
 
 
 class SpeechQueue:
+    """The transcribe stage's speech-to-text side; the app feeds it utterances and sends its transcripts."""
+
     def __init__(self, stt, pool: Executor, workers: int, queue_max: int, ahead_ms: int, metrics):
         self.stt = stt
         self.pool = pool
@@ -49,7 +51,8 @@ class SpeechQueue:
         return sum(q.qsize() for q in self.queues)
 
     def guess(self, processor: TranscribeProcessor, call_id: str, channel: str) -> None:
-        """After a chunk: transcribe the channel's open utterance ahead if it may have ended and a worker is free."""
+        """After a chunk: transcribe the channel's open utterance ahead if it may have ended, its queue
+        is empty and no other guess is running."""
         if not self.ahead_ms or self.guessing or not self.queue_for(call_id).empty():
             return
         utt = processor.tentative(call_id, channel, self.ahead_ms)

@@ -109,3 +109,17 @@ def test_transcribing_ahead_gets_a_model_worker_of_its_own():
 
     assert model_workers(load_settings(environ={})) == 2  # one whisper worker, one for guesses
     assert model_workers(load_settings(environ={}, vad_transcribe_ahead_ms=0, whisper_workers=3)) == 3
+
+
+def test_a_worker_limits_its_math_threads_to_the_setting():
+    """numpy/BLAS and torch in a worker use CALLRADAR_MATH_THREADS, not one thread per core."""
+    import subprocess
+    import sys
+
+    code = ("import numpy, json; from threadpoolctl import threadpool_info; from pipeline.worker import limit_math_threads; "
+            "limit_math_threads(1); import torch; from models.encoder import _default_threads; "
+            "print(json.dumps([[p['internal_api'], p['num_threads']] for p in threadpool_info()] + [['torch', _default_threads()]]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"})
+    pools = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+    assert pools and all(n == 1 for _, n in pools), pools

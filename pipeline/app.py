@@ -17,6 +17,7 @@ loses no utterance or alert and sends none twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -79,6 +80,7 @@ def create_app(settings: Settings, stages: tuple[str, ...] = STAGES,
         wiring.score_stage()
     if "trigger" in stages:
         wiring.trigger_stage()
+    wiring.watch_steps()
     wiring.health_pages()
     wiring.metrics_page()
     return app
@@ -102,6 +104,7 @@ class _Wiring:
         self.text_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text")
         self.tables: list = []
         self._changelogs_known = False
+        self.steps: dict[str, tuple[str, float]] = {}  # stage -> (what it awaits, since): see watch_steps
 
     @property
     def ready(self) -> bool:
@@ -144,6 +147,28 @@ class _Wiring:
             await client.add_topic(name)  # kept in every metadata refresh from now on
             await client._wait_on_metadata(name)
         self._changelogs_known = True
+
+    @contextlib.contextmanager
+    def step(self, stage: str, what: str):
+        """Mark what a stage is waiting for, so a stall names itself in the log (see watch_steps)."""
+        self.steps[stage] = (what, time.monotonic())
+        try:
+            yield
+        finally:
+            self.steps.pop(stage, None)
+
+    def stalls(self, now: float, stall_s: float = 10.0) -> list[str]:
+        """Stages waiting on one step for over ``stall_s``, as log lines."""
+        return [f"{stage} stage: still waiting for {what} after {now - since:.0f} s"
+                for stage, (what, since) in list(self.steps.items()) if now - since > stall_s]
+
+    def watch_steps(self) -> None:
+        """Every 5 s, log what any stage has waited on for over 10 s: a hung model call or a
+        produce that never completes would otherwise only show as silence."""
+        @self.app.timer(interval=5.0)
+        async def log_stalls():
+            for line in self.stalls(time.monotonic()):
+                log.warning(line)
 
     async def send_all(self, name: str, records) -> None:
         """Send records (keyed by their call id); returns once the broker has them all.
@@ -231,10 +256,12 @@ class _Wiring:
         async def transcribe_from(queue: asyncio.Queue):
             while True:
                 batch = await speech.next_batch(queue)
-                results = await speech.transcribe(batch)
+                with self.step(f"transcribe-{speech.queues.index(queue)}", f"speech to text ({len(batch)} utterances)"):
+                    results = await speech.transcribe(batch)
                 records = [utt.to_record(redact(r.text.strip()), r.confidence, stt.model_id, time.time())
                            for utt, r in zip(batch, results)]
-                await self.send_all("transcripts", records)
+                with self.step(f"transcribe-{speech.queues.index(queue)}", f"the broker to take {len(records)} transcripts"):
+                    await self.send_all("transcripts", records)
                 # Progress (which makes a restart skip this audio) only now the transcripts are on the broker.
                 for utt, record in zip(batch, records):
                     self.metrics.on_utterance_sent(record)
@@ -287,8 +314,10 @@ class _Wiring:
                 for call_id in {u.call_id for u in utterances} - processor.calls.keys():
                     if saved.get(call_id):  # state from before a restart
                         processor.restore(call_id, saved[call_id])
-                scores = await loop.run_in_executor(self.text_pool, processor.score, utterances)
-                await self.send_all("scores", scores)  # before the state that marks them seen
+                with self.step("score", f"the text models ({len(utterances)} utterances)"):
+                    scores = await loop.run_in_executor(self.text_pool, processor.score, utterances)
+                with self.step("score", f"the broker to take {len(scores)} scores"):
+                    await self.send_all("scores", scores)  # before the state that marks them seen
                 by_id = {u.utterance_id: u for u in utterances}
                 for s in scores:
                     self.metrics.on_score_sent(by_id[s.utterance_id], s)
@@ -333,8 +362,10 @@ class _Wiring:
                 score = await self.decoded("trigger", source, event, Score)
                 if score is None:
                     continue
-                alerts, state = await loop.run_in_executor(pool, on_score, score)
-                await self.send_all("alerts", alerts)  # before the state that marks the score seen
+                with self.step("trigger", "the trigger rules"):
+                    alerts, state = await loop.run_in_executor(pool, on_score, score)
+                with self.step("trigger", f"the broker to take {len(alerts)} alerts"):
+                    await self.send_all("alerts", alerts)  # before the state that marks the score seen
                 for alert in alerts:
                     self.metrics.on_alert_sent(score, alert)
                 saved[score.call_id] = state

@@ -75,3 +75,20 @@ def test_stages_track_and_wait_for_their_changelogs_partitions_once():
     asyncio.run(main())
     assert waited == [t.changelog_topic.get_topic_name() for t in tables] and tracked == set(waited)
     assert all(name.endswith("-changelog") for name in waited)
+
+
+def test_a_stage_stuck_on_one_step_names_it():
+    import time
+
+    import faust
+
+    from pipeline.app import _Wiring
+    from pipeline.records import Topics
+
+    wiring = _Wiring(faust.App("stall-test", broker="kafka://127.0.0.1:9"), load_settings({}), Topics(""),
+                     PipelineMetrics())
+    with wiring.step("score", "the broker to take 3 scores"):
+        now = time.monotonic()
+        assert wiring.stalls(now + 5) == []
+        assert wiring.stalls(now + 12) == ["score stage: still waiting for the broker to take 3 scores after 12 s"]
+    assert wiring.stalls(now + 60) == []  # the step is over

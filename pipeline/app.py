@@ -251,16 +251,16 @@ class _Wiring:
         @self.app.task
         async def transcribe_pending():
             await self.changelogs_known()
-            await asyncio.gather(*(transcribe_from(q) for q in speech.queues))
+            await asyncio.gather(*(transcribe_from(q, f"transcribe-{i}") for i, q in enumerate(speech.queues)))
 
-        async def transcribe_from(queue: asyncio.Queue):
+        async def transcribe_from(queue: asyncio.Queue, name: str):
             while True:
                 batch = await speech.next_batch(queue)
-                with self.step(f"transcribe-{speech.queues.index(queue)}", f"speech to text ({len(batch)} utterances)"):
+                with self.step(name, f"speech to text ({len(batch)} utterances)"):
                     results = await speech.transcribe(batch)
                 records = [utt.to_record(redact(r.text.strip()), r.confidence, stt.model_id, time.time())
                            for utt, r in zip(batch, results)]
-                with self.step(f"transcribe-{speech.queues.index(queue)}", f"the broker to take {len(records)} transcripts"):
+                with self.step(name, f"the broker to take {len(records)} transcripts"):
                     await self.send_all("transcripts", records)
                 # Progress (which makes a restart skip this audio) only now the transcripts are on the broker.
                 for utt, record in zip(batch, records):

@@ -213,7 +213,7 @@ class UtteranceSegmenter:
         start, end = self._start * self.frame, (self._last_speech + 1) * self.frame
         if end - start < self.min_speech_samples or (self._next_index, start, end) == unless:
             return None
-        audio_from = start if self._start_is_cut else max(0, start - self.preroll)
+        audio_from = self._audio_from(start)
         return Segment(
             index=self._next_index,
             start_sample=start,
@@ -283,7 +283,7 @@ class UtteranceSegmenter:
         """End the current utterance at end_frame; returns it unless it is too short."""
         start = self._start * self.frame
         end = end_frame * self.frame
-        audio_from = start if self._start_is_cut else max(0, start - self.preroll)
+        audio_from = self._audio_from(start)
         audio_to = end if forced else min(end + self.tail, audio_until)
         self._start, self._onset_run = None, 0
         if end - start < self.min_speech_samples:
@@ -301,6 +301,10 @@ class UtteranceSegmenter:
         return segment
 
     # ------------------------------------------------------------ audio store
+
+    def _audio_from(self, start: int) -> int:
+        """Where an utterance's audio begins: its pre-roll, unless it continues a forced cut."""
+        return start if self._start_is_cut else max(0, start - self.preroll)
 
     def _slice(self, start: int, stop: int) -> np.ndarray:
         parts = [

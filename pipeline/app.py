@@ -1,8 +1,8 @@
 """The Faust app: wires the stage processors to Kafka topics.
 
-This module and pipeline/kafka_io.py are the only places that touch Kafka. The
-stage processors (pipeline/stages/) get decoded records and return records; here
-we decode, route refusals to the dead-letter topic, batch, and send.
+This module, pipeline/faust_consumer.py and pipeline/kafka_io.py are the only
+places that touch Kafka. The stage processors (pipeline/stages/) get decoded
+records and return records; here we decode, route refusals to the dead-letter topic, batch, and send.
 
 Models load when the app is built, before the worker joins its consumer group,
 so the first utterance doesn't pay for loading Whisper or the text encoder.
@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import faust
 
 from models.speech import model_workers
+from pipeline.faust_consumer import App
 from pipeline.kafka_io import faust_credentials
 from pipeline.metrics import PipelineMetrics, PrometheusMetrics, faust_consumer_lag
 from pipeline.records import (
@@ -55,7 +56,7 @@ def create_app(settings: Settings, stages: tuple[str, ...] = STAGES,
     unknown = set(stages) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {STAGES}")
-    app = faust.App(
+    app = App(  # faust.App with a consumer that keeps offset order and commits only what was acked
         app_id(settings, stages),
         broker=f"kafka://{settings.bootstrap}",
         broker_credentials=faust_credentials(settings),  # SASL/TLS from settings (docs/security.md)

@@ -1,0 +1,190 @@
+"""Faust's Kafka consumer, made to hand over each partition in offset order and to commit
+only what was acked. Part of the Kafka layer (with pipeline/app.py and pipeline/kafka_io.py).
+
+faust-streaming 0.15 can lose a message across a restart or rebalance; the kill -9 test
+caught it as a transcript that was never scored. Two gaps in its consumer line up:
+
+* Records fetched before a seek (the seek to committed offsets after every rebalance) can
+  still be handed over after it. Faust keeps one "read offset" per partition and drops any
+  record below it, so a stale record past the seek target moves that offset on, and the
+  re-fetched record at the target is then dropped (faust-streaming#221).
+* Faust commits a run of acked offsets that starts one past the committed offset, so the
+  message at the committed offset, never acked, is committed past (faust-streaming#606).
+
+``InOrderConsumer`` closes both: ``PartitionSequence`` hands over a partition's records in
+strict offset order from the committed offset on, dropping repeats and seeking back over
+gaps (and Faust's read-offset check then lets them through), and a commit waits until the
+message at the committed offset is acked. Compacted changelogs (no acks) pass untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from enum import Enum
+
+import faust
+from faust.transport.drivers import aiokafka as aiokafka_driver
+
+log = logging.getLogger(__name__)
+
+
+class Verdict(Enum):
+    DELIVER = "deliver"  # the next offset: hand it over
+    REPEAT = "repeat"  # below the next offset: already handed over
+    RESEEK = "reseek"  # past the next offset: seek back to it and drop this one
+    STALE = "stale"  # past the next offset, fetched before that seek back: dropped
+    HOLE = "hole"  # still past it after RESEEKS_BEFORE_HOLE seeks back: the offsets between are gone
+
+
+RESEEKS_BEFORE_HOLE = 3
+
+
+class PartitionSequence:
+    """Which offset each partition hands over next, and what to do with a fetched record.
+
+    Records are taken in strict offset order from wherever they come: a batch fetched
+    around a seek holds the right records as often as not (aiokafka may have moved its
+    position past them), so only the offset decides. A record past the next offset
+    means the position ran ahead: seek back to the next offset. Only our own seeks back
+    are counted, per partition, so that what a fetch begun before one returns is not
+    taken for a hole; a gap that survives several seeks back is a real hole (retention).
+    """
+
+    def __init__(self) -> None:
+        self.next_offset: dict = {}  # tp -> offset to hand over next (None: take what comes)
+        self.reseeks: dict = {}  # tp -> seeks back so far (fetches are stamped with these)
+        self._pending: dict = {}  # tp -> (seeks back at the last one, attempts) for the current gap
+        self.dropped = {v: 0 for v in Verdict if v not in (Verdict.DELIVER, Verdict.HOLE)}
+
+    def sought(self, offsets: Mapping) -> None:
+        """Faust sought these partitions (to committed offsets): each hands over its offset next."""
+        for tp, offset in offsets.items():
+            self.next_offset[tp] = offset if offset is not None and offset >= 0 else None
+            self._pending.pop(tp, None)
+
+    def forget(self, tps: Iterable) -> None:
+        for tp in tps:
+            self.next_offset.pop(tp, None)
+            self._pending.pop(tp, None)
+
+    def fetch_started(self) -> dict:
+        return dict(self.reseeks)
+
+    def admit(self, tp, offset: int, fetch: Mapping) -> Verdict:
+        verdict = self._verdict(tp, offset, fetch)
+        if verdict in (Verdict.DELIVER, Verdict.HOLE):
+            self.next_offset[tp] = offset + 1
+            self._pending.pop(tp, None)
+        else:
+            self.dropped[verdict] += 1
+        return verdict
+
+    def _verdict(self, tp, offset: int, fetch: Mapping) -> Verdict:
+        expected = self.next_offset.get(tp)
+        if expected is None or offset == expected:
+            return Verdict.DELIVER
+        if offset < expected:
+            return Verdict.REPEAT
+        pending = self._pending.get(tp)
+        if pending is None:
+            return Verdict.RESEEK
+        last_reseek, attempts = pending
+        if fetch.get(tp, 0) < last_reseek:
+            return Verdict.STALE
+        return Verdict.HOLE if attempts >= RESEEKS_BEFORE_HOLE else Verdict.RESEEK
+
+    def reseeking(self, tp) -> int:
+        """Count a seek back to the next offset for ``tp``; returns that offset."""
+        self.reseeks[tp] = self.reseeks.get(tp, 0) + 1
+        attempts = self._pending.get(tp, (0, 0))[1] + 1
+        self._pending[tp] = (self.reseeks[tp], attempts)
+        return self.next_offset[tp]
+
+
+def commit_through(acked: list[int], committed: int | None) -> int | None:
+    """The offset to commit for a partition: one past the run of acked offsets that starts
+    at the committed offset (the next one to read), or None while that one is unacked."""
+    if not acked:
+        return None
+    acked.sort()
+    if committed is not None and acked[0] > committed:
+        return None
+    end = acked[0]
+    for offset in acked:
+        if offset > end:
+            break
+        end = offset + 1
+    return end
+
+
+class InOrderConsumer(aiokafka_driver.Consumer):
+    """The aiokafka consumer with each partition handed over in order (see module docstring)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sequence = PartitionSequence()
+
+    async def seek_to_committed(self):
+        offsets = await super().seek_to_committed()
+        # aiokafka seeks only where an offset above 0 is committed; elsewhere the position stays.
+        self.sequence.sought({tp: offset for tp, offset in offsets.items() if offset and offset > 0})
+        return offsets
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        self.sequence.forget(revoked)
+        await super().on_partitions_revoked(revoked)
+
+    async def getmany(self, timeout: float):
+        fetch = self.sequence.fetch_started()
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        async for tp, message in super().getmany(timeout):
+            if not acks_enabled_for(message.topic):
+                yield tp, message
+                continue
+            expected = self.sequence.next_offset.get(tp)
+            verdict = self.sequence.admit(tp, message.offset, fetch)
+            if verdict is Verdict.DELIVER:
+                # The order is ours to keep now: Faust's own read-offset check must let it pass.
+                self._read_offset[tp] = message.offset
+                yield tp, message
+            elif verdict is Verdict.RESEEK:
+                log.warning("%s: fetched offset %d, expected %d: seeking back to it", tp, message.offset, expected)
+                await super()._seek(tp, self.sequence.reseeking(tp))
+            elif verdict is Verdict.HOLE:
+                log.warning("%s: offsets %d to %d are not on the broker (retention?): going on from %d",
+                            tp, expected, message.offset - 1, message.offset)
+                await self._add_gap(tp, expected, message.offset)
+                self._read_offset[tp] = message.offset
+                yield tp, message
+
+    def _new_offset(self, tp):
+        """As Faust's, but a commit waits for the message at the committed offset (faust-streaming#606)."""
+        acked = self._acked[tp]
+        if not acked:
+            return None
+        gaps = self._gap[tp]
+        if gaps:  # offsets known to be absent count as acked (Faust's own bookkeeping)
+            candidates = sorted(gaps.overlap(0, max(acked)), key=lambda i: i.begin)
+            if candidates:
+                filled = [o for i in candidates for o in range(i.begin, i.end)]
+                acked.extend(filled)
+                gaps.chop(0, max(filled[-1], max(acked) + 1))
+        offset = commit_through(acked, self._committed_offset[tp])
+        if offset is None:
+            return None
+        done = [o for o in acked if o < offset]
+        acked[: len(done)] = []
+        self._acked_index[tp].difference_update(done)
+        return offset
+
+
+class InOrderTransport(aiokafka_driver.Transport):
+    Consumer = InOrderConsumer
+
+
+class App(faust.App):
+    """faust.App whose consumer is ``InOrderConsumer``."""
+
+    def _new_transport(self):
+        return InOrderTransport(self.conf.broker_consumer, self)

@@ -235,7 +235,8 @@ class _Wiring:
                     if isinstance(message, ChannelEnd):
                         finished = processor.end_channel(message.call_id, message.channel)
                     else:
-                        finished = processor.on_chunk(message, now, source=event.message.partition)
+                        finished = processor.on_chunk(message, now, source=event.message.partition,
+                                                      position=event.message.offset)
                 except MalformedMessage as exc:
                     await self.dead_letter("transcribe", audio_topic.get_topic_name(), event.key,
                                            event.value, event.headers, str(exc))

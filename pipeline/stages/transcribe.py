@@ -196,11 +196,24 @@ class TranscribeProcessor:
         self.in_flight: Counter[tuple[str, str]] = Counter()  # utterances handed out, not yet sent
         self.replayed = 0  # redelivered messages that progress already covered
         self.newest_capture_ts: dict[object, float] = {}  # per source, of any chunk read from it
+        self.read_through: dict[object, int] = {}  # per source, the furthest position read
         self.last_read_wall = 0.0  # when any chunk was last read
 
-    def on_chunk(self, chunk: AudioChunk, now: float, source: object = None) -> list[PendingUtterance]:
-        """``source``: the stream the chunk came from (a Kafka partition); idle is judged per source."""
+    def on_chunk(self, chunk: AudioChunk, now: float, source: object = None,
+                 position: int | None = None) -> list[PendingUtterance]:
+        """``source``: the stream the chunk came from (a Kafka partition); idle is judged per source.
+
+        ``position``: the chunk's place in that stream (its offset). A chunk at or before the
+        furthest place read is a re-read (the consumer went back to the committed offset after
+        a seek): skipped if its channel already has it. The same chunk at a new place is a
+        duplicate sent by the producer, and refused as before.
+        """
         key = (chunk.call_id, chunk.channel)
+        if position is not None:
+            if position <= self.read_through.get(source, -1) and self._already_has(key, chunk.seq):
+                self.replayed += 1
+                return []
+            self.read_through[source] = max(position, self.read_through.get(source, -1))
         if key in self.ended:
             raise MalformedMessage(f"chunk for {chunk.call_id}/{chunk.channel} after its channel ended")
         self.newest_capture_ts[source] = max(self.newest_capture_ts.get(source, 0.0), chunk.capture_ts)
@@ -214,6 +227,10 @@ class TranscribeProcessor:
             track = self.tracks[key] = ChannelTrack(chunk.call_id, chunk.channel, self.settings, resume=saved)
             track.source = source  # a call's messages all come from one partition (keyed by call id)
         return self._handed_out(key, track.feed(chunk, now))
+
+    def _already_has(self, key: tuple[str, str], seq: int) -> bool:
+        track = self.tracks.get(key)
+        return key in self.ended or (track is not None and seq < track.next_seq)
 
     def tentative(self, call_id: str, channel: str, silence_ms: int) -> PendingUtterance | None:
         """The channel's open utterance, if it has been followed by ``silence_ms`` of silence.

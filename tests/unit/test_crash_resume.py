@@ -10,6 +10,7 @@ from test_transcribe_stage import chunks, silence, voiced
 
 from models.call_features import CallState
 from models.types import ScoredUtterance, TextScores
+from pipeline.records import MalformedMessage
 from pipeline.settings import load_settings
 from pipeline.stages.dedup import SeenIds
 from pipeline.stages.transcribe import HeldChunks, InOrderAcks, TranscribeProcessor
@@ -250,3 +251,27 @@ def test_a_partition_read_ahead_of_another_closes_nothing_on_the_other():
         proc.on_chunk(c, now=2002.0, source=1)
     proc.evict_idle(now=2003.0)
     assert ("slow", "customer") not in proc.tracks and proc.timed_out == 1
+
+
+def test_a_re_read_after_a_seek_is_skipped_and_a_producer_duplicate_still_refused():
+    """The consumer may go back to the committed offset while the channel is still open here
+    (a seek after a rebalance): chunks at offsets already read are skipped, not dead-lettered."""
+    proc = TranscribeProcessor(SETTINGS)
+    all_chunks = list(chunks("c1", "customer", CALL))
+    first = [u for i, c in enumerate(all_chunks[:90]) for u in proc.on_chunk(c, now=c.capture_ts, source=0,
+                                                                               position=1000 + i)]
+    again = [u for i, c in enumerate(all_chunks[60:90], start=60)
+             for u in proc.on_chunk(c, now=c.capture_ts, source=0, position=1000 + i)]
+    assert again == [] and proc.replayed == 30
+    rest = [u for i, c in enumerate(all_chunks[90:], start=90)
+            for u in proc.on_chunk(c, now=c.capture_ts, source=0, position=1000 + i)]
+    whole = run(TranscribeProcessor(SETTINGS), all_chunks, sent=False)
+    assert [u.utterance_id for u in first + rest] == [u.utterance_id for u in whole]
+    # The same chunk at a new offset was sent twice by the producer: refused, with the reason.
+    with pytest.raises(MalformedMessage, match="already seen"):
+        proc.on_chunk(all_chunks[95], now=0.0, source=0, position=5000)
+    # After the channel ended, a re-read of its chunks is skipped; a new chunk is refused.
+    proc.end_channel("c1", "customer")
+    assert proc.on_chunk(all_chunks[100], now=0.0, source=0, position=1100) == []
+    with pytest.raises(MalformedMessage, match="after its channel ended"):
+        proc.on_chunk(all_chunks[100], now=0.0, source=0, position=5001)

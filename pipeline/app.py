@@ -2,7 +2,8 @@
 
 This module, pipeline/faust_consumer.py and pipeline/kafka_io.py are the only
 places that touch Kafka. The stage processors (pipeline/stages/) get decoded
-records and return records; here we decode, route refusals to the dead-letter topic, batch, and send.
+records and return records; here we decode, route refusals to the dead-letter
+topic, batch, and send.
 
 Models load when the app is built, before the worker joins its consumer group,
 so the first utterance doesn't pay for loading Whisper or the text encoder.

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.triggers import FALLBACK_CATEGORY, Playbook, Prompt
+from callradar.agents.triggers import FALLBACK_CATEGORY, Playbook, Prompt
 
 RECENCY_WEIGHTS = (1.0, 0.6, 0.36)  # newest first: "what the customer just said", for the prompt
 CONTEXT_UTTERANCES = 6  # the customer's side of the call, for the snippet

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.yaml_lines import ConfigError
+from callradar.agents.yaml_lines import ConfigError
 
 DEFAULT_KNOWLEDGE_DIR = Path(__file__).resolve().parent / "knowledge"
 MAX_SNIPPET_CHARS = 1200  # what an agent can take in during a call; longer sections are refused

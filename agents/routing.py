@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.triggers import FALLBACK_CATEGORY, TRIGGER_CATEGORIES
-from agents.yaml_lines import Checker, ConfigError, LineDict, load_yaml, read_yaml
+from callradar.agents.triggers import FALLBACK_CATEGORY, TRIGGER_CATEGORIES
+from callradar.agents.yaml_lines import Checker, ConfigError, LineDict, load_yaml, read_yaml
 
 DEFAULT_MATRIX = Path(__file__).resolve().parent / "escalation_matrix.yaml"
 TYPES = ("functional", "hierarchical")

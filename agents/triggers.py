@@ -29,8 +29,8 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from agents.yaml_lines import Checker, ConfigError, load_yaml
-from models.call_features import KEYWORD_CATEGORIES
+from callradar.agents.yaml_lines import Checker, ConfigError, load_yaml
+from callradar.models.call_features import KEYWORD_CATEGORIES
 
 FALLBACK_CATEGORY = "negative_sentiment"
 # Priority when one utterance hits several categories: the most serious first.
@@ -207,12 +207,12 @@ class Triggers:
     def __init__(self, thresholds, playbook: Playbook | None = None, assist=None, matrix=None):
         """``thresholds``: anything with risk_alert_threshold, risk_rearm_threshold, alert_cooldown_s.
 
-        ``assist`` (agents.assist.Assist) defaults to the playbook in order, without
-        an encoder; ``matrix`` (agents.routing.EscalationMatrix) to the bundled one.
+        ``assist`` (callradar.agents.assist.Assist) defaults to the playbook in order, without
+        an encoder; ``matrix`` (callradar.agents.routing.EscalationMatrix) to the bundled one.
         """
         # Imported here: both modules import this one for the categories and the playbook.
-        from agents.assist import Assist
-        from agents.routing import EscalationMatrix
+        from callradar.agents.assist import Assist
+        from callradar.agents.routing import EscalationMatrix
 
         self.alert_threshold = float(thresholds.risk_alert_threshold)
         self.rearm_threshold = float(thresholds.risk_rearm_threshold)
@@ -247,7 +247,7 @@ class Triggers:
     def on_score(self, call_id: str, utterance_id: str, end_time: float, risk: float,
                  reasons: list, keyword_categories, speaker: str = "", text: str = "",
                  retrieve: bool = True) -> list[dict]:
-        """Alerts (as pipeline.records.Alert fields) for one scored utterance; usually none.
+        """Alerts (as callradar.pipeline.records.Alert fields) for one scored utterance; usually none.
 
         ``call_time`` is ``end_time``. The stage stamps ``audio_end_ts`` and
         ``created_ts``; they are 0.0 here so the output is a pure function of the input.
@@ -324,8 +324,8 @@ def check_config(settings) -> None:
     snippets) without models or Kafka: ``callradar worker`` runs this first, so a mistake is one
     line naming the file and the line at once, not a traceback after the broker wait and model loads.
     Raises the file's ConfigError."""
-    from agents.knowledge import KnowledgeBase
-    from agents.routing import load_matrix
+    from callradar.agents.knowledge import KnowledgeBase
+    from callradar.agents.routing import load_matrix
 
     Playbook.load(settings.playbook)
     load_matrix(settings)
@@ -336,14 +336,14 @@ def check_config(settings) -> None:
 def load_triggers(settings, playbook_path: str | Path | None = None) -> Triggers:
     """The trigger stage's Triggers, from settings: thresholds, playbook, escalation matrix,
     and (unless CALLRADAR_ASSIST_SEMANTIC is off) the encoder and knowledge snippets."""
-    from agents.assist import Assist
-    from agents.knowledge import KnowledgeBase
-    from agents.routing import load_matrix
+    from callradar.agents.assist import Assist
+    from callradar.agents.knowledge import KnowledgeBase
+    from callradar.agents.routing import load_matrix
 
     playbook = Playbook.load(playbook_path or settings.playbook)
     encoder = knowledge = None
     if settings.assist_semantic:
-        from models.encoder import load_encoder
+        from callradar.models.encoder import load_encoder
 
         encoder = load_encoder(settings.encoder_model)
         knowledge = KnowledgeBase.load(settings.knowledge_dir)

@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.audio import StreamResampler, pcm16_bytes_to_float  # noqa: E402
-from pipeline.records import AudioChunk, decode_audio_message  # noqa: E402
-from pipeline.replay import load_call  # noqa: E402
-from pipeline.settings import load_settings  # noqa: E402
-from pipeline.simulate import load_label, simulate_calls  # noqa: E402
-from pipeline.stages import transcribe  # noqa: E402
+from callradar.pipeline.audio.pcm import StreamResampler, pcm16_bytes_to_float  # noqa: E402
+from callradar.pipeline.records import AudioChunk, decode_audio_message  # noqa: E402
+from callradar.pipeline.replay import load_call  # noqa: E402
+from callradar.pipeline.settings import load_settings  # noqa: E402
+from callradar.pipeline.simulator.calls import load_label, simulate_calls  # noqa: E402
+from callradar.pipeline.stages import transcribe  # noqa: E402
 
 
 class GatherResampler(StreamResampler):

@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.live_load import (  # noqa: E402
+from bench.live_load import (  # noqa: E402
     add_counts,
     all_over_budget,
     largest_within,
@@ -51,7 +51,7 @@ from pipeline.live_load import (  # noqa: E402
     threads_per_worker,
     utterance_accounting,
 )
-from pipeline.settings import load_settings  # noqa: E402
+from callradar.pipeline.settings import load_settings  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 REAL_CALLS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio" / "calls"
@@ -91,7 +91,7 @@ class ProcessSampler:
 
 def offline_floor(calls, settings) -> dict:
     """Whisper alone on every utterance the segmenter finds: per-utterance time and the RTF."""
-    from models.speech import SpeechToText
+    from callradar.models.speech import SpeechToText
 
     stt = SpeechToText(settings)
     stt.transcribe(np.zeros(16000, np.float32))  # warm-up, as the live worker is warm
@@ -111,8 +111,8 @@ def offline_floor(calls, settings) -> dict:
 
 def channel_segments(call, samples, settings):
     """The utterances the segmenter finds in one channel, and the channel's length in seconds."""
-    from pipeline.audio import int16_to_float, resample
-    from pipeline.vad import UtteranceSegmenter
+    from callradar.pipeline.audio.pcm import int16_to_float, resample
+    from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 
     audio = resample(int16_to_float(samples), call.sample_rate, 16000)
     segmenter = UtteranceSegmenter.from_settings(settings)
@@ -121,7 +121,7 @@ def channel_segments(call, samples, settings):
 
 def load_real_calls(seconds: float, folder: Path = REAL_CALLS_DIR):
     """The two recorded calls (agent and caller files), cut to ``seconds``."""
-    from pipeline.replay import load_call
+    from callradar.pipeline.replay import load_call
 
     calls = []
     for name in REAL_CALLS:
@@ -147,7 +147,7 @@ def customer_turns(label: dict) -> list[tuple[float, float]]:
 
 def start_broker(base):
     """A private embedded broker on free loopback ports (as tests/conftest.py does), and settings for it."""
-    from pipeline.broker import EmbeddedKafka, free_port
+    from callradar.pipeline.kafka.embedded import EmbeddedKafka, free_port
 
     if not base.embedded:
         return base, None, None
@@ -168,8 +168,8 @@ def pid_of(broker) -> int | None:
 
 def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
     """One live run: the first n calls, k workers. Returns the figures as a dict."""
-    from pipeline.kafka_io import ensure_topics
-    from pipeline.live_run import run_live
+    from callradar.pipeline.kafka.clients import ensure_topics
+    from bench.live_run import run_live
 
     threads = threads_per_worker(args.threads_per_worker, k, os.cpu_count() or 1)
     partitions = max(args.partitions or base.topic_partitions, k)
@@ -371,8 +371,8 @@ def main(argv=None) -> int:
     if args.real_calls and min(sweep) < 3:
         parser.error("--real-calls makes 2 of the N calls the recorded ones: every N must be at least 3")
 
-    from pipeline.replay import load_call
-    from pipeline.simulate import load_label, simulate_calls
+    from callradar.pipeline.replay import load_call
+    from callradar.pipeline.simulator.calls import load_label, simulate_calls
 
     base = load_settings()
     n_sim = max(sweep) - (2 if args.real_calls else 0)

@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from training import data as D  # noqa: E402
+from callradar.training import data as D  # noqa: E402
 
 # Call-style utterances (lower case, no punctuation, as ASR gives them); 1 = the customer asks
 # for escalation, complains, or threatens to leave. Written for this benchmark only.
@@ -94,7 +94,7 @@ def vader_labels(compound: np.ndarray, lo: float, hi: float) -> np.ndarray:
 def sentiment_figures(data_dir: Path, encoder, scorer, vader) -> dict:
     from sklearn.metrics import f1_score
 
-    from training.sentiment import single_label
+    from callradar.training.sentiment import single_label
 
     out = {}
     splits = {}
@@ -122,7 +122,7 @@ def sentiment_figures(data_dir: Path, encoder, scorer, vader) -> dict:
     out["margin_over_tuned_vader"] = out["model_macro_f1"] - out["vader_tuned_macro_f1"]
 
     # The hand-written call-style set (tests/fixtures/call_style_sentiment.jsonl): never trained or tuned on.
-    from training.sentiment import load_call_style
+    from callradar.training.sentiment import load_call_style
 
     call_texts, call_y = load_call_style()
     call_pred = [label for label, _, _ in scorer.sentiment.predict(encoder.encode(call_texts), call_texts)]
@@ -136,10 +136,10 @@ def sentiment_figures(data_dir: Path, encoder, scorer, vader) -> dict:
 
 
 def bitext_heldout(data_dir: Path, seed: int = 0):
-    """The held-out rows exactly as training.intent.train split them."""
+    """The held-out rows exactly as callradar.training.intent.train split them."""
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from training.intent import EXCLUDED_INTENTS, POSITIVE_INTENTS, TEST_FRACTION, asr_style
+    from callradar.training.intent import EXCLUDED_INTENTS, POSITIVE_INTENTS, TEST_FRACTION, asr_style
 
     texts, intents = D.load_bitext(data_dir)
     texts, intents = np.array(texts, dtype=object), np.array(intents)
@@ -154,7 +154,7 @@ def bitext_heldout(data_dir: Path, seed: int = 0):
 def intent_figures(data_dir: Path, encoder, scorer, vader) -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from models.text_scorer import fuse_intent
+    from callradar.models.text_scorer import fuse_intent
 
     texts, y = bitext_heldout(data_dir)
     card = scorer.intent.card.get("metrics", {})
@@ -189,8 +189,8 @@ def intent_figures(data_dir: Path, encoder, scorer, vader) -> dict:
 
 def throughput_figures(settings, texts: list[str], batch: int = 64, repeats: int = 3) -> dict:
     """Batched and one-at-a-time runs, interleaved; the best of ``repeats`` each (the least disturbed by others)."""
-    from pipeline.records import Utterance
-    from pipeline.stages.score import ScoreProcessor
+    from callradar.pipeline.records import Utterance
+    from callradar.pipeline.stages.score import ScoreProcessor
 
     utts = [Utterance(f"bench-{i % 16}/{'customer' if i % 2 else 'agent'}/{i}", f"bench-{i % 16}",
                       "customer" if i % 2 else "agent", i, 3.0 * i, 3.0 * i + 2.5, text, 1.0, 0.0)
@@ -257,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from models.registry import load_model_set
-    from pipeline.settings import load_settings
+    from callradar.models.registry import load_model_set
+    from callradar.pipeline.settings import load_settings
 
     torch.set_num_threads(args.threads)
     settings = load_settings()

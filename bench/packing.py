@@ -34,9 +34,9 @@ from transcription import (  # noqa: E402
     simulated_set,
 )
 
-from models.speech import max_new_tokens  # noqa: E402
-from models.whisper_decode import ContextPolicy  # noqa: E402
-from pipeline.settings import load_settings  # noqa: E402
+from callradar.models.speech import max_new_tokens  # noqa: E402
+from callradar.models.whisper_decode import ContextPolicy  # noqa: E402
+from callradar.pipeline.settings import load_settings  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -31,9 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.call_features import FEATURE_NAMES  # noqa: E402
-from training.evaluate import Assessment, assess, metrics_of, prior_model  # noqa: E402
-from training.risk import DEFAULT_EXCLUDED, TEXT_FEATURES, fit_risk_model  # noqa: E402
+from callradar.models.call_features import FEATURE_NAMES  # noqa: E402
+from callradar.training.evaluate import Assessment, assess, metrics_of, prior_model  # noqa: E402
+from callradar.training.risk import DEFAULT_EXCLUDED, TEXT_FEATURES, fit_risk_model  # noqa: E402
 
 KEYS = ["auroc", "auroc_before_escalation", "precision", "recall", "recall_before_escalation",
         "false_alarm_rate", "median_lead_time_s"]
@@ -59,14 +59,14 @@ def pooled(parts: list[Assessment]) -> Assessment:
 
 def real_call_features(settings):
     """The two real calls, transcribed as live: 40 ms chunks, the stage's segmenter, Whisper."""
-    from models.speech import SpeechToText
-    from models.text_scorer import load_text_scorer
-    from pipeline.audio import read_call_audio
-    from pipeline.records import AudioChunk
-    from pipeline.stages.transcribe import ChannelTrack
-    from training.data import default_data_dir
-    from training.labelled_calls import CallUtterance, LabelledCall
-    from training.risk import feature_cache_dir, features_of
+    from callradar.models.speech import SpeechToText
+    from callradar.models.text_scorer import load_text_scorer
+    from callradar.pipeline.audio.pcm import read_call_audio
+    from callradar.pipeline.records import AudioChunk
+    from callradar.pipeline.stages.transcribe import ChannelTrack
+    from callradar.training.data import default_data_dir
+    from callradar.training.labelled_calls import CallUtterance, LabelledCall
+    from callradar.training.risk import feature_cache_dir, features_of
 
     root = default_data_dir() / "audio" / "calls"
     names = sorted({p.name.rsplit("_", 1)[0] for p in root.glob("*_agent.wav")})
@@ -89,10 +89,10 @@ def real_call_features(settings):
 
 
 def main() -> int:
-    from models.text_scorer import load_text_scorer
-    from pipeline.settings import load_settings
-    from training.labelled_calls import read_calls
-    from training.risk import feature_cache_dir, features_of
+    from callradar.models.text_scorer import load_text_scorer
+    from callradar.pipeline.settings import load_settings
+    from callradar.training.labelled_calls import read_calls
+    from callradar.training.risk import feature_cache_dir, features_of
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="training calls (default: <state dir>/corpus/train.parquet)")

@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from transcription import AUDIO, REAL_CALLS, REFERENCE_TEXTS, channels_16k  # noqa: E402
 
-from models.wer import word_error_rate  # noqa: E402
-from pipeline.settings import load_settings  # noqa: E402
-from pipeline.vad import UtteranceSegmenter  # noqa: E402
+from callradar.models.wer import word_error_rate  # noqa: E402
+from callradar.pipeline.settings import load_settings  # noqa: E402
+from callradar.pipeline.audio.segmenter import UtteranceSegmenter  # noqa: E402
 
 RATE = 16000
 CHUNK = RATE * 40 // 1000
@@ -65,7 +65,7 @@ def channels(settings, n_calls: int, seed: int):
         for audio, text in zip(channels_16k(AUDIO / "reference" / name), texts):
             if text is not None:
                 yield "reference", name, audio, text
-    from pipeline.simulate import load_label, simulate_calls
+    from callradar.pipeline.simulator.calls import load_label, simulate_calls
 
     with tempfile.TemporaryDirectory() as tmp:
         for label_path in simulate_calls(Path(tmp), n_calls, seed):
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     if not (AUDIO / "reference").exists():
         sys.exit(f"{AUDIO} is absent: put the shared data folder next to the repository")
 
-    from models.speech import SpeechToText
+    from callradar.models.speech import SpeechToText
 
     stt = SpeechToText(settings)
 

@@ -41,8 +41,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.wer import edit_distance, normalize_words  # noqa: E402
-from pipeline.settings import load_settings  # noqa: E402
+from callradar.models.wer import edit_distance, normalize_words  # noqa: E402
+from callradar.pipeline.settings import load_settings  # noqa: E402
 
 AUDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio"
 REFERENCE_TEXTS = {
@@ -78,14 +78,14 @@ class Utt:
 
 def channels_16k(*paths: Path):
     """(agent, customer) as float32 at 16 kHz: one stereo file or an agent/customer pair."""
-    from pipeline.audio import int16_to_float, read_call_audio, resample
+    from callradar.pipeline.audio.pcm import int16_to_float, read_call_audio, resample
 
     rate, left, right = read_call_audio(list(paths))
     return [resample(int16_to_float(x), rate, RATE) for x in (left, right)]
 
 
 def segments(audio: np.ndarray, settings):
-    from pipeline.vad import UtteranceSegmenter
+    from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 
     segmenter = UtteranceSegmenter.from_settings(settings)
     return segmenter.feed(audio) + segmenter.flush()
@@ -107,7 +107,7 @@ def simulated_set(settings, seeds: list[int], n_calls: int) -> tuple[list[Utt], 
     as the integration test does, because the segmenter now and then splits a
     turn in two or joins an interruption to it.
     """
-    from pipeline.simulate import load_label, simulate_calls
+    from callradar.pipeline.simulator.calls import load_label, simulate_calls
 
     out, channel_texts = [], {}
     for seed in seeds:
@@ -156,7 +156,7 @@ def noise_set() -> list[Utt]:
 
 
 def make_stt(settings, context: str, threads: int):
-    from models.speech import SpeechToText
+    from callradar.models.speech import SpeechToText
 
     stt = SpeechToText(load_settings(environ={}, whisper_model=settings.whisper_model, whisper_context=context,
                                      whisper_threads=threads, whisper_beam_size=settings.whisper_beam_size))
@@ -236,7 +236,7 @@ TIMING_ONLY = {  # the more conservative floor, for its price
 
 
 def run_as(stts: dict, mode: Mode, utts: list[Utt]) -> dict:
-    from models.whisper_decode import ContextPolicy
+    from callradar.models.whisper_decode import ContextPolicy
 
     stt = stts[mode.context]
     saved = stt.decoder.policy
@@ -263,7 +263,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args(argv)
 
-    from models.whisper_decode import ContextPolicy
+    from callradar.models.whisper_decode import ContextPolicy
 
     settings = load_settings()
     load_before = os.getloadavg()

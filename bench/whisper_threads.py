@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.speech import SpeechToText  # noqa: E402
-from pipeline.records import AudioChunk  # noqa: E402
-from pipeline.replay import load_call  # noqa: E402
-from pipeline.settings import load_settings  # noqa: E402
-from pipeline.simulate import load_label, simulate_calls  # noqa: E402
-from pipeline.stages.transcribe import MODEL_RATE, TranscribeProcessor  # noqa: E402
+from callradar.models.speech import SpeechToText  # noqa: E402
+from callradar.pipeline.records import AudioChunk  # noqa: E402
+from callradar.pipeline.replay import load_call  # noqa: E402
+from callradar.pipeline.settings import load_settings  # noqa: E402
+from callradar.pipeline.simulator.calls import load_label, simulate_calls  # noqa: E402
+from callradar.pipeline.stages.transcribe import MODEL_RATE, TranscribeProcessor  # noqa: E402
 
 
 def utterances(n_calls: int, seed: int, limit: int) -> list:

@@ -56,7 +56,7 @@ import bisect
 from collections import deque
 from collections.abc import Iterable
 
-from models.types import ScoredUtterance
+from callradar.models.types import ScoredUtterance
 
 KEYWORD_CATEGORIES = ("supervisor_request", "cancellation", "legal_threat", "complaint", "repeat_contact")
 

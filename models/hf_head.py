@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.encoder import length_sorted_batches
-from models.sentiment import ArtifactError, LinearHead
-from models.types import SENTIMENT_LABELS
+from callradar.models.encoder import length_sorted_batches
+from callradar.models.sentiment import ArtifactError, LinearHead
+from callradar.models.types import SENTIMENT_LABELS
 
 SENTIMENT_ALIASES = {
     "negative": "negative", "neg": "negative",
@@ -74,7 +74,7 @@ class HFClassifier:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from models.encoder import EncoderNotFound, resolve_model
+        from callradar.models.encoder import EncoderNotFound, resolve_model
 
         try:
             path = resolve_model(spec.name_or_path)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.sentiment import ARTIFACTS_DIR, ArtifactError, LinearHead, load_heads
+from callradar.models.sentiment import ARTIFACTS_DIR, ArtifactError, LinearHead, load_heads
 
 
 class IntentModel:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from models.types import KeywordHit
+from callradar.models.types import KeywordHit
 
 DEFAULT_RULES = Path(__file__).resolve().parent / "keywords.yaml"
 EXACT_ONLY_BELOW = 6  # letters; "sue" must not match "use", nor "suing" "sing"

@@ -57,8 +57,8 @@ class RegistryError(ValueError):
 
 
 def builtin_path(kind: str) -> Path:
-    from models.risk import DEFAULT_RISK_DIR
-    from models.sentiment import ARTIFACTS_DIR
+    from callradar.models.risk import DEFAULT_RISK_DIR
+    from callradar.models.sentiment import ARTIFACTS_DIR
 
     _check_kind(kind)
     return DEFAULT_RISK_DIR if kind == "risk" else ARTIFACTS_DIR / kind
@@ -100,9 +100,9 @@ def validate(kind: str, folder: str | Path) -> dict:
     Raises RegistryError naming the file and the problem (missing, corrupt,
     tampered with, unsafe, or a different kind of model).
     """
-    from models.intent import IntentModel
-    from models.risk import RiskModel, RiskModelError
-    from models.sentiment import ArtifactError, SentimentModel
+    from callradar.models.intent import IntentModel
+    from callradar.models.risk import RiskModel, RiskModelError
+    from callradar.models.sentiment import ArtifactError, SentimentModel
 
     _check_kind(kind)
     folder = Path(folder)
@@ -420,9 +420,9 @@ def load_model_set(settings, registry: Registry | None = None, pins: dict[str, s
     scoring of a candidate. A Hugging Face model set in CALLRADAR_SENTIMENT_MODEL /
     CALLRADAR_INTENT_MODEL replaces that head (its version reads ``hf:<name>``).
     """
-    from models.hf_head import HFSpec
-    from models.risk import RiskModel
-    from models.text_scorer import build_text_scorer, rules_path_for
+    from callradar.models.hf_head import HFSpec
+    from callradar.models.risk import RiskModel
+    from callradar.models.text_scorer import build_text_scorer, rules_path_for
 
     resolved = resolve_versions(settings, registry, pins)
     versions = {kind: version for kind, (version, _) in resolved.items()}

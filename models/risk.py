@@ -1,6 +1,6 @@
 """Call risk: P(escalation | the call so far) from the call features, with reasons.
 
-A logistic model over standardised features from models.call_features:
+A logistic model over standardised features from callradar.models.call_features:
 ``z = intercept + sum(coef_i * (x_i - mean_i) / scale_i)``, ``risk = sigmoid(z)``,
 optionally mapped through isotonic calibration points. Each term of the sum is a
 feature's contribution, so the reasons are exact, not a post-hoc explanation.
@@ -31,8 +31,8 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from models.call_features import FEATURE_NAMES
-from models.types import RiskReading
+from callradar.models.call_features import FEATURE_NAMES
+from callradar.models.types import RiskReading
 
 SCHEMA = "callradar.risk/1"
 DEFAULT_RISK_DIR = Path(__file__).resolve().parent / "artifacts" / "risk"
@@ -238,7 +238,7 @@ def load_risk_model(settings=None) -> RiskModel:
     Nothing promoted: a model folder placed at ``<models_dir>/risk`` if there is
     one, else the bundled prior.
     """
-    from models.registry import Registry
+    from callradar.models.registry import Registry
 
     registry = Registry.from_settings(settings) if settings is not None else None
     if registry is None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.types import SENTIMENT_LABELS
+from callradar.models.types import SENTIMENT_LABELS
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 WEIGHTS_FILE = "heads.safetensors"

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from models.whisper_decode import AdaptiveDecoder
+from callradar.models.whisper_decode import AdaptiveDecoder
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from models.encoder import TextEncoder, load_encoder, same_encoder
-from models.hf_head import HFClassifier, HFIntentModel, HFSentimentModel, HFSpec
-from models.intent import IntentModel
-from models.keywords import DEFAULT_RULES, KeywordRules
-from models.sentiment import ArtifactError, SentimentModel
-from models.types import KeywordHit, TextScores
+from callradar.models.encoder import TextEncoder, load_encoder, same_encoder
+from callradar.models.hf_head import HFClassifier, HFIntentModel, HFSentimentModel, HFSpec
+from callradar.models.intent import IntentModel
+from callradar.models.keywords import DEFAULT_RULES, KeywordRules
+from callradar.models.sentiment import ArtifactError, SentimentModel
+from callradar.models.types import KeywordHit, TextScores
 
 SPEAKERS = ("agent", "customer")
 
@@ -130,7 +130,7 @@ def build_text_scorer(
 
 def rules_path_for(settings) -> Path:
     """``keywords.yaml`` in the registry root replaces the bundled rules."""
-    from models.registry import registry_root
+    from callradar.models.registry import registry_root
 
     root = registry_root(settings)
     return root / "keywords.yaml" if root is not None and (root / "keywords.yaml").exists() else DEFAULT_RULES
@@ -142,6 +142,6 @@ def load_text_scorer(settings) -> TextScorer:
     Nothing promoted: the artifacts committed under models/artifacts/. A Hugging
     Face model in CALLRADAR_SENTIMENT_MODEL / CALLRADAR_INTENT_MODEL replaces that head.
     """
-    from models.registry import load_model_set
+    from callradar.models.registry import load_model_set
 
     return load_model_set(settings).text_scorer

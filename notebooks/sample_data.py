@@ -6,9 +6,9 @@ In order:
    an archive folder, or a folder with ``train.parquet`` and ``test.parquet`` as
    ``callradar corpus build`` writes). A single file or archive is split by call.
 2. The Bitext data in ../shared/data: a small semi-synthetic corpus built with
-   ``training.corpus.build_corpus`` (``CALLRADAR_NOTEBOOK_CALLS`` calls, default 48).
+   ``callradar.training.corpus.build_corpus`` (``CALLRADAR_NOTEBOOK_CALLS`` calls, default 48).
 3. Neither (or ``CALLRADAR_NOTEBOOK_SAMPLE=scripts``): calls made from the simulator's
-   call scripts (pipeline/call_scripts.yaml), text only, timed from speaking rates.
+   call scripts (pipeline/simulator/call_scripts.yaml), text only, timed from speaking rates.
    Few distinct conversations: enough to run the notebooks, not to judge a model.
 """
 
@@ -35,7 +35,7 @@ def notebook_data(workdir: Path, n_calls: int | None = None, seed: int = 0) -> N
     given = os.environ.get("CALLRADAR_NOTEBOOK_DATA")
     if given:
         return _given(Path(given), workdir)
-    from training.data import bitext_file, default_data_dir
+    from callradar.training.data import bitext_file, default_data_dir
 
     bitext = bitext_file(default_data_dir())
     if bitext.exists() and os.environ.get("CALLRADAR_NOTEBOOK_SAMPLE", "auto") != "scripts":
@@ -47,7 +47,7 @@ def _given(path: Path, workdir: Path) -> NotebookData:
     if (path / "train.parquet").exists():
         test = path / "test.parquet"
         return NotebookData(path / "train.parquet", test if test.exists() else None, f"corpus in {path}")
-    from training.labelled_calls import read_calls, write_calls
+    from callradar.training.labelled_calls import read_calls, write_calls
 
     calls = read_calls(path, labelled_only=True)
     test_share = 0.25
@@ -61,20 +61,20 @@ def _given(path: Path, workdir: Path) -> NotebookData:
 
 
 def _bitext_corpus(out: Path, n_calls: int, seed: int, bitext: Path) -> NotebookData:
-    from pipeline.settings import load_settings
-    from training.corpus import build_corpus, load_intent_card
+    from callradar.pipeline.settings import load_settings
+    from callradar.training.corpus import build_corpus, load_intent_card
 
     if not (out / "test.parquet").exists():
         build_corpus(out, n_calls, seed, bitext_path=bitext, intent_card=load_intent_card(load_settings()))
     return NotebookData(out / "train.parquet", out / "test.parquet",
                         f"small semi-synthetic corpus: {n_calls} calls assembled from real Bitext customer "
-                        f"utterances (training.corpus, seed {seed}), in {out}")
+                        f"utterances (callradar.training.corpus, seed {seed}), in {out}")
 
 
 def _script_calls(out: Path, seed: int, variants: int = 5) -> NotebookData:
     """Each call script ``variants`` times with different timing; one calm and one escalating script held out."""
-    from pipeline.simulate import OUTCOMES, load_scripts
-    from training.labelled_calls import CallUtterance, LabelledCall, write_calls
+    from callradar.pipeline.simulator.calls import OUTCOMES, load_scripts
+    from callradar.training.labelled_calls import CallUtterance, LabelledCall, write_calls
 
     book = load_scripts()
     held_out = {book.of_kind("calm")[0].name, book.of_kind("escalating")[0].name}

@@ -1,7 +1,7 @@
 """Errors a user can fix, shared by every command.
 
-Kept apart from pipeline.cli so that ``python -m pipeline.cli`` (how worker
-processes are started) and ``import pipeline.cli`` see one and the same class.
+Kept apart from callradar.pipeline.cli.main so that ``python -m callradar.pipeline.cli.main`` (how worker
+processes are started) and ``import callradar.pipeline.cli.main`` see one and the same class.
 """
 
 

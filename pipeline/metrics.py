@@ -1,6 +1,6 @@
 """What the stages report about themselves, and its Prometheus exposition.
 
-The Faust wiring (pipeline/app.py) calls a :class:`PipelineMetrics` at a few
+The Faust wiring (pipeline/kafka/app.py) calls a :class:`PipelineMetrics` at a few
 points: a message taken in, a record sent, a batch transcribed, a dead letter.
 The base class records nothing, so the stage processors never see Prometheus
 and anything else (a test probe, another backend) can take its place.
@@ -88,7 +88,7 @@ class PipelineMetrics:
         """A guess made ahead was ``used`` (the utterance ended there) or ``wasted`` (speech went on)."""
 
     def on_utterance_sent(self, utterance) -> None:
-        """A transcript (pipeline.records.Utterance) went to calls.transcripts."""
+        """A transcript (callradar.pipeline.records.Utterance) went to calls.transcripts."""
 
     def on_score_sent(self, utterance, score) -> None:
         """A score went to calls.scores for this utterance."""

@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from pipeline.settings import Settings
+from callradar.pipeline.settings import Settings
 
 
 def free_port() -> int:
@@ -71,7 +71,7 @@ class WorkerProcess:
     def start(self) -> "WorkerProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**settings_env(self.settings), **self.extra_env}
-        cmd = [sys.executable, "-m", "pipeline.cli", "worker", "--stages", self.stages, "--web-port", str(self.port)]
+        cmd = [sys.executable, "-m", "callradar.pipeline.cli.main", "worker", "--stages", self.stages, "--web-port", str(self.port)]
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)

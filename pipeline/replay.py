@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.records import AudioChunk, CallEvent, ChannelEnd, Topics
+from callradar.pipeline.records import AudioChunk, CallEvent, ChannelEnd, Topics
 
 SendFn = Callable[[str, str, bytes, list], None]  # topic, key, value, headers
 
@@ -38,7 +38,7 @@ class CallAudio:
 
 def load_call(paths: list[Path], layout: str = "stereo-agent-left", call_id: str | None = None) -> CallAudio:
     """Read a stereo file or an agent/customer pair; resample to a rate the stages accept."""
-    from pipeline.audio import read_call_audio, resample, to_wire_rate
+    from callradar.pipeline.audio.pcm import read_call_audio, resample, to_wire_rate
 
     rate, agent, customer = read_call_audio([Path(p) for p in paths], layout=layout)
     wire = to_wire_rate(rate)
@@ -141,7 +141,7 @@ def _send_event(send: SendFn, topics: Topics, call: CallAudio, event: str, ts: f
 
 def parse_call_args(files: list[str], pairs: list[list[str]] | None) -> list[list[Path]]:
     """FILES are stereo recordings; each --pair is AGENT CUSTOMER mono files."""
-    from pipeline.audio import AudioFileError
+    from callradar.pipeline.audio.pcm import AudioFileError
 
     groups = [[Path(f)] for f in files] + [[Path(a), Path(c)] for a, c in (pairs or [])]
     for group in groups:
@@ -166,10 +166,10 @@ def register(sub) -> None:
 def _run(args) -> int:
     import sys
 
-    from pipeline.audio import AudioFileError
-    from pipeline.cli import UserError
-    from pipeline.kafka_io import make_producer
-    from pipeline.settings import load_settings
+    from callradar.pipeline.audio.pcm import AudioFileError
+    from callradar.pipeline.cli.main import UserError
+    from callradar.pipeline.kafka.clients import make_producer
+    from callradar.pipeline.settings import load_settings
 
     if not args.files and not args.pair:
         raise UserError("give at least one FILE or --pair AGENT CUSTOMER")

@@ -61,7 +61,7 @@ class Settings:
     math_threads: int = 1
     whisper_context: str = "adaptive"  # adaptive: encoder window sized to each utterance; full: the standard 30 s
 
-    # PII redaction of transcripts before they leave the transcribe stage (pipeline/redact.py).
+    # PII redaction of transcripts before they leave the transcribe stage (pipeline/audio/redact.py).
     redact_pii: bool = True
     redact_types: str = "card,ssn,phone,email"
 
@@ -216,7 +216,7 @@ def _validate_kafka_security(s: Settings) -> None:
 def _validate(s: Settings) -> None:
     _validate_kafka_security(s)
     try:
-        from pipeline.redact import parse_types
+        from callradar.pipeline.audio.redact import parse_types
 
         parse_types(s.redact_types)
     except ValueError as exc:

@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 
-from pipeline.records import Alert, MalformedMessage, Score, Topics
+from callradar.pipeline.records import Alert, MalformedMessage, Score, Topics
 
 COLOURS = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "grey": "90", "bold": "1", "magenta": "35"}
 
@@ -52,7 +52,7 @@ class LiveView:
 def follow(settings, on_score, on_alert, stop: threading.Event, from_beginning: bool = False,
            ready: threading.Event | None = None) -> None:
     """Call back for every score and alert until ``stop`` is set."""
-    from pipeline.kafka_io import make_consumer
+    from callradar.pipeline.kafka.clients import make_consumer
 
     topics = Topics(settings.topic_prefix)
     consumer = make_consumer(settings, [topics.scores, topics.alerts], group_id=None, from_beginning=from_beginning)
@@ -82,7 +82,7 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from pipeline.settings import load_settings
+    from callradar.pipeline.settings import load_settings
 
     settings = load_settings()
     view = LiveView()

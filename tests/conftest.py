@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import kafka_io
-from pipeline.broker import EmbeddedKafka, free_port
-from pipeline.records import Topics
-from pipeline.settings import load_settings
+from callradar.pipeline.kafka import clients as kafka_io
+from callradar.pipeline.kafka.embedded import EmbeddedKafka, free_port
+from callradar.pipeline.records import Topics
+from callradar.pipeline.settings import load_settings
 
 
 def _pid_alive(pid: int) -> bool:

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.records import Alert, CallEvent, Feedback, Score, Utterance
-from training.labelled_calls import (
+from callradar.pipeline.records import Alert, CallEvent, Feedback, Score, Utterance
+from callradar.training.labelled_calls import (
     CallAlert,
     CallFeedback,
     CallUtterance,
@@ -191,8 +191,8 @@ class ArchiveConsumer:
 
     def __init__(self, settings, out_dir: Path, grace_s: float = GRACE_S, idle_s: float = IDLE_S,
                  report=print, flush_every_s: float = 1.0):
-        from pipeline.kafka_io import make_consumer
-        from pipeline.records import Topics
+        from callradar.pipeline.kafka.clients import make_consumer
+        from callradar.pipeline.records import Topics
 
         self.settings, self.out_dir, self.report, self.flush_every_s = settings, Path(out_dir), report, flush_every_s
         self.topics = Topics(settings.topic_prefix)
@@ -252,7 +252,7 @@ class ArchiveConsumer:
         return self.written
 
     def _handle(self, tp, rec, now: float) -> None:
-        from pipeline.records import MalformedMessage
+        from callradar.pipeline.records import MalformedMessage
 
         if rec.topic in self.side_files:
             kind, append, attach = self.side_files[rec.topic]
@@ -295,8 +295,8 @@ class ArchiveConsumer:
             self.consumer.commit(offsets)
 
     def _dead_letter(self, rec, reason: str) -> None:
-        from pipeline.kafka_io import make_producer
-        from pipeline.records import DeadLetter
+        from callradar.pipeline.kafka.clients import make_producer
+        from callradar.pipeline.records import DeadLetter
 
         self.producer = self.producer or make_producer(self.settings)
         doc = DeadLetter.refused("archive", rec.topic, reason, rec.key or None, rec.value, rec.headers, time.time())
@@ -324,9 +324,9 @@ def _run(args) -> int:
     import signal
     import threading
 
-    from pipeline.errors import UserError
-    from pipeline.kafka_io import ensure_topics, wait_for_broker
-    from pipeline.settings import load_settings
+    from callradar.pipeline.errors import UserError
+    from callradar.pipeline.kafka.clients import ensure_topics, wait_for_broker
+    from callradar.pipeline.settings import load_settings
 
     settings = load_settings()
     out = args.out or default_archive_dir(settings)

@@ -35,8 +35,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import UserError
-from training.labelled_calls import CallUtterance, LabelledCall, write_calls
+from callradar.pipeline.errors import UserError
+from callradar.training.labelled_calls import CallUtterance, LabelledCall, write_calls
 
 TEMPLATES_PATH = Path(__file__).with_name("corpus_templates.yaml")
 BITEXT_SOURCE = "bitext-synthetic"
@@ -137,8 +137,8 @@ def intent_head_holdout(texts: list[str], intents: list[str], intent_card: dict 
     import numpy as np
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from training.intent import EXCLUDED_INTENTS as HEAD_EXCLUDED
-    from training.intent import POSITIVE_INTENTS, TEST_FRACTION, asr_style
+    from callradar.training.intent import EXCLUDED_INTENTS as HEAD_EXCLUDED
+    from callradar.training.intent import POSITIVE_INTENTS, TEST_FRACTION, asr_style
     y = np.array([int(i in POSITIVE_INTENTS) for i in intents])
     _, groups = np.unique(np.array([asr_style(t) for t in texts], dtype=object), return_inverse=True)
     fold = StratifiedGroupKFold(round(1 / TEST_FRACTION), shuffle=True, random_state=seed)
@@ -158,7 +158,7 @@ def bitext_pools(path: Path, intent_card: dict | None, seed: int, test_fraction:
         how = "the intent head's own held-out fold (recomputed from its model card): no test text was seen by it"
     else:
         # Grouped by normalised text, so one template never sits on both sides.
-        from training.intent import asr_style
+        from callradar.training.intent import asr_style
 
         norm = sorted({asr_style(t) for t in texts})
         rng = random.Random(f"callradar-corpus-split/{seed}")
@@ -321,7 +321,7 @@ def time_turns(rng: random.Random, turns: list[_Turn]) -> tuple[list[CallUtteran
 
 
 def bitext_call(call_id: str, escalated: bool, pool: Pool, tpl: dict, seed: int, split: str) -> LabelledCall:
-    from training.intent import asr_style
+    from callradar.training.intent import asr_style
 
     rng = random.Random(f"callradar-corpus/{seed}/{call_id}")
     w = CallWriter(rng, pool, tpl)
@@ -362,10 +362,10 @@ def plan_bitext(n: int, seed: int, escalated_fraction: float, test_fraction: flo
 
 def transcribe_simulated(label_path: Path, stt, settings) -> list[CallUtterance]:
     """The call as the live pipeline hears it: 40 ms chunks, the stage's segmenter, Whisper."""
-    from pipeline.audio import read_call_audio
-    from pipeline.records import AudioChunk
-    from pipeline.simulate import load_label
-    from pipeline.stages.transcribe import ChannelTrack
+    from callradar.pipeline.audio.pcm import read_call_audio
+    from callradar.pipeline.records import AudioChunk
+    from callradar.pipeline.simulator.calls import load_label
+    from callradar.pipeline.stages.transcribe import ChannelTrack
 
     label = load_label(label_path)
     rate, agent, customer = read_call_audio([label_path.parent / label["wav"]])
@@ -386,9 +386,9 @@ def transcribe_simulated(label_path: Path, stt, settings) -> list[CallUtterance]
 
 def simulator_calls(out_dir: Path, n: int, seed: int, settings) -> tuple[list[LabelledCall], list[str]]:
     """Synthesize ``n`` calls, transcribe them with the real Whisper model; hold out one calm and one escalating script."""
-    from models.speech import SpeechToText
-    from pipeline.simulate import load_label, load_scripts, simulate_calls
-    from training.progress import Bar
+    from callradar.models.speech import SpeechToText
+    from callradar.pipeline.simulator.calls import load_label, load_scripts, simulate_calls
+    from callradar.training.progress import Bar
 
     book = load_scripts()
     calm, esc = book.of_kind("calm"), book.of_kind("escalating")
@@ -427,7 +427,7 @@ def build_corpus(out_dir: Path, n_calls: int, seed: int, *, sim_calls: int = 0, 
     info: dict = {"seed": seed, "escalated_fraction": escalated_fraction, "test_fraction": test_fraction}
     if n_calls:
         if bitext_path is None:
-            from training.data import bitext_file, default_data_dir
+            from callradar.training.data import bitext_file, default_data_dir
 
             bitext_path = bitext_file(default_data_dir())
         train_pool, test_pool, how = bitext_pools(bitext_path, intent_card, seed, test_fraction)
@@ -443,7 +443,7 @@ def build_corpus(out_dir: Path, n_calls: int, seed: int, *, sim_calls: int = 0, 
               file=sys.stderr, flush=True)
     if sim_calls:
         if settings is None:
-            from pipeline.settings import load_settings
+            from callradar.pipeline.settings import load_settings
 
             settings = load_settings()
         sim, held_out = simulator_calls(out_dir / "sim-audio", sim_calls, seed, settings)
@@ -568,7 +568,7 @@ def register(subparsers) -> None:
 
 
 def _run_build(args) -> int:
-    from pipeline.settings import load_settings
+    from callradar.pipeline.settings import load_settings
 
     if args.calls < 0 or args.sim_calls < 0:
         raise UserError("--calls and --sim-calls must be >= 0")
@@ -587,7 +587,7 @@ def _run_build(args) -> int:
 
 def load_intent_card(settings) -> dict | None:
     """The card of the intent head the live pipeline uses (its split keeps the corpus test set clean)."""
-    from models.sentiment import ARTIFACTS_DIR
+    from callradar.models.sentiment import ARTIFACTS_DIR
 
     root = Path(settings.models_dir) if settings.models_dir else None
     folder = root / "intent" if root is not None and (root / "intent").exists() else ARTIFACTS_DIR / "intent"

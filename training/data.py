@@ -38,7 +38,7 @@ def sha256_files(paths: list[Path]) -> str:
 
 # ---- GoEmotions --------------------------------------------------------------------
 
-# The GoEmotions paper's sentiment grouping; "ambiguous" is mapped by training.sentiment.
+# The GoEmotions paper's sentiment grouping; "ambiguous" is mapped by callradar.training.sentiment.
 GOEMOTIONS_GROUPS = {
     "positive": "admiration amusement approval caring desire excitement gratitude joy love "
     "optimism pride relief".split(),

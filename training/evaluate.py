@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import UserError
-from training.risk import HORIZON_S, CallFeatures, escalation_time, prefix_labels
+from callradar.pipeline.errors import UserError
+from callradar.training.risk import HORIZON_S, CallFeatures, escalation_time, prefix_labels
 
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".bin")
 
@@ -60,7 +60,7 @@ class Assessment:
 
 
 def assess(name: str, model, cfs: list[CallFeatures], threshold: float, horizon_s: float) -> Assessment:
-    from models.call_features import CallState
+    from callradar.models.call_features import CallState
 
     empty = model.predict(CallState().features()).risk  # the risk before anyone spoke
     esc, max_risk, max_before, first, t_esc, py, pp = [], [], [], [], [], [], []
@@ -297,7 +297,7 @@ def write_report(models: dict, cfs: list[CallFeatures], out: Path, data: Path, t
 
 def load_model_dir(path: Path):
     """A risk model folder or model.json, refusing pickles and anything that fails validation."""
-    from models.risk import MODEL_FILE, RiskModel, RiskModelError
+    from callradar.models.risk import MODEL_FILE, RiskModel, RiskModelError
 
     path = Path(path)
     if not path.exists():
@@ -317,7 +317,7 @@ def load_model_dir(path: Path):
 
 def prior_model():
     """The hand-set prior: the baseline every trained model must beat."""
-    from models.risk import PRIOR_RISK_DIR, RiskModel
+    from callradar.models.risk import PRIOR_RISK_DIR, RiskModel
 
     return RiskModel.load(PRIOR_RISK_DIR)
 
@@ -340,11 +340,11 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
-    from models.risk import load_risk_model
-    from models.text_scorer import load_text_scorer
-    from pipeline.settings import load_settings
-    from training.labelled_calls import read_calls
-    from training.risk import feature_cache_dir, features_of
+    from callradar.models.risk import load_risk_model
+    from callradar.models.text_scorer import load_text_scorer
+    from callradar.pipeline.settings import load_settings
+    from callradar.training.labelled_calls import read_calls
+    from callradar.training.risk import feature_cache_dir, features_of
 
     settings = load_settings()
     model = load_model_dir(args.model) if args.model else load_risk_model(settings)

@@ -1,6 +1,6 @@
 """Train the escalation-intent head on Bitext; write models/artifacts/intent/.
 
-    python -m training.intent [--data ../shared/data] [--out models/artifacts/intent]
+    python -m callradar.training.intent [--data ../shared/data] [--out models/artifacts/intent]
 
 Positive = the customer asks for escalation, complains, or threatens to leave:
 - contact_human_agent ("you aren't helping, let me talk to a person"): escalation;
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training import data as D
+from callradar.training import data as D
 
 POSITIVE_INTENTS = {
     "contact_human_agent": "asks for escalation (a human, someone else)",
@@ -118,8 +118,8 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, encoder_name: str = "all
     from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from models.encoder import encoder_fingerprint, load_encoder
-    from models.sentiment import LinearHead, save_heads
+    from callradar.models.encoder import encoder_fingerprint, load_encoder
+    from callradar.models.sentiment import LinearHead, save_heads
 
     t0 = time.monotonic()
     rng = np.random.default_rng(seed)
@@ -277,7 +277,7 @@ Mean predicted probability per held-out intent:
 ## Limits
 Bitext is templated chatbot text; real calls ramble, and one utterance may hold
 half a request. Threats to leave are learned only through account deletion.
-Retrain with `python -m training.intent`.
+Retrain with `python -m callradar.training.intent`.
 """
 
 

@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
-from pipeline.errors import UserError
-from pipeline.records import Feedback, MalformedMessage, Record
+from callradar.pipeline.errors import UserError
+from callradar.pipeline.records import Feedback, MalformedMessage, Record
 
 OUTCOMES = ("escalated", "calm")
 SPEAKERS = ("agent", "customer")
@@ -642,7 +642,7 @@ def register(subparsers) -> None:
 def _archive_dir(args) -> Path:
     if args.archive is not None:
         return args.archive
-    from pipeline.settings import load_settings
+    from callradar.pipeline.settings import load_settings
 
     return default_archive_dir(load_settings())
 

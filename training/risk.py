@@ -1,7 +1,7 @@
 """Train the call-risk model on labelled calls: ``callradar train risk``.
 
-Features come from ``models.call_features.features_for_call`` over the text
-scores of ``models.text_scorer`` (the live score stage's code, nothing
+Features come from ``callradar.models.call_features.features_for_call`` over the text
+scores of ``callradar.models.text_scorer`` (the live score stage's code, nothing
 re-implemented), one row after each utterance of a call: a *prefix*, what the
 live pipeline knew at that moment.
 
@@ -36,11 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from models.call_features import FEATURE_NAMES, features_for_call
-from models.types import ScoredUtterance
-from pipeline.errors import UserError
-from training.labelled_calls import LabelledCall, read_calls
-from training.progress import Bar
+from callradar.models.call_features import FEATURE_NAMES, features_for_call
+from callradar.models.types import ScoredUtterance
+from callradar.pipeline.errors import UserError
+from callradar.training.labelled_calls import LabelledCall, read_calls
+from callradar.training.progress import Bar
 
 HORIZON_S = 20.0  # chosen by call-grouped CV on the training split (docs/benchmarks.md)
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
@@ -141,7 +141,7 @@ def features_of(calls: list[LabelledCall], scorer, progress: bool = True,
 
 def _features_key(calls: list[LabelledCall], scorer) -> str:
     """Changes with any utterance, the text models, or the code and rules that turn text into features."""
-    import models
+    from callradar import models
 
     h = hashlib.sha256(json.dumps(text_models(scorer), sort_keys=True).encode())
     root = Path(models.__file__).parent
@@ -201,7 +201,7 @@ def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, cal
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    from models.risk import RiskModel
+    from callradar.models.risk import RiskModel
 
     names = tuple(features or [n for n in FEATURE_NAMES if n not in DEFAULT_EXCLUDED])
     rows, y, groups = [], [], []
@@ -319,7 +319,7 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
     ``scorer`` is a TextScorer, or a function making one: loading the text models
     takes seconds, so a bad data file is reported before that.
     """
-    from training.evaluate import evaluate_models, prior_model
+    from callradar.training.evaluate import evaluate_models, prior_model
 
     t0 = time.monotonic()
     calls = read_calls(train_path)
@@ -367,7 +367,7 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
         "threshold": threshold,
         "baseline": prior.version,
         "metrics": metrics,
-        "feature_module": "models.call_features",
+        "feature_module": "callradar.models.call_features",
         "card": "model_card.md",
         "train_seconds": round(time.monotonic() - t0, 1),
     }
@@ -516,8 +516,8 @@ def _run_head(args) -> int:
 
 
 def _run_risk(args) -> int:
-    from models.text_scorer import load_text_scorer
-    from pipeline.settings import load_settings
+    from callradar.models.text_scorer import load_text_scorer
+    from callradar.pipeline.settings import load_settings
 
     settings = load_settings()
     data = args.data or settings.state_dir / "corpus" / "train.parquet"
@@ -559,7 +559,7 @@ def _run_risk(args) -> int:
 def _register(out: Path, settings) -> str | None:
     """Add the folder to the model registry (models/registry.py) as the next version; never promotes."""
     try:
-        from models.registry import Registry, RegistryError
+        from callradar.models.registry import Registry, RegistryError
     except ModuleNotFoundError:  # a checkout without the registry: the folder is the result
         return None
     registry = Registry.from_settings(settings)

@@ -1,13 +1,13 @@
 """Train the sentiment and frustration heads on GoEmotions; write models/artifacts/sentiment/.
 
-    python -m training.sentiment [--data ../shared/data] [--out models/artifacts/sentiment] [--max-train 0]
+    python -m callradar.training.sentiment [--data ../shared/data] [--out models/artifacts/sentiment] [--max-train 0]
 
 By default all 43,410 train rows are used (embeddings are cached under
 .callradar/embedding-cache; the first run embeds them, about 15 minutes on 2 busy
 cores). ``--max-train N`` subsamples N rows (seeded) for a quick run.
 
 Features: the sentence embedding plus VADER's four scores of the text
-(``models.sentiment.vader_features``: lower-cased, punctuation stripped, so typed
+(``callradar.models.sentiment.vader_features``: lower-cased, punctuation stripped, so typed
 text and ASR output read alike; the previous round measured +0.025 dev macro-F1
 for them over the embedding alone). The head is chosen on the dev split among
 logistic regressions (C, class weighting) and small networks with one ReLU hidden
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.types import SENTIMENT_LABELS
-from training import data as D
+from callradar.models.types import SENTIMENT_LABELS
+from callradar.training import data as D
 
 AMBIGUOUS_AS = "neutral"
 # Candidate sentiment heads, all on embedding + VADER, chosen on dev. The logistic settings are the previous
@@ -131,7 +131,7 @@ def _fit_mlp(x, y, hidden, dropout, weight_decay, epochs, class_weight, seed, n_
 
 def _fit_head(x, y, spec: dict, extra: list[str], seed: int):
     """A ``LinearHead`` (classes in ``SENTIMENT_LABELS`` order) for one ``HEAD_GRID`` entry."""
-    from models.sentiment import LinearHead
+    from callradar.models.sentiment import LinearHead
 
     labels = list(SENTIMENT_LABELS)
     if spec["model"] == "logistic":
@@ -165,8 +165,8 @@ def train(
         roc_auc_score,
     )
 
-    from models.encoder import encoder_fingerprint, load_encoder
-    from models.sentiment import VADER_FEATURES, LinearHead, save_heads, vader_features
+    from callradar.models.encoder import encoder_fingerprint, load_encoder
+    from callradar.models.sentiment import VADER_FEATURES, LinearHead, save_heads, vader_features
 
     t0 = time.monotonic()
     splits = {s: D.load_goemotions(data_dir, s) for s in ("train", "dev", "test")}
@@ -361,7 +361,7 @@ Reddit comments are not phone calls: sarcasm, ASR errors and call-centre politen
 ("I'm sorry to hear that") are under-represented. Negative is the weakest class: it is
 mostly confused with neutral (mild complaints read as neutral). VADER's lexicon does not
 know phrases such as "fed up"; it knows "sorry" and "trouble" as negative words.
-Retrain with `python -m training.sentiment`.
+Retrain with `python -m callradar.training.sentiment`.
 """
 
 

@@ -24,7 +24,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.yaml_lines import Checker, ConfigError, load_yaml
+from callradar.agents.yaml_lines import Checker, ConfigError, load_yaml
 
 log = logging.getLogger(__name__)
 

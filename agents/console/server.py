@@ -1,6 +1,6 @@
 """The console's web server: pages, a JSON API, and server-sent events fed from Kafka.
 
-One process: a kafka-python consumer thread (pipeline/kafka_io.py) reads
+One process: a kafka-python consumer thread (pipeline/kafka/clients.py) reads
 calls.events, calls.scores, calls.alerts and calls.feedback and hands each batch
 to the event loop, where :class:`Hub` folds it into the state and pushes
 updates to the browsers allowed to see them. Feedback clicks go to
@@ -27,9 +27,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from agents.console.auth import Principal, TokenStore
-from agents.console.state import ConsoleState, Update
-from pipeline.records import Alert, CallEvent, Feedback, MalformedMessage, Score, Topics
+from callradar.agents.console.auth import Principal, TokenStore
+from callradar.agents.console.state import ConsoleState, Update
+from callradar.pipeline.records import Alert, CallEvent, Feedback, MalformedMessage, Score, Topics
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +329,7 @@ class KafkaFeed(threading.Thread):
     def run(self) -> None:
         from kafka import TopicPartition
 
-        from pipeline.kafka_io import make_consumer
+        from callradar.pipeline.kafka.clients import make_consumer
 
         consumer = make_consumer(self.settings, None, group_id=None, from_beginning=False)
         try:
@@ -375,7 +375,7 @@ class KafkaFeedbackSender:
     """Writes feedback to calls.feedback (key: call_id) and waits for the broker's acknowledgement."""
 
     def __init__(self, settings):
-        from pipeline.kafka_io import make_producer
+        from callradar.pipeline.kafka.clients import make_producer
 
         self.topic = Topics(settings.topic_prefix).feedback
         self.producer = make_producer(settings)

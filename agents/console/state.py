@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from pipeline.records import Alert, CallEvent, Feedback, Score
+from callradar.pipeline.records import Alert, CallEvent, Feedback, Score
 
 MAX_UTTERANCES = 400  # per call: a long call keeps its latest utterances
 RISK_POINTS = 120  # per call, for the sparkline

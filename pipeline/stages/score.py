@@ -1,6 +1,6 @@
 """Score stage logic: utterances in, per-utterance text scores and the call's risk out.
 
-The call features come from models.call_features, the same code training runs,
+The call features come from callradar.models.call_features, the same code training runs,
 so the live risk and the trained risk model never see different features.
 Offline scoring (``callradar score``) runs this same class over a file.
 
@@ -24,10 +24,10 @@ import logging
 import time
 from dataclasses import asdict
 
-from models.call_features import CallState
-from models.types import ScoredUtterance
-from pipeline.records import Score, Utterance
-from pipeline.stages.dedup import SeenIds
+from callradar.models.call_features import CallState
+from callradar.models.types import ScoredUtterance
+from callradar.pipeline.records import Score, Utterance
+from callradar.pipeline.stages.dedup import SeenIds
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 class ScoreProcessor:
     def __init__(self, text_scorer, risk_model, idle_timeout_s: float = 1800.0):
         """Fixed models (tests, tools); :meth:`from_settings` gives the registry's, with hot reload."""
-        from models.registry import ModelSet
+        from callradar.models.registry import ModelSet
 
         self.models = ModelSet(text_scorer, risk_model, {})
         self.model_version = risk_model.version  # what every Score carries
@@ -54,7 +54,7 @@ class ScoreProcessor:
 
         ``watch`` (default: on unless pinned) re-reads the registry for promoted versions.
         """
-        from models.registry import Registry, load_model_set
+        from callradar.models.registry import Registry, load_model_set
 
         registry = Registry.from_settings(settings)
         stamp = registry.stamp() if registry is not None else None  # taken first, so no change is missed
@@ -81,7 +81,7 @@ class ScoreProcessor:
         if stamp == self._stamp:
             return False
         self._stamp = stamp
-        from models.registry import load_model_set
+        from callradar.models.registry import load_model_set
 
         try:
             models = load_model_set(settings, registry)

@@ -1,6 +1,6 @@
 """Speech-to-text scheduling for the transcribe stage: queues, concurrent model calls, transcripts made ahead.
 
-No Kafka here: pipeline/app.py puts finished utterances in and sends what comes out.
+No Kafka here: pipeline/kafka/app.py puts finished utterances in and sends what comes out.
 
 * One queue per whisper worker (``CALLRADAR_WHISPER_WORKERS``), a call always in
   the same one, so a channel's utterances come out in order (its saved progress
@@ -22,7 +22,7 @@ import time
 import zlib
 from concurrent.futures import Executor
 
-from pipeline.stages.transcribe import MODEL_RATE, PendingUtterance, TranscribeProcessor
+from callradar.pipeline.stages.transcribe import MODEL_RATE, PendingUtterance, TranscribeProcessor
 
 BATCH = 8  # utterances handed to the speech model at once
 

@@ -1,6 +1,6 @@
 """Transcribe stage logic: audio chunks in, finished utterances (audio + timing) out.
 
-No Kafka here: pipeline/app.py feeds decoded chunks in and sends what comes out.
+No Kafka here: pipeline/kafka/app.py feeds decoded chunks in and sends what comes out.
 One ChannelTrack per call channel holds the segmenter and the clock that turns
 sample positions into call time and wall-clock capture time.
 
@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.audio import StreamResampler, pcm16_bytes_to_float
-from pipeline.records import AudioChunk, MalformedMessage, Utterance
-from pipeline.settings import Settings
-from pipeline.vad import UtteranceSegmenter
+from callradar.pipeline.audio.pcm import StreamResampler, pcm16_bytes_to_float
+from callradar.pipeline.records import AudioChunk, MalformedMessage, Utterance
+from callradar.pipeline.settings import Settings
+from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 
-from agents.triggers import Triggers
-from pipeline.records import Alert, CallEvent, Score
-from pipeline.stages.dedup import SeenIds
+from callradar.agents.triggers import Triggers
+from callradar.pipeline.records import Alert, CallEvent, Score
+from callradar.pipeline.stages.dedup import SeenIds
 
 
 class TriggerProcessor:

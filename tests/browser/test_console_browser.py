@@ -21,12 +21,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline import kafka_io
-from pipeline.processes import WorkerProcess, free_port, settings_env
-from pipeline.records import Feedback, Topics
-from pipeline.replay import load_call, replay_calls
-from pipeline.settings import PACKAGE_ROOT
-from pipeline.simulate import load_label, simulate_calls
+from callradar.pipeline.kafka import clients as kafka_io
+from callradar.pipeline.processes import WorkerProcess, free_port, settings_env
+from callradar.pipeline.records import Feedback, Topics
+from callradar.pipeline.replay import load_call, replay_calls
+from callradar.pipeline.settings import PACKAGE_ROOT
+from callradar.pipeline.simulator.calls import load_label, simulate_calls
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -54,7 +54,7 @@ class ConsoleProcess:
         env = {**settings_env(settings), "CALLRADAR_CONSOLE_TOKENS_FILE": str(tokens_file)}
         self.log_path = log_path
         self._log = open(log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "console", "--port", str(self.port)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "callradar.pipeline.cli.main", "console", "--port", str(self.port)],
                                      stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:

@@ -11,11 +11,11 @@ import base64
 
 import pytest
 
-from models.wer import word_error_rate
-from pipeline.live_run import run_live
-from pipeline.records import AudioChunk
-from pipeline.replay import load_call
-from pipeline.simulate import load_label, simulate_calls
+from callradar.models.wer import word_error_rate
+from bench.live_run import run_live
+from callradar.pipeline.records import AudioChunk
+from callradar.pipeline.replay import load_call
+from callradar.pipeline.simulator.calls import load_label, simulate_calls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 

@@ -17,10 +17,10 @@ import uuid
 import numpy as np
 import pytest
 
-from pipeline.kafka_io import TopicRecorder, make_producer
-from pipeline.processes import WorkerProcess
-from pipeline.records import Score, Topics, Utterance
-from pipeline.replay import CallAudio, replay_calls
+from callradar.pipeline.kafka.clients import TopicRecorder, make_producer
+from callradar.pipeline.processes import WorkerProcess
+from callradar.pipeline.records import Score, Topics, Utterance
+from callradar.pipeline.replay import CallAudio, replay_calls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -33,7 +33,7 @@ LONG_DIGIT_RUN = re.compile(r"(?:\d[\s,.-]*){9,}")
 
 
 def spoken_call(call_id: str) -> CallAudio:
-    from pipeline.simulate import _espeak, _synthesize
+    from callradar.pipeline.simulator.calls import _espeak, _synthesize
 
     espeak = _espeak()
     silence = np.zeros(RATE, dtype=np.int16)

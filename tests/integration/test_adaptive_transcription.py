@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.wer import word_error_rate
-from models.whisper_decode import ContextPolicy, is_loop
-from pipeline.audio import int16_to_float, read_call_audio, resample
-from pipeline.settings import load_settings
-from pipeline.vad import UtteranceSegmenter
+from callradar.models.wer import word_error_rate
+from callradar.models.whisper_decode import ContextPolicy, is_loop
+from callradar.pipeline.audio.pcm import int16_to_float, read_call_audio, resample
+from callradar.pipeline.settings import load_settings
+from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "audio"
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
@@ -37,14 +37,14 @@ def channels_16k(*paths: Path):
 
 @pytest.fixture(scope="module")
 def stt():
-    from models.speech import SpeechToText
+    from callradar.models.speech import SpeechToText
 
     return SpeechToText(load_settings(environ={}))
 
 
 @pytest.fixture(scope="module")
 def full(stt):
-    from models.speech import SpeechToText
+    from callradar.models.speech import SpeechToText
 
     return SpeechToText(load_settings(environ={}, whisper_context="full"), resolved=stt.resolved)
 
@@ -107,7 +107,7 @@ def test_two_whisper_workers_transcribe_at_once_and_read_the_same(stt):
     """CALLRADAR_WHISPER_WORKERS=2: two batches in two threads at once, the texts of one at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from models.speech import SpeechToText
+    from callradar.models.speech import SpeechToText
 
     jfk, _ = channels_16k(need(AUDIO / "reference" / "jfk.flac"))
     left, right = channels_16k(need(AUDIO / "reference" / "stereo_diarization.wav"))

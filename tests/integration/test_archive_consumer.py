@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from pipeline import kafka_io
-from pipeline.records import Alert, CallEvent, DeadLetter, Feedback, Score, Topics, Utterance
-from training.archive import ArchiveConsumer
-from training.labelled_calls import read_archive
+from callradar.pipeline.kafka import clients as kafka_io
+from callradar.pipeline.records import Alert, CallEvent, DeadLetter, Feedback, Score, Topics, Utterance
+from callradar.training.archive import ArchiveConsumer
+from callradar.training.labelled_calls import read_archive
 
 pytestmark = [pytest.mark.integration]
 

@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
-from pipeline import kafka_io
-from pipeline.broker import BrokerError, EmbeddedKafka, free_port
-from pipeline.records import Topics
+from callradar.pipeline.kafka import clients as kafka_io
+from callradar.pipeline.kafka.embedded import BrokerError, EmbeddedKafka, free_port
+from callradar.pipeline.records import Topics
 
 pytestmark = pytest.mark.integration
 

@@ -27,12 +27,12 @@ import time
 
 import pytest
 
-from pipeline.broker import EmbeddedKafka, free_port
-from pipeline.kafka_io import TopicRecorder, delete_topics, ensure_topics, make_producer
-from pipeline.processes import WorkerProcess
-from pipeline.records import Alert, Score, Topics, Utterance
-from pipeline.replay import load_call, replay_calls
-from pipeline.simulate import load_label, simulate_calls
+from callradar.pipeline.kafka.embedded import EmbeddedKafka, free_port
+from callradar.pipeline.kafka.clients import TopicRecorder, delete_topics, ensure_topics, make_producer
+from callradar.pipeline.processes import WorkerProcess
+from callradar.pipeline.records import Alert, Score, Topics, Utterance
+from callradar.pipeline.replay import load_call, replay_calls
+from callradar.pipeline.simulator.calls import load_label, simulate_calls
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -51,9 +51,9 @@ def _redelivered_skipped(exposition: str) -> dict[str, float]:
 
 
 def _check_against_uncrashed_run(settings, labels, records, topics):
-    from agents.triggers import load_triggers
-    from pipeline.stages.score import ScoreProcessor
-    from pipeline.stages.trigger import TriggerProcessor
+    from callradar.agents.triggers import load_triggers
+    from callradar.pipeline.stages.score import ScoreProcessor
+    from callradar.pipeline.stages.trigger import TriggerProcessor
 
     utterances = [Utterance.decode(r.value) for _, r in records[topics.transcripts]]
     scores = [Score.decode(r.value) for _, r in records[topics.scores]]

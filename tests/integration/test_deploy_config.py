@@ -516,7 +516,7 @@ def test_recording_rules_used_anywhere_are_defined():
 
 def _tone_call(call_id: str, seconds_of_speech: float = 1.2):
     """Two channels at 8 kHz: the customer makes one voiced sound (a 150 Hz buzz), the agent stays silent."""
-    from pipeline.replay import CallAudio
+    from callradar.pipeline.replay import CallAudio
 
     rate = 8000
     t = np.arange(int(rate * seconds_of_speech)) / rate
@@ -556,10 +556,10 @@ def _total(samples, name, **labels) -> float:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_every_queried_metric_is_exported_by_a_running_worker(kafka_settings, tmp_path):
-    from pipeline.kafka_io import delete_topics, make_producer
-    from pipeline.processes import WorkerProcess
-    from pipeline.records import AudioChunk, Topics, Utterance
-    from pipeline.replay import replay_calls
+    from callradar.pipeline.kafka.clients import delete_topics, make_producer
+    from callradar.pipeline.processes import WorkerProcess
+    from callradar.pipeline.records import AudioChunk, Topics, Utterance
+    from callradar.pipeline.replay import replay_calls
 
     # Topics (and so a consumer group) of its own: counts below are exact, whatever ran before.
     settings = dataclasses.replace(kafka_settings, topic_prefix=f"{kafka_settings.topic_prefix}metrics-")

@@ -12,11 +12,11 @@ import uuid
 
 import pytest
 
-from models.registry import Registry, parse_model_version
-from models.risk import PRIOR_RISK_DIR, RiskModel
-from pipeline.kafka_io import make_producer, read_topic
-from pipeline.processes import WorkerProcess
-from pipeline.records import Score, Topics, Utterance
+from callradar.models.registry import Registry, parse_model_version
+from callradar.models.risk import PRIOR_RISK_DIR, RiskModel
+from callradar.pipeline.kafka.clients import make_producer, read_topic
+from callradar.pipeline.processes import WorkerProcess
+from callradar.pipeline.records import Score, Topics, Utterance
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import kafka_io
-from pipeline.broker import BrokerTLS, EmbeddedKafka, free_port
-from pipeline.processes import WorkerProcess
-from pipeline.records import Score, Topics, Utterance
-from pipeline.settings import load_settings
+from callradar.pipeline.kafka import clients as kafka_io
+from callradar.pipeline.kafka.embedded import BrokerTLS, EmbeddedKafka, free_port
+from callradar.pipeline.processes import WorkerProcess
+from callradar.pipeline.records import Score, Topics, Utterance
+from callradar.pipeline.settings import load_settings
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import pytest
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
-for _module in ("training.labelled_calls", "training.corpus", "training.risk", "training.evaluate"):
+for _module in ("callradar.training.labelled_calls", "callradar.training.corpus", "callradar.training.risk", "callradar.training.evaluate"):
     pytest.importorskip(_module, reason="the notebooks read labelled calls and train with training/ (issue 3)")
 
 pytestmark = pytest.mark.slow

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from models.risk import RiskModel
-from pipeline.cli import main
-from training.evaluate import prior_model
-from training.labelled_calls import CallUtterance, LabelledCall, write_calls
+from callradar.models.risk import RiskModel
+from callradar.pipeline.cli.main import main
+from callradar.training.evaluate import prior_model
+from callradar.training.labelled_calls import CallUtterance, LabelledCall, write_calls
 
 pytestmark = [pytest.mark.slow]
 

@@ -11,12 +11,12 @@ import shutil
 
 import pytest
 
-from models.speech import SpeechToText
-from models.wer import word_error_rate
-from pipeline.audio import int16_to_float, read_call_audio, resample
-from pipeline.settings import load_settings
-from pipeline.simulate import load_label, simulate_calls
-from pipeline.vad import UtteranceSegmenter
+from callradar.models.speech import SpeechToText
+from callradar.models.wer import word_error_rate
+from callradar.pipeline.audio.pcm import int16_to_float, read_call_audio, resample
+from callradar.pipeline.settings import load_settings
+from callradar.pipeline.simulator.calls import load_label, simulate_calls
+from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 
 pytestmark = [
     pytest.mark.slow,

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.wer import word_error_rate
-from pipeline.audio import StreamResampler, int16_to_float, read_call_audio, resample
-from pipeline.settings import load_settings
-from pipeline.vad import UtteranceSegmenter
+from callradar.models.wer import word_error_rate
+from callradar.pipeline.audio.pcm import StreamResampler, int16_to_float, read_call_audio, resample
+from callradar.pipeline.settings import load_settings
+from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "audio"
 REFERENCE = AUDIO / "reference"
@@ -35,7 +35,7 @@ def need(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def stt():
-    from models.speech import SpeechToText
+    from callradar.models.speech import SpeechToText
 
     return SpeechToText(load_settings())
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from pipeline.records import Alert, CallEvent, Feedback, Score, Utterance
-from training.archive import CallArchive, _OffsetBook
-from training.labelled_calls import Outcome
+from callradar.pipeline.records import Alert, CallEvent, Feedback, Score, Utterance
+from callradar.training.archive import CallArchive, _OffsetBook
+from callradar.training.labelled_calls import Outcome
 
 
 def utt(call_id, speaker, i, start, end, text):
@@ -121,11 +121,11 @@ class _NoKafka:
 
 
 def test_feedback_after_the_call_was_written_lands_in_the_archive(tmp_path, monkeypatch):
-    import pipeline.kafka_io as kafka_io
-    from pipeline.records import Topics
-    from pipeline.settings import load_settings
-    from training.archive import ArchiveConsumer
-    from training.labelled_calls import FEEDBACK_FILE, read_archive
+    import callradar.pipeline.kafka.clients as kafka_io
+    from callradar.pipeline.records import Topics
+    from callradar.pipeline.settings import load_settings
+    from callradar.training.archive import ArchiveConsumer
+    from callradar.training.labelled_calls import FEEDBACK_FILE, read_archive
 
     monkeypatch.setattr(kafka_io, "make_consumer", lambda *a, **kw: _NoKafka())
     consumer = ArchiveConsumer(load_settings({}), tmp_path, grace_s=0, idle_s=600, report=lambda _: None)

@@ -11,10 +11,10 @@ import re
 
 import pytest
 
-from agents.assist import Assist
-from agents.knowledge import KnowledgeBase, KnowledgeError, parse_markdown
-from agents.triggers import PRACTICE, Playbook, PlaybookError, Triggers
-from models.encoder import load_encoder
+from callradar.agents.assist import Assist
+from callradar.agents.knowledge import KnowledgeBase, KnowledgeError, parse_markdown
+from callradar.agents.triggers import PRACTICE, Playbook, PlaybookError, Triggers
+from callradar.models.encoder import load_encoder
 
 
 class CountingEncoder:

@@ -1,4 +1,4 @@
-"""Call-file reading, resampling and PCM conversion (pipeline/audio.py)."""
+"""Call-file reading, resampling and PCM conversion (pipeline/audio/pcm.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.audio import (
+from callradar.pipeline.audio.pcm import (
     AudioFileError,
     StreamResampler,
     float_to_pcm16_bytes,

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from fixtures.bad_inputs import DEAD_LETTERS, HANDLED, SCORE_FILE_LINES
 
-from pipeline.metrics import PrometheusMetrics, reason_category
-from pipeline.records import (
+from callradar.pipeline.metrics import PrometheusMetrics, reason_category
+from callradar.pipeline.records import (
     MAX_DEAD_LETTER_VALUE_BYTES,
     CallEvent,
     ChannelEnd,
@@ -30,9 +30,9 @@ from pipeline.records import (
     is_finite_number,
     load_json,
 )
-from pipeline.score_cli import BadLine, parse_line
-from pipeline.settings import SettingsError, load_settings
-from pipeline.stages.transcribe import MAX_LEADING_GAP_S, MAX_SEQ_GAP_S, TranscribeProcessor
+from callradar.pipeline.cli.score import BadLine, parse_line
+from callradar.pipeline.settings import SettingsError, load_settings
+from callradar.pipeline.stages.transcribe import MAX_LEADING_GAP_S, MAX_SEQ_GAP_S, TranscribeProcessor
 
 DECODERS = {"events": CallEvent, "transcripts": Utterance, "scores": Score}
 
@@ -132,7 +132,7 @@ def test_new_reason_categories():
 
 
 def _chunk(call_id, seq, seconds=0.04, value=0):
-    from pipeline.records import AudioChunk
+    from callradar.pipeline.records import AudioChunk
 
     # 16 kHz, the model rate: no resampler delay, so sample counts are exact
     return AudioChunk(call_id, "customer", seq, 16000, 1.0 + seq * seconds,
@@ -213,7 +213,7 @@ def test_score_file_lines_are_refused_not_crashed(what, line, says):
 
 
 def test_callradar_score_reports_each_bad_line_by_number_and_scores_the_rest(tmp_path, capsys, monkeypatch):
-    from pipeline.cli import main
+    from callradar.pipeline.cli.main import main
 
     monkeypatch.setenv("CALLRADAR_MODELS_DIR", str(tmp_path / "registry"))  # never the checkout's registry
     good = [json.dumps({"call_id": "c1", "speaker": "customer", "start": float(i), "end": i + 1.0,

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from pipeline import cli, kafka_io
-from pipeline.broker import BrokerError, EmbeddedKafka, free_port
-from pipeline.settings import SettingsError, load_settings
+from callradar.pipeline.cli import main as cli
+from callradar.pipeline.kafka import clients as kafka_io
+from callradar.pipeline.kafka.embedded import BrokerError, EmbeddedKafka, free_port
+from callradar.pipeline.settings import SettingsError, load_settings
 
 
 def local_settings(tmp_path, **overrides):
@@ -28,7 +29,7 @@ def local_settings(tmp_path, **overrides):
 @pytest.fixture(autouse=True)
 def only_the_kafka_command(monkeypatch):
     """cli.main with only this module's subcommand: the test doesn't depend on the others' imports."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("pipeline.broker",))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("callradar.pipeline.kafka.embedded",))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import pytest
 from test_risk import calm_call, escalating_call, risks, utt
 
-from models.risk import DEFAULT_RISK_DIR, PRIOR_RISK_DIR, RiskModel
+from callradar.models.risk import DEFAULT_RISK_DIR, PRIOR_RISK_DIR, RiskModel
 
 
 @pytest.fixture(scope="module")

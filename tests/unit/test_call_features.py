@@ -6,14 +6,14 @@ import random
 
 import pytest
 
-from models.call_features import (
+from callradar.models.call_features import (
     DEAD_AIR_MIN_S,
     FEATURE_NAMES,
     KEYWORD_CATEGORIES,
     CallState,
     features_for_call,
 )
-from models.types import KeywordHit, ScoredUtterance, TextScores
+from callradar.models.types import KeywordHit, ScoredUtterance, TextScores
 
 
 def utt(speaker, start, end, neg=0.1, pos=0.1, label=None, frus=0.0, intent=0.0, kws=(), empathy=0.0):

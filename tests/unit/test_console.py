@@ -15,11 +15,11 @@ import stat
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from agents.console.auth import Principal, TokenError, TokenStore, write_tokens_file
-from agents.console.server import Hub, create_app
-from agents.console.state import ConsoleState
-from pipeline.records import Alert, CallEvent, Feedback, MalformedMessage, Score
-from pipeline.settings import load_settings
+from callradar.agents.console.auth import Principal, TokenError, TokenStore, write_tokens_file
+from callradar.agents.console.server import Hub, create_app
+from callradar.agents.console.state import ConsoleState
+from callradar.pipeline.records import Alert, CallEvent, Feedback, MalformedMessage, Score
+from callradar.pipeline.settings import load_settings
 
 SUP = "sup-token-0123456789abcdef"
 AG1 = "agent-one-token-0123456789"
@@ -305,7 +305,7 @@ def test_tokens_never_reach_the_log(caplog):
 
 
 def test_a_browser_that_falls_behind_is_cut_off_to_reconnect(monkeypatch):
-    import agents.console.server as server
+    import callradar.agents.console.server as server
 
     monkeypatch.setattr(server, "SUBSCRIBER_QUEUE", 3)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from training_fakes import write_fake_bitext
 
-from pipeline.cli import main
-from training.corpus import BITEXT_SOURCE, build_corpus, plan_bitext
-from training.data import bitext_file, default_data_dir
-from training.labelled_calls import read_calls
+from callradar.pipeline.cli.main import main
+from callradar.training.corpus import BITEXT_SOURCE, build_corpus, plan_bitext
+from callradar.training.data import bitext_file, default_data_dir
+from callradar.training.labelled_calls import read_calls
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_cli_reports_bad_options_and_missing_bitext(tmp_path, capsys):
 
 @pytest.mark.skipif(not bitext_file(default_data_dir()).exists(), reason="needs ../shared/data/intents/bitext")
 def test_real_bitext_test_calls_use_only_text_the_intent_head_held_out(tmp_path):
-    from models.sentiment import ARTIFACTS_DIR
+    from callradar.models.sentiment import ARTIFACTS_DIR
 
     card = json.loads((ARTIFACTS_DIR / "intent" / "card.json").read_text())
     info = build_corpus(tmp_path, 8, 0, bitext_path=bitext_file(default_data_dir()), intent_card=card)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from test_transcribe_stage import chunks, silence, voiced
 
-from models.call_features import CallState
-from models.types import ScoredUtterance, TextScores
-from pipeline.records import MalformedMessage
-from pipeline.settings import load_settings
-from pipeline.stages.dedup import SeenIds
-from pipeline.stages.transcribe import HeldChunks, InOrderAcks, TranscribeProcessor
+from callradar.models.call_features import CallState
+from callradar.models.types import ScoredUtterance, TextScores
+from callradar.pipeline.records import MalformedMessage
+from callradar.pipeline.settings import load_settings
+from callradar.pipeline.stages.dedup import SeenIds
+from callradar.pipeline.stages.transcribe import HeldChunks, InOrderAcks, TranscribeProcessor
 
 SETTINGS = load_settings(environ={})
 CALL = np.concatenate([silence(0.5), voiced(1.5), silence(1.0), voiced(1.2), silence(1.0), voiced(1.0), silence(1.0)])
@@ -165,7 +165,7 @@ def test_seen_ids_skip_repeats_and_survive_a_restore():
 
 
 def _score(call_id: str, i: int, risk: float, keywords=()):
-    from pipeline.records import Score
+    from callradar.pipeline.records import Score
 
     return Score(utterance_id=f"{call_id}/customer/{i}", call_id=call_id, speaker="customer", start=3.0 * i,
                  end=3.0 * i + 2.0, text=f"utterance {i}", sentiment="negative",
@@ -175,8 +175,8 @@ def _score(call_id: str, i: int, risk: float, keywords=()):
 
 
 def test_trigger_state_restored_from_a_snapshot_neither_repeats_nor_forgets_alerts():
-    from agents.triggers import Triggers
-    from pipeline.stages.trigger import TriggerProcessor
+    from callradar.agents.triggers import Triggers
+    from callradar.pipeline.stages.trigger import TriggerProcessor
 
     supervisor = [{"category": "supervisor_request", "term": "supervisor", "score": 1.0}]
     scores = [_score("c1", 0, 0.2), _score("c1", 1, 0.95, supervisor), _score("c1", 2, 0.96, supervisor),
@@ -210,8 +210,8 @@ def test_idle_channels_are_found_by_capture_time_so_a_backlog_closes_nothing():
 
 
 def test_late_scores_get_their_alert_without_assist_retrieval():
-    from agents.triggers import Triggers
-    from pipeline.stages.trigger import TriggerProcessor
+    from callradar.agents.triggers import Triggers
+    from callradar.pipeline.stages.trigger import TriggerProcessor
 
     class CountingAssist:
         def __init__(self, real):

@@ -11,7 +11,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.records import (
+from callradar.pipeline.records import (
     SUPPORTED_SAMPLE_RATES,
     AudioChunk,
     ChannelEnd,

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from models import encoder as E
+from callradar.models import encoder as E
 
 
 @pytest.fixture(scope="module")

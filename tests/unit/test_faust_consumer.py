@@ -7,7 +7,7 @@ import pytest
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
-from pipeline.faust_consumer import (
+from callradar.pipeline.kafka.faust_consumer import (
     RESEEKS_BEFORE_HOLE,
     App,
     InOrderConsumer,

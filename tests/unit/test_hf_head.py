@@ -10,10 +10,10 @@ import math
 
 import pytest
 
-from models.hf_head import HFClassifier, HFSpec, intent_positive_labels, sentiment_mapping
-from models.registry import load_model_set, parse_model_version
-from models.sentiment import ArtifactError
-from pipeline.settings import load_settings
+from callradar.models.hf_head import HFClassifier, HFSpec, intent_positive_labels, sentiment_mapping
+from callradar.models.registry import load_model_set, parse_model_version
+from callradar.models.sentiment import ArtifactError
+from callradar.pipeline.settings import load_settings
 
 WORDS = "i want to speak your supervisor thank you so much this is great my bill the cancel account".split()
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from models.encoder import load_encoder
-from models.intent import IntentModel
-from models.sentiment import ArtifactError
+from callradar.models.encoder import load_encoder
+from callradar.models.intent import IntentModel
+from callradar.models.sentiment import ArtifactError
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +48,13 @@ def test_ranks_asr_style_escalation_above_routine(enc, model):
 
 
 def test_wrong_kind_refused():
-    from models.sentiment import ARTIFACTS_DIR
+    from callradar.models.sentiment import ARTIFACTS_DIR
 
     with pytest.raises(ArtifactError, match="expected 'intent'"):
         IntentModel.load(ARTIFACTS_DIR / "sentiment")
 
 
 def test_asr_style_rewrite():
-    from training.intent import asr_style
+    from callradar.training.intent import asr_style
 
     assert asr_style("You aren't helping, can I speak with someone?") == "you aren't helping can i speak with someone"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from models.keywords import KeywordRules, KeywordRulesError, edit_distance, normalise, phonetic_key
+from callradar.models.keywords import KeywordRules, KeywordRulesError, edit_distance, normalise, phonetic_key
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_unless_followed_by_looks_only_a_few_words_ahead(rules):
 
 def _customer_turns(kind):
     """(script, turn index, turn) for every customer line of the simulator's scripts of ``kind``."""
-    from pipeline.simulate import load_scripts
+    from callradar.pipeline.simulator.calls import load_scripts
 
     scripts = load_scripts().of_kind(kind)
     assert scripts, f"no {kind} scripts"

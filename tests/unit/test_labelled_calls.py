@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.cli import main
-from pipeline.records import Feedback, MalformedMessage
-from training.labelled_calls import (
+from callradar.pipeline.cli.main import main
+from callradar.pipeline.records import Feedback, MalformedMessage
+from callradar.training.labelled_calls import (
     FEEDBACK_FILE,
     LABELS_FILE,
     CallAlert,

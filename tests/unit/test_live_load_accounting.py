@@ -1,10 +1,10 @@
-"""The live-load benchmark's arithmetic (pipeline/live_load.py): no broker, no models."""
+"""The live-load benchmark's arithmetic (bench/live_load.py): no broker, no models."""
 
 import math
 
 import pytest
 
-from pipeline.live_load import (
+from bench.live_load import (
     add_counts,
     all_over_budget,
     largest_within,

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.metrics import (
+from callradar.pipeline.metrics import (
     DEAD_LETTER_CATEGORIES,
     DEAD_LETTER_OTHER,
     HOPS,
@@ -17,9 +17,9 @@ from pipeline.metrics import (
     faust_consumer_lag,
     reason_category,
 )
-from pipeline.records import AudioChunk, MalformedMessage, Score, Utterance, decode_audio_message
-from pipeline.settings import load_settings
-from pipeline.stages.transcribe import TranscribeProcessor
+from callradar.pipeline.records import AudioChunk, MalformedMessage, Score, Utterance, decode_audio_message
+from callradar.pipeline.settings import load_settings
+from callradar.pipeline.stages.transcribe import TranscribeProcessor
 
 TP = namedtuple("TP", "topic partition")  # the shape of Faust's TP
 
@@ -102,8 +102,8 @@ def test_hops_are_measured_from_the_record_timestamps():
 
 
 def test_a_fresh_score_worker_exports_its_model_version_before_the_first_score(monkeypatch):
-    from pipeline.app import create_app
-    from pipeline.stages.score import ScoreProcessor
+    from callradar.pipeline.kafka.app import create_app
+    from callradar.pipeline.stages.score import ScoreProcessor
 
     # The real score wiring and processor, with stand-in models; no broker, no registry.
     built = ScoreProcessor(SimpleNamespace(), SimpleNamespace(version="risk-a"))

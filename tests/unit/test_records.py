@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pipeline.records import (
+from callradar.pipeline.records import (
     Alert,
     AudioChunk,
     CallEvent,

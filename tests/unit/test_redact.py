@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from pipeline.redact import PII_TYPES, TranscriptRedactor, luhn_ok, parse_types, redact, transcript_redactor
-from pipeline.settings import SettingsError, load_settings
+from callradar.pipeline.audio.redact import PII_TYPES, TranscriptRedactor, luhn_ok, parse_types, redact, transcript_redactor
+from callradar.pipeline.settings import SettingsError, load_settings
 
 REDACTED = [
     # --- cards, written

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from models.call_features import FEATURE_NAMES
-from models.registry import (
+from callradar.models.call_features import FEATURE_NAMES
+from callradar.models.registry import (
     BUILTIN,
     Registry,
     RegistryError,
@@ -16,9 +16,9 @@ from models.registry import (
     parse_model_version,
     validate,
 )
-from models.risk import DEFAULT_RISK_DIR, RiskModel, load_risk_model
-from pipeline.cli import main
-from pipeline.settings import load_settings
+from callradar.models.risk import DEFAULT_RISK_DIR, RiskModel, load_risk_model
+from callradar.pipeline.cli.main import main
+from callradar.pipeline.settings import load_settings
 
 
 def risk_model(version: str, intercept: float) -> RiskModel:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pipeline.records import AudioChunk, CallEvent, ChannelEnd, Topics, decode_audio_message
-from pipeline.replay import CallAudio, replay_calls
+from callradar.pipeline.records import AudioChunk, CallEvent, ChannelEnd, Topics, decode_audio_message
+from callradar.pipeline.replay import CallAudio, replay_calls
 
 
 class FakeClock:
@@ -83,7 +83,7 @@ def test_bad_parameters_are_refused(kw):
 
 # ---------------------------------------------------------------- the command's refusals
 
-from pipeline.cli import main  # noqa: E402
+from callradar.pipeline.cli.main import main  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def _dominant_hz(x, rate):
 def test_load_call_reads_44k_stereo_at_a_wire_rate_with_the_right_channels(tmp_path, layout, agent_side):
     import soundfile as sf
 
-    from pipeline.replay import load_call
+    from callradar.pipeline.replay import load_call
 
     agent, customer = _tone(300, 1.0, 44100), _tone(1000, 1.0, 44100)
     sides = [agent, customer] if agent_side == 0 else [customer, agent]
@@ -134,7 +134,7 @@ def test_load_call_reads_44k_stereo_at_a_wire_rate_with_the_right_channels(tmp_p
 def test_load_call_reads_an_agent_customer_mono_pair(tmp_path):
     import soundfile as sf
 
-    from pipeline.replay import load_call
+    from callradar.pipeline.replay import load_call
 
     sf.write(str(tmp_path / "agent.wav"), _tone(300, 1.0, 8000), 8000, subtype="PCM_16")
     sf.write(str(tmp_path / "customer.wav"), _tone(1000, 0.5, 8000), 8000, subtype="PCM_16")

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from models.call_features import FEATURE_NAMES, features_for_call
-from models.risk import DEFAULT_RISK_DIR, PRIOR_RISK_DIR, RiskModel, RiskModelError, load_risk_model
-from models.types import KeywordHit, ScoredUtterance, TextScores
+from callradar.models.call_features import FEATURE_NAMES, features_for_call
+from callradar.models.risk import DEFAULT_RISK_DIR, PRIOR_RISK_DIR, RiskModel, RiskModelError, load_risk_model
+from callradar.models.types import KeywordHit, ScoredUtterance, TextScores
 
 SENTIMENT = {
     "negative": {"negative": 0.8, "neutral": 0.15, "positive": 0.05},

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from training_fakes import StubScorer, write_fake_bitext
 
-from models.call_features import FEATURE_NAMES
-from models.risk import RiskModel
-from pipeline.cli import main
-from training.corpus import build_corpus
-from training.evaluate import evaluate_models, load_model_dir, prior_model, write_report
-from training.labelled_calls import CallUtterance, LabelledCall, read_calls
-from training.risk import CallFeatures, features_of, fit_risk_model, prefix_labels, train_risk
+from callradar.models.call_features import FEATURE_NAMES
+from callradar.models.risk import RiskModel
+from callradar.pipeline.cli.main import main
+from callradar.training.corpus import build_corpus
+from callradar.training.evaluate import evaluate_models, load_model_dir, prior_model, write_report
+from callradar.training.labelled_calls import CallUtterance, LabelledCall, read_calls
+from callradar.training.risk import CallFeatures, features_of, fit_risk_model, prefix_labels, train_risk
 
 
 @pytest.fixture(scope="module")
@@ -134,10 +134,10 @@ def test_train_cli_refuses_too_little_data_and_unknown_features(tmp_path, capsys
 
 
 def test_a_trained_folder_is_added_to_the_registry_unpromoted(trained, tmp_path):
-    registry = pytest.importorskip("models.registry")
+    registry = pytest.importorskip("callradar.models.registry")
     from types import SimpleNamespace
 
-    from training.risk import _register
+    from callradar.training.risk import _register
 
     out, _ = trained
     settings = SimpleNamespace(models_dir=tmp_path / "models", state_dir=tmp_path)

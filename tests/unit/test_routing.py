@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from agents.routing import DEFAULT_MATRIX, EscalationMatrix, MatrixError, load_matrix
-from agents.triggers import TRIGGER_CATEGORIES, Triggers
-from pipeline.records import Alert
-from pipeline.settings import load_settings
+from callradar.agents.routing import DEFAULT_MATRIX, EscalationMatrix, MatrixError, load_matrix
+from callradar.agents.triggers import TRIGGER_CATEGORIES, Triggers
+from callradar.pipeline.records import Alert
+from callradar.pipeline.settings import load_settings
 
 SETTINGS = SimpleNamespace(risk_alert_threshold=0.6, risk_rearm_threshold=0.4, alert_cooldown_s=30.0)
 BUNDLED = DEFAULT_MATRIX.read_text()

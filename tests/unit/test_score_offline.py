@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from models.call_features import FEATURE_NAMES
-from models.registry import Registry, parse_model_version
-from models.risk import RiskModel
-from models.types import SENTIMENT_LABELS
-from pipeline.cli import main
-from pipeline.records import Utterance
-from pipeline.score_cli import score_utterances
-from pipeline.settings import load_settings
-from pipeline.stages.score import ScoreProcessor
+from callradar.models.call_features import FEATURE_NAMES
+from callradar.models.registry import Registry, parse_model_version
+from callradar.models.risk import RiskModel
+from callradar.models.types import SENTIMENT_LABELS
+from callradar.pipeline.cli.main import main
+from callradar.pipeline.records import Utterance
+from callradar.pipeline.cli.score import score_utterances
+from callradar.pipeline.settings import load_settings
+from callradar.pipeline.stages.score import ScoreProcessor
 
 SAMPLE = Path(__file__).resolve().parent.parent / "fixtures" / "transcript_sample.jsonl"
 

@@ -8,10 +8,10 @@ import stat
 
 import pytest
 
-from pipeline import kafka_io
-from pipeline.broker import BROKER_USER, BrokerError, BrokerTLS, EmbeddedKafka, free_port
-from pipeline.processes import settings_env
-from pipeline.settings import SettingsError, load_settings
+from callradar.pipeline.kafka import clients as kafka_io
+from callradar.pipeline.kafka.embedded import BROKER_USER, BrokerError, BrokerTLS, EmbeddedKafka, free_port
+from callradar.pipeline.processes import settings_env
+from callradar.pipeline.settings import SettingsError, load_settings
 
 PASSWORD = "pw-Zq7#not-in-logs"
 
@@ -85,8 +85,8 @@ def test_plaintext_client_config_is_unchanged():
 
 
 def test_worker_and_console_listen_on_loopback_unless_told_otherwise():
-    from pipeline.app import create_app
-    from pipeline.metrics import PipelineMetrics
+    from callradar.pipeline.kafka.app import create_app
+    from callradar.pipeline.metrics import PipelineMetrics
 
     settings = load_settings({})  # a clean environment: the defaults alone
     assert (settings.worker_web_host, settings.console_host) == ("127.0.0.1", "127.0.0.1")

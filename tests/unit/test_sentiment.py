@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from models.encoder import load_encoder
-from models.sentiment import ARTIFACTS_DIR, ArtifactError, LinearHead, SentimentModel, load_heads, save_heads
-from models.types import SENTIMENT_LABELS
+from callradar.models.encoder import load_encoder
+from callradar.models.sentiment import ARTIFACTS_DIR, ArtifactError, LinearHead, SentimentModel, load_heads, save_heads
+from callradar.models.types import SENTIMENT_LABELS
 
 NEGATIVE = [
     "This is the worst service I have ever had, I'm furious.",
@@ -115,7 +115,7 @@ def test_save_load_roundtrip(tmp_path):
 
 
 def test_label_reduction_rules():
-    from training.sentiment import reduce_labels, single_label
+    from callradar.training.sentiment import reduce_labels, single_label
 
     assert reduce_labels(["anger", "neutral"]) == "negative"
     assert reduce_labels(["joy", "love"]) == "positive"
@@ -129,7 +129,7 @@ def test_call_style_set_scores_sensibly(enc, model):
 
     Known miss, not asserted: an agent's "im sorry for the trouble" still reads negative (see the model card).
     """
-    from training.sentiment import load_call_style
+    from callradar.training.sentiment import load_call_style
 
     texts, labels = load_call_style()
     assert len(texts) >= 50 and set(labels) == set(SENTIMENT_LABELS)
@@ -139,7 +139,7 @@ def test_call_style_set_scores_sensibly(enc, model):
 
 
 def test_text_features_need_texts_and_roundtrip(tmp_path):
-    from models.sentiment import VADER_FEATURES, vader_features
+    from callradar.models.sentiment import VADER_FEATURES, vader_features
 
     rng = np.random.default_rng(0)
     texts = ["great thanks", "this is awful", "what time is it"] * 20
@@ -198,8 +198,8 @@ def test_hidden_layer_head_roundtrip_and_checks(tmp_path):
 
 
 def test_mlp_training_folds_seeds_and_scaling_into_one_head():
-    """training.sentiment._fit_mlp: the saved head reads raw features and gives the seeds' mean logits."""
-    from training.sentiment import _fit_head
+    """callradar.training.sentiment._fit_mlp: the saved head reads raw features and gives the seeds' mean logits."""
+    from callradar.training.sentiment import _fit_head
 
     rng = np.random.default_rng(1)
     centres = np.array([[-6.0, 0, 10], [0, 6.0, 10], [6.0, 0, 10]])

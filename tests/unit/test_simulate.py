@@ -9,9 +9,9 @@ import wave
 import numpy as np
 import pytest
 
-from pipeline import simulate
-from pipeline.cli import UserError, main
-from pipeline.simulate import load_label, load_scripts, plan_calls, simulate_calls
+from callradar.pipeline.simulator import calls as simulate
+from callradar.pipeline.cli.main import UserError, main
+from callradar.pipeline.simulator.calls import load_label, load_scripts, plan_calls, simulate_calls
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None,

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from models import speech
-from models.speech import (
+from callradar.models import speech
+from callradar.models.speech import (
     BUNDLED_MODEL_SHA256,
     ModelIntegrityError,
     ModelResolutionError,

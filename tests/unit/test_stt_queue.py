@@ -7,16 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from test_transcribe_stage import chunks, silence, voiced
 
-from pipeline.metrics import PipelineMetrics
-from pipeline.settings import load_settings
-from pipeline.stages.stt_queue import SpeechQueue
-from pipeline.stages.transcribe import TranscribeProcessor
+from callradar.pipeline.metrics import PipelineMetrics
+from callradar.pipeline.settings import load_settings
+from callradar.pipeline.stages.stt_queue import SpeechQueue
+from callradar.pipeline.stages.transcribe import TranscribeProcessor
 
 SETTINGS = load_settings(environ={})
 
 
 class FakeSpeech:
-    """Stands in for models.speech.SpeechToText: a 'transcript' names the audio it was given."""
+    """Stands in for callradar.models.speech.SpeechToText: a 'transcript' names the audio it was given."""
 
     def __init__(self):
         self.calls: list[list[int]] = []
@@ -105,7 +105,7 @@ def test_a_call_always_goes_to_the_same_queue_and_calls_spread_over_the_workers(
 
 
 def test_transcribing_ahead_gets_a_model_worker_of_its_own():
-    from models.speech import model_workers
+    from callradar.models.speech import model_workers
 
     assert model_workers(load_settings(environ={})) == 2  # one whisper worker, one for guesses
     assert model_workers(load_settings(environ={}, vad_transcribe_ahead_ms=0, whisper_workers=3)) == 3
@@ -116,8 +116,8 @@ def test_a_worker_limits_its_math_threads_to_the_setting():
     import subprocess
     import sys
 
-    code = ("import numpy, json; from threadpoolctl import threadpool_info; from pipeline.worker import limit_math_threads; "
-            "limit_math_threads(1); import torch; from models.encoder import _default_threads; "
+    code = ("import numpy, json; from threadpoolctl import threadpool_info; from callradar.pipeline.cli.worker import limit_math_threads; "
+            "limit_math_threads(1); import torch; from callradar.models.encoder import _default_threads; "
             "print(json.dumps([[p['internal_api'], p['num_threads']] for p in threadpool_info()] + [['torch', _default_threads()]]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"})

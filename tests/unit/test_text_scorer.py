@@ -2,10 +2,10 @@
 
 import pytest
 
-from models.sentiment import ArtifactError
-from models.text_scorer import TextScorer, fuse_intent, load_text_scorer
-from models.types import SENTIMENT_LABELS, KeywordHit, TextScores
-from pipeline.settings import load_settings
+from callradar.models.sentiment import ArtifactError
+from callradar.models.text_scorer import TextScorer, fuse_intent, load_text_scorer
+from callradar.models.types import SENTIMENT_LABELS, KeywordHit, TextScores
+from callradar.pipeline.settings import load_settings
 
 
 @pytest.fixture(scope="module")

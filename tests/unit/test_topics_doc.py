@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.records import (
+from callradar.pipeline.records import (
     SCHEMA_VERSION,
     Alert,
     AudioChunk,
@@ -28,7 +28,7 @@ from pipeline.records import (
     Utterance,
     decode_audio_message,
 )
-from training.labelled_calls import Outcome
+from callradar.training.labelled_calls import Outcome
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "topics.md"
 RECORDS = {"events": CallEvent, "transcripts": Utterance, "scores": Score, "alerts": Alert,

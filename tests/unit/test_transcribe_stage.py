@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from pipeline.records import AudioChunk, MalformedMessage
-from pipeline.settings import load_settings
-from pipeline.stages.transcribe import TranscribeProcessor
+from callradar.pipeline.records import AudioChunk, MalformedMessage
+from callradar.pipeline.settings import load_settings
+from callradar.pipeline.stages.transcribe import TranscribeProcessor
 
 RATE = 8000
 CHUNK = 320  # 40 ms at 8 kHz

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from agents.triggers import (
+from callradar.agents.triggers import (
     TRIGGER_CATEGORIES,
     Playbook,
     PlaybookError,
@@ -16,8 +16,8 @@ from agents.triggers import (
     load_triggers,
     trigger_category,
 )
-from pipeline.records import Alert
-from pipeline.settings import load_settings
+from callradar.pipeline.records import Alert
+from callradar.pipeline.settings import load_settings
 
 SETTINGS = SimpleNamespace(risk_alert_threshold=0.6, risk_rearm_threshold=0.4, alert_cooldown_s=30.0)
 NEG = [{"feature": "cust_neg_streak", "value": 4.0, "contribution": 1.4}]
@@ -222,8 +222,8 @@ def test_worker_refuses_a_bad_config_file_in_one_line_before_kafka_or_models(tmp
                                                                              env, content, message):
     import re
 
-    import pipeline.kafka_io as kafka_io
-    from pipeline.cli import main
+    import callradar.pipeline.kafka.clients as kafka_io
+    from callradar.pipeline.cli.main import main
 
     def no_broker(*args, **kwargs):
         raise AssertionError("the worker waited for the broker before checking its config files")

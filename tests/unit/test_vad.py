@@ -1,11 +1,11 @@
-"""Streaming utterance segmentation (pipeline/vad.py) on synthetic speech-like audio."""
+"""Streaming utterance segmentation (pipeline/audio/segmenter.py) on synthetic speech-like audio."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pipeline.vad import UtteranceSegmenter
+from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 
 RATE = 16000
 FRAME = 320  # 20 ms
@@ -177,7 +177,7 @@ def test_memory_stays_bounded_on_a_long_call():
 
 
 def test_from_settings_uses_the_settings_values():
-    from pipeline.settings import load_settings
+    from callradar.pipeline.settings import load_settings
 
     settings = load_settings({}, vad_end_silence_ms=600, vad_max_utterance_s=5.0, vad_min_speech_ms=100)
     seg = UtteranceSegmenter.from_settings(settings)

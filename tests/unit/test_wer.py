@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.wer import edit_distance, normalize_words, word_error_rate
+from callradar.models.wer import edit_distance, normalize_words, word_error_rate
 
 
 def test_normalisation_ignores_case_and_punctuation():

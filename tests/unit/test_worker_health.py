@@ -1,6 +1,6 @@
 """A worker's /healthz and /readyz, served by the real Faust app without a broker.
 
-Readiness follows Faust's own rebalance state (pipeline/app.py): not ready before the
+Readiness follows Faust's own rebalance state (pipeline/kafka/app.py): not ready before the
 first join, ready once it completes, not ready again while a later rebalance moves
 partitions, ready when that one completes.
 """
@@ -11,9 +11,9 @@ import asyncio
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from pipeline.app import create_app
-from pipeline.metrics import PipelineMetrics
-from pipeline.settings import load_settings
+from callradar.pipeline.kafka.app import create_app
+from callradar.pipeline.metrics import PipelineMetrics
+from callradar.pipeline.settings import load_settings
 
 
 def test_readyz_follows_every_rebalance_and_healthz_does_not():
@@ -43,8 +43,8 @@ def test_stages_track_and_wait_for_their_changelogs_partitions_once():
     every stage first has the producer track the changelog topics and awaits their metadata."""
     import faust
 
-    from pipeline.app import _Wiring
-    from pipeline.records import Topics
+    from callradar.pipeline.kafka.app import _Wiring
+    from callradar.pipeline.records import Topics
 
     settings = load_settings({})
     app = faust.App("wiring-test", broker="kafka://127.0.0.1:1", store="memory://")
@@ -82,8 +82,8 @@ def test_a_stage_stuck_on_one_step_names_it():
 
     import faust
 
-    from pipeline.app import _Wiring
-    from pipeline.records import Topics
+    from callradar.pipeline.kafka.app import _Wiring
+    from callradar.pipeline.records import Topics
 
     wiring = _Wiring(faust.App("stall-test", broker="kafka://127.0.0.1:9"), load_settings({}), Topics(""),
                      PipelineMetrics())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from models.types import SENTIMENT_LABELS, KeywordHit, TextScores
+from callradar.models.types import SENTIMENT_LABELS, KeywordHit, TextScores
 
 INTENT_TEXTS = {
     ("ORDER", "track_order"): ["where is my order {n}", "track the order number {n}", "has order {n} shipped yet"],

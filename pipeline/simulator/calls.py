@@ -26,7 +26,7 @@ from math import gcd
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from pipeline.cli import UserError
+from callradar.pipeline.cli.main import UserError
 
 if TYPE_CHECKING:  # numpy, scipy and yaml are imported where used, to keep `callradar --help` instant
     import numpy as np
@@ -458,7 +458,7 @@ def _run(args) -> int:
 
     out = args.out
     if out is None:
-        from pipeline.settings import load_settings
+        from callradar.pipeline.settings import load_settings
 
         out = load_settings().state_dir / "sample-calls"  # where the demo keeps its calls too
     t0 = time.monotonic()

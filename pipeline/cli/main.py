@@ -12,27 +12,27 @@ import importlib
 import logging
 import sys
 
-from pipeline.errors import UserError
-from pipeline.settings import SettingsError
+from callradar.pipeline.errors import UserError
+from callradar.pipeline.settings import SettingsError
 
 __all__ = ["UserError", "build_parser", "main"]
 
 # Order is the order shown in --help.
 COMMAND_MODULES = (
-    "pipeline.demo",
-    "pipeline.broker",
-    "pipeline.simulate",
-    "pipeline.replay",
-    "pipeline.worker",
-    "pipeline.watch",
-    "agents.console.command",
-    "pipeline.score_cli",
-    "pipeline.models_cli",
-    "training.corpus",
-    "training.risk",
-    "training.evaluate",
-    "training.labelled_calls",
-    "training.archive",
+    "callradar.pipeline.cli.demo",
+    "callradar.pipeline.kafka.embedded",
+    "callradar.pipeline.simulator.calls",
+    "callradar.pipeline.replay",
+    "callradar.pipeline.cli.worker",
+    "callradar.pipeline.watch",
+    "callradar.pipeline.cli.console",
+    "callradar.pipeline.cli.score",
+    "callradar.pipeline.cli.models",
+    "callradar.training.corpus",
+    "callradar.training.risk",
+    "callradar.training.evaluate",
+    "callradar.training.labelled_calls",
+    "callradar.training.archive",
 )
 
 

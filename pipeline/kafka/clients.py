@@ -16,8 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from pipeline.records import Topics
-from pipeline.settings import Settings, SettingsError
+from callradar.pipeline.records import Topics
+from callradar.pipeline.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 # kafka-python logs every connection at INFO; keep its warnings unless someone chose a level.

@@ -1,7 +1,7 @@
 """Audio in and out of the pipeline: call files, PCM bytes, sample rates.
 
 Replay and tests read whole call files here; the wire carries s16le PCM at
-8 or 16 kHz (see ``pipeline.records``); the segmenter and Whisper want float32
+8 or 16 kHz (see ``callradar.pipeline.records``); the segmenter and Whisper want float32
 at 16 kHz. Every conversion between those lives in this module so that the
 rounding and resampling rules are the same everywhere.
 """

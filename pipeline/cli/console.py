@@ -28,9 +28,9 @@ def _run(args) -> int:
     import signal
     from pathlib import Path
 
-    from agents.console.auth import TokenError, TokenStore, write_tokens_file
-    from pipeline.errors import UserError
-    from pipeline.settings import load_settings
+    from callradar.agents.console.auth import TokenError, TokenStore, write_tokens_file
+    from callradar.pipeline.errors import UserError
+    from callradar.pipeline.settings import load_settings
 
     if args.init_tokens:
         try:
@@ -56,7 +56,7 @@ def _run(args) -> int:
                     "put it behind a TLS proxy", settings.console_host)
     _connect(settings)
 
-    from agents.console.server import serve
+    from callradar.agents.console.server import serve
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -75,8 +75,8 @@ def _run(args) -> int:
 
 def _connect(settings) -> None:
     """Fail fast, with what to do, when Kafka is not there."""
-    from pipeline.errors import UserError
-    from pipeline.kafka_io import ensure_topics, wait_for_broker
+    from callradar.pipeline.errors import UserError
+    from callradar.pipeline.kafka.clients import ensure_topics, wait_for_broker
 
     try:
         wait_for_broker(settings, timeout_s=15)

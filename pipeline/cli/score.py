@@ -51,7 +51,7 @@ def parse_line(raw: bytes) -> dict | None:
     text = text.lstrip("\ufeff")  # a byte-order mark some editors put first
     if not text.strip():
         return None
-    from pipeline.records import MalformedMessage, load_json
+    from callradar.pipeline.records import MalformedMessage, load_json
 
     try:
         doc = load_json(text)  # the live decoders' strict parser: no NaN, overflow, deep nesting, lone surrogates
@@ -70,7 +70,7 @@ def check_utterance(doc) -> dict:
         raise BadLine("call_id must be a string of 1 to 128 characters")
     if doc["speaker"] not in SPEAKERS:
         raise BadLine(f"speaker {doc['speaker']!r} is not agent or customer")
-    from pipeline.records import is_finite_number
+    from callradar.pipeline.records import is_finite_number
 
     for key in ("start", "end"):
         v = doc[key]
@@ -119,7 +119,7 @@ class OfflineScorer:
         self._index: dict[tuple[str, str], int] = {}
 
     def _utterance(self, doc: dict):
-        from pipeline.records import Utterance
+        from callradar.pipeline.records import Utterance
 
         key = (doc["call_id"], doc["speaker"])
         index = self._index.get(key, 0)
@@ -174,8 +174,8 @@ class OfflineScorer:
 
 def score_utterances(utterances: list[dict], settings=None, pins: dict[str, str] | None = None) -> list[dict]:
     """Python entry point (notebooks): utterance dicts in, the same records ``callradar score`` prints out."""
-    from pipeline.settings import load_settings
-    from pipeline.stages.score import ScoreProcessor
+    from callradar.pipeline.settings import load_settings
+    from callradar.pipeline.stages.score import ScoreProcessor
 
     settings = settings or load_settings()
     processor = ScoreProcessor.from_settings(settings, pins=pins, watch=False)
@@ -208,8 +208,8 @@ def register(sub) -> None:
 
 
 def _pins(items: list[str]) -> dict[str, str]:
-    from models.registry import KINDS
-    from pipeline.errors import UserError
+    from callradar.models.registry import KINDS
+    from callradar.pipeline.errors import UserError
 
     pins = {}
     for item in items:
@@ -221,7 +221,7 @@ def _pins(items: list[str]) -> dict[str, str]:
 
 
 def _lines(path: str) -> Iterator[tuple[int, bytes]]:
-    from pipeline.errors import UserError
+    from callradar.pipeline.errors import UserError
 
     if path == "-":
         yield from enumerate(sys.stdin.buffer, 1)
@@ -235,12 +235,12 @@ def _lines(path: str) -> Iterator[tuple[int, bytes]]:
 
 
 def _run(args) -> int:
-    from models.registry import RegistryError
-    from models.risk import RiskModelError
-    from models.sentiment import ArtifactError
-    from pipeline.errors import UserError
-    from pipeline.settings import load_settings
-    from pipeline.stages.score import ScoreProcessor
+    from callradar.models.registry import RegistryError
+    from callradar.models.risk import RiskModelError
+    from callradar.models.sentiment import ArtifactError
+    from callradar.pipeline.errors import UserError
+    from callradar.pipeline.settings import load_settings
+    from callradar.pipeline.stages.score import ScoreProcessor
 
     if args.batch < 1:
         raise UserError("--batch must be at least 1")

@@ -21,7 +21,7 @@ def register(sub) -> None:
 
 
 def parse_stages(text: str) -> tuple[str, ...]:
-    from pipeline.cli import UserError
+    from callradar.pipeline.cli.main import UserError
 
     stages = tuple(s.strip() for s in text.split(",") if s.strip())
     bad = [s for s in stages if s not in STAGE_CHOICES]
@@ -32,9 +32,9 @@ def parse_stages(text: str) -> tuple[str, ...]:
 
 def check_config(settings, stages: tuple[str, ...]) -> None:
     """The trigger stage's hand-edited files, checked before anything slow (broker wait, models)."""
-    from agents.triggers import check_config as check_trigger_config
-    from agents.yaml_lines import ConfigError
-    from pipeline.errors import UserError
+    from callradar.agents.triggers import check_config as check_trigger_config
+    from callradar.agents.yaml_lines import ConfigError
+    from callradar.pipeline.errors import UserError
 
     if "trigger" in stages:
         try:
@@ -59,7 +59,7 @@ def limit_math_threads(threads: int) -> None:
 
 
 def _run(args) -> int:
-    from pipeline.settings import load_settings
+    from callradar.pipeline.settings import load_settings
 
     overrides = {"worker_web_port": args.web_port} if args.web_port else {}
     settings = load_settings(**overrides)
@@ -69,8 +69,8 @@ def _run(args) -> int:
 
     import faust
 
-    from pipeline.app import create_app
-    from pipeline.kafka_io import ensure_topics, wait_for_broker
+    from callradar.pipeline.kafka.app import create_app
+    from callradar.pipeline.kafka.clients import ensure_topics, wait_for_broker
 
     wait_for_broker(settings, timeout_s=30)
     ensure_topics(settings)

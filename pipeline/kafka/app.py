@@ -1,6 +1,6 @@
 """The Faust app: wires the stage processors to Kafka topics.
 
-This module, pipeline/faust_consumer.py and pipeline/kafka_io.py are the only
+This module, pipeline/kafka/faust_consumer.py and pipeline/kafka/clients.py are the only
 places that touch Kafka. The stage processors (pipeline/stages/) get decoded
 records and return records; here we decode, route refusals to the dead-letter
 topic, batch, and send.
@@ -25,11 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import faust
 
-from models.speech import model_workers
-from pipeline.faust_consumer import App
-from pipeline.kafka_io import faust_credentials
-from pipeline.metrics import PipelineMetrics, PrometheusMetrics, faust_consumer_lag
-from pipeline.records import (
+from callradar.models.speech import model_workers
+from callradar.pipeline.kafka.faust_consumer import App
+from callradar.pipeline.kafka.clients import faust_credentials
+from callradar.pipeline.metrics import PipelineMetrics, PrometheusMetrics, faust_consumer_lag
+from callradar.pipeline.records import (
     CallEvent,
     ChannelEnd,
     DeadLetter,
@@ -39,7 +39,7 @@ from pipeline.records import (
     Utterance,
     decode_audio_message,
 )
-from pipeline.settings import Settings
+from callradar.pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -197,10 +197,10 @@ class _Wiring:
     # ------------------------------------------------------------ transcribe
 
     def transcribe_stage(self) -> None:
-        from models.speech import SpeechToText
-        from pipeline.redact import transcript_redactor
-        from pipeline.stages.stt_queue import SpeechQueue
-        from pipeline.stages.transcribe import HeldChunks, InOrderAcks, TranscribeProcessor
+        from callradar.models.speech import SpeechToText
+        from callradar.pipeline.audio.redact import transcript_redactor
+        from callradar.pipeline.stages.stt_queue import SpeechQueue
+        from callradar.pipeline.stages.transcribe import HeldChunks, InOrderAcks, TranscribeProcessor
 
         stt = SpeechToText(self.settings)
         processor = TranscribeProcessor(self.settings, progress=self.state_table("transcribe-progress"))
@@ -293,7 +293,7 @@ class _Wiring:
     # ------------------------------------------------------------ score
 
     def score_stage(self) -> None:
-        from pipeline.stages.score import ScoreProcessor
+        from callradar.pipeline.stages.score import ScoreProcessor
 
         processor = ScoreProcessor.from_settings(self.settings)  # the registry's models, hot-reloaded
         saved = self.state_table("score-state")
@@ -333,8 +333,8 @@ class _Wiring:
     # ------------------------------------------------------------ trigger
 
     def trigger_stage(self) -> None:
-        from agents.triggers import load_triggers
-        from pipeline.stages.trigger import TriggerProcessor
+        from callradar.agents.triggers import load_triggers
+        from callradar.pipeline.stages.trigger import TriggerProcessor
 
         processor = TriggerProcessor(load_triggers(self.settings), self.settings.shed_assist_after_s)
         saved = self.state_table("trigger-state")

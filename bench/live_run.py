@@ -10,11 +10,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.kafka_io import TopicRecorder, make_producer
-from pipeline.processes import WorkerProcess
-from pipeline.records import Alert, CallEvent, DeadLetter, Score, Topics, Utterance
-from pipeline.replay import CallAudio, replay_calls
-from pipeline.settings import Settings
+from callradar.pipeline.kafka.clients import TopicRecorder, make_producer
+from callradar.pipeline.processes import WorkerProcess
+from callradar.pipeline.records import Alert, CallEvent, DeadLetter, Score, Topics, Utterance
+from callradar.pipeline.replay import CallAudio, replay_calls
+from callradar.pipeline.settings import Settings
 
 
 @dataclass

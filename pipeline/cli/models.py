@@ -44,9 +44,9 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from models.registry import Registry, RegistryError
-    from pipeline.errors import UserError
-    from pipeline.settings import load_settings
+    from callradar.models.registry import Registry, RegistryError
+    from callradar.pipeline.errors import UserError
+    from callradar.pipeline.settings import load_settings
 
     if not args.action:
         args._parser.print_help()
@@ -93,9 +93,9 @@ def _check_head_fits_encoder(settings, registry, kind: str, version: str) -> Non
     """
     import sys
 
-    from models.registry import RegistryError
-    from models.sentiment import ArtifactError
-    from models.text_scorer import TextScorer
+    from callradar.models.registry import RegistryError
+    from callradar.models.sentiment import ArtifactError
+    from callradar.models.text_scorer import TextScorer
 
     if kind == "risk" or version == "builtin":
         return
@@ -109,7 +109,7 @@ def _check_head_fits_encoder(settings, registry, kind: str, version: str) -> Non
 
 
 def _list(registry, kinds: list[str], as_json: bool, history: bool) -> int:
-    from models.registry import summary_metrics
+    from callradar.models.registry import summary_metrics
 
     if as_json:
         doc = {"root": str(registry.root), "kinds": {}}

@@ -1,5 +1,5 @@
 """Faust's Kafka consumer, made to hand over each partition in offset order and to commit
-only what was acked. Part of the Kafka layer (with pipeline/app.py and pipeline/kafka_io.py).
+only what was acked. Part of the Kafka layer (with pipeline/kafka/app.py and pipeline/kafka/clients.py).
 
 faust-streaming 0.15 can lose a message across a restart or rebalance; the kill -9 test
 caught it as a transcript that was never scored. Two gaps in its consumer line up:

@@ -43,8 +43,8 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from pipeline.cli import UserError
-    from pipeline.settings import load_settings
+    from callradar.pipeline.cli.main import UserError
+    from callradar.pipeline.settings import load_settings
 
     if args.calls < 2:
         raise UserError("--calls must be at least 2 (one calm, one escalating)")
@@ -55,13 +55,13 @@ def _run(args) -> int:
 
 def run_demo(settings, calls: int = 4, seed: int = 7, speed: float = 1.0, keep_running: bool = False,
              say=print) -> list[CallOutcome]:
-    from pipeline.broker import EmbeddedKafka
-    from pipeline.kafka_io import ensure_topics, make_producer, wait_for_broker
-    from pipeline.processes import WorkerProcess
-    from pipeline.records import Topics
-    from pipeline.replay import load_call, replay_calls
-    from pipeline.simulate import load_label, simulate_calls
-    from pipeline.watch import LiveView, follow
+    from callradar.pipeline.kafka.embedded import EmbeddedKafka
+    from callradar.pipeline.kafka.clients import ensure_topics, make_producer, wait_for_broker
+    from callradar.pipeline.processes import WorkerProcess
+    from callradar.pipeline.records import Topics
+    from callradar.pipeline.replay import load_call, replay_calls
+    from callradar.pipeline.simulator.calls import load_label, simulate_calls
+    from callradar.pipeline.watch import LiveView, follow
 
     view = LiveView()
     broker = EmbeddedKafka(settings) if settings.embedded else None

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from pipeline.cli import UserError
-from pipeline.settings import PACKAGE_ROOT, Settings, load_settings
+from callradar.pipeline.cli.main import UserError
+from callradar.pipeline.settings import PACKAGE_ROOT, Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class EmbeddedKafka:
         Returns True only when this call launched the broker, so a caller stops
         only what it started. With CALLRADAR_KAFKA_BOOTSTRAP set it does nothing.
         """
-        from pipeline import kafka_io
+        from callradar.pipeline.kafka import clients as kafka_io
 
         s = self.settings
         if not s.embedded:
@@ -262,7 +262,7 @@ class EmbeddedKafka:
         """Create or update every SCRAM user (both mechanisms); idempotent, so on every start."""
         from kafka.admin import UserScramCredentialUpsertion
 
-        from pipeline import kafka_io
+        from callradar.pipeline.kafka import clients as kafka_io
 
         admin = kafka_io._admin(self._admin_settings(), timeout_s=30)
         errors = {}
@@ -320,7 +320,7 @@ class EmbeddedKafka:
         return proc.pid
 
     def _wait_until_answering(self, pid: int, deadline: float, stop_on_failure: bool) -> None:
-        from pipeline import kafka_io
+        from callradar.pipeline.kafka import clients as kafka_io
 
         while True:
             if not self._is_our_broker(pid):
@@ -397,7 +397,7 @@ class EmbeddedKafka:
 
     def status(self, timeout_s: float = 5.0) -> BrokerStatus:
         """Is the broker (or the external cluster) answering within ``timeout_s``?"""
-        from pipeline import kafka_io
+        from callradar.pipeline.kafka import clients as kafka_io
 
         s = self.settings
         if not s.embedded:

@@ -1,0 +1,1 @@
+"""Benchmarks and the helpers only they (and the end-to-end tests) use."""

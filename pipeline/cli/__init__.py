@@ -1,0 +1,1 @@
+"""The ``callradar`` command: one module per verb, ``main`` puts them together."""

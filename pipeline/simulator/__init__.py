@@ -1,0 +1,1 @@
+"""Two-channel sample calls spoken by espeak-ng from scripts, with known outcomes."""

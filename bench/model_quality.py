@@ -92,9 +92,8 @@ def vader_labels(compound: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def sentiment_figures(data_dir: Path, encoder, scorer, vader) -> dict:
-    from sklearn.metrics import f1_score
-
     from callradar.training.sentiment import single_label
+    from sklearn.metrics import f1_score
 
     out = {}
     splits = {}
@@ -137,9 +136,8 @@ def sentiment_figures(data_dir: Path, encoder, scorer, vader) -> dict:
 
 def bitext_heldout(data_dir: Path, seed: int = 0):
     """The held-out rows exactly as callradar.training.intent.train split them."""
-    from sklearn.model_selection import StratifiedGroupKFold
-
     from callradar.training.intent import EXCLUDED_INTENTS, POSITIVE_INTENTS, TEST_FRACTION, asr_style
+    from sklearn.model_selection import StratifiedGroupKFold
 
     texts, intents = D.load_bitext(data_dir)
     texts, intents = np.array(texts, dtype=object), np.array(intents)
@@ -152,9 +150,8 @@ def bitext_heldout(data_dir: Path, seed: int = 0):
 
 
 def intent_figures(data_dir: Path, encoder, scorer, vader) -> dict:
-    from sklearn.metrics import roc_auc_score
-
     from callradar.models.text_scorer import fuse_intent
+    from sklearn.metrics import roc_auc_score
 
     texts, y = bitext_heldout(data_dir)
     card = scorer.intent.card.get("metrics", {})
@@ -255,10 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
     from callradar.models.registry import load_model_set
     from callradar.pipeline.settings import load_settings
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     torch.set_num_threads(args.threads)
     settings = load_settings()

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from callradar.models.encoder import length_sorted_batches
 from callradar.models.sentiment import ArtifactError, LinearHead
 from callradar.models.types import SENTIMENT_LABELS
@@ -72,9 +71,8 @@ class HFClassifier:
 
     def __init__(self, spec: HFSpec, device=None):
         import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
         from callradar.models.encoder import EncoderNotFound, resolve_model
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         try:
             path = resolve_model(spec.name_or_path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from callradar.models.sentiment import ARTIFACTS_DIR, ArtifactError, LinearHead, load_heads
 
 

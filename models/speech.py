@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-
 from callradar.models.whisper_decode import AdaptiveDecoder
 
 log = logging.getLogger(__name__)

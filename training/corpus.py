@@ -135,10 +135,9 @@ def intent_head_holdout(texts: list[str], intents: list[str], intent_card: dict 
     if seed is None or "heldout_rows" not in metrics:
         return None
     import numpy as np
-    from sklearn.model_selection import StratifiedGroupKFold
-
     from callradar.training.intent import EXCLUDED_INTENTS as HEAD_EXCLUDED
     from callradar.training.intent import POSITIVE_INTENTS, TEST_FRACTION, asr_style
+    from sklearn.model_selection import StratifiedGroupKFold
     y = np.array([int(i in POSITIVE_INTENTS) for i in intents])
     _, groups = np.unique(np.array([asr_style(t) for t in texts], dtype=object), return_inverse=True)
     fold = StratifiedGroupKFold(round(1 / TEST_FRACTION), shuffle=True, random_state=seed)

@@ -27,7 +27,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-
 from callradar.pipeline.errors import UserError
 from callradar.training.risk import HORIZON_S, CallFeatures, escalation_time, prefix_labels
 

@@ -35,7 +35,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-
 from callradar.models.call_features import FEATURE_NAMES, features_for_call
 from callradar.models.types import ScoredUtterance
 from callradar.pipeline.errors import UserError
@@ -198,10 +197,9 @@ def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, cal
                    features: tuple[str, ...] | None = None, seed: int = 0, prior=None, version: str | None = None,
                    monotone: bool = True):
     """Fit, calibrate and export. Returns (RiskModel, details for the card)."""
+    from callradar.models.risk import RiskModel
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-
-    from callradar.models.risk import RiskModel
 
     names = tuple(features or [n for n in FEATURE_NAMES if n not in DEFAULT_EXCLUDED])
     rows, y, groups = [], [], []

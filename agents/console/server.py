@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
-
 from callradar.agents.console.auth import Principal, TokenStore
 from callradar.agents.console.state import ConsoleState, Update
 from callradar.pipeline.records import Alert, CallEvent, Feedback, MalformedMessage, Score, Topics
@@ -327,9 +326,8 @@ class KafkaFeed(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        from kafka import TopicPartition
-
         from callradar.pipeline.kafka.clients import make_consumer
+        from kafka import TopicPartition
 
         consumer = make_consumer(self.settings, None, group_id=None, from_beginning=False)
         try:

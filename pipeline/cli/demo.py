@@ -55,8 +55,8 @@ def _run(args) -> int:
 
 def run_demo(settings, calls: int = 4, seed: int = 7, speed: float = 1.0, keep_running: bool = False,
              say=print) -> list[CallOutcome]:
-    from callradar.pipeline.kafka.embedded import EmbeddedKafka
     from callradar.pipeline.kafka.clients import ensure_topics, make_producer, wait_for_broker
+    from callradar.pipeline.kafka.embedded import EmbeddedKafka
     from callradar.pipeline.processes import WorkerProcess
     from callradar.pipeline.records import Topics
     from callradar.pipeline.replay import load_call, replay_calls

@@ -68,7 +68,6 @@ def _run(args) -> int:
     limit_math_threads(settings.math_threads)
 
     import faust
-
     from callradar.pipeline.kafka.app import create_app
     from callradar.pipeline.kafka.clients import ensure_topics, wait_for_broker
 

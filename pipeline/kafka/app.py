@@ -24,10 +24,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import faust
-
 from callradar.models.speech import model_workers
-from callradar.pipeline.kafka.faust_consumer import App
 from callradar.pipeline.kafka.clients import faust_credentials
+from callradar.pipeline.kafka.faust_consumer import App
 from callradar.pipeline.metrics import PipelineMetrics, PrometheusMetrics, faust_consumer_lag
 from callradar.pipeline.records import (
     CallEvent,

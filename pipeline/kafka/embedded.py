@@ -260,9 +260,8 @@ class EmbeddedKafka:
 
     def _upsert_scram_users(self) -> None:
         """Create or update every SCRAM user (both mechanisms); idempotent, so on every start."""
-        from kafka.admin import UserScramCredentialUpsertion
-
         from callradar.pipeline.kafka import clients as kafka_io
+        from kafka.admin import UserScramCredentialUpsertion
 
         admin = kafka_io._admin(self._admin_settings(), timeout_s=30)
         errors = {}

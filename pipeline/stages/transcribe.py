@@ -22,11 +22,10 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from callradar.pipeline.audio.pcm import StreamResampler, pcm16_bytes_to_float
+from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 from callradar.pipeline.records import AudioChunk, MalformedMessage, Utterance
 from callradar.pipeline.settings import Settings
-from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 
 log = logging.getLogger(__name__)
 

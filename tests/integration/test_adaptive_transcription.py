@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from callradar.models.wer import word_error_rate
 from callradar.models.whisper_decode import ContextPolicy, is_loop
 from callradar.pipeline.audio.pcm import int16_to_float, read_call_audio, resample
-from callradar.pipeline.settings import load_settings
 from callradar.pipeline.audio.segmenter import UtteranceSegmenter
+from callradar.pipeline.settings import load_settings
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "audio"
 JFK = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."

@@ -9,7 +9,6 @@ import threading
 import time
 
 import pytest
-
 from callradar.pipeline.kafka import clients as kafka_io
 from callradar.pipeline.records import Alert, CallEvent, DeadLetter, Feedback, Score, Topics, Utterance
 from callradar.training.archive import ArchiveConsumer

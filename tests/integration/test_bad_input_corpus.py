@@ -19,13 +19,20 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from fixtures.bad_inputs import DEAD_LETTERS, HANDLED, PCM_40MS
-
 from callradar.pipeline.kafka.clients import TopicRecorder, delete_topics, ensure_topics, make_producer
 from callradar.pipeline.processes import WorkerProcess
 from callradar.pipeline.records import Alert, AudioChunk, DeadLetter, MalformedMessage, Score, Topics, Utterance
 from callradar.pipeline.replay import CallAudio, load_call, replay_calls
-from callradar.pipeline.simulator.calls import Script, Turn, _espeak, load_label, load_scripts, render_call, simulate_calls
+from callradar.pipeline.simulator.calls import (
+    Script,
+    Turn,
+    _espeak,
+    load_label,
+    load_scripts,
+    render_call,
+    simulate_calls,
+)
+from fixtures.bad_inputs import DEAD_LETTERS, HANDLED, PCM_40MS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -26,9 +26,8 @@ import threading
 import time
 
 import pytest
-
-from callradar.pipeline.kafka.embedded import EmbeddedKafka, free_port
 from callradar.pipeline.kafka.clients import TopicRecorder, delete_topics, ensure_topics, make_producer
+from callradar.pipeline.kafka.embedded import EmbeddedKafka, free_port
 from callradar.pipeline.processes import WorkerProcess
 from callradar.pipeline.records import Alert, Score, Topics, Utterance
 from callradar.pipeline.replay import load_call, replay_calls

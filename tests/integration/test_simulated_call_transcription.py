@@ -10,13 +10,12 @@ the trigger word is what the score stage keys on.
 import shutil
 
 import pytest
-
 from callradar.models.speech import SpeechToText
 from callradar.models.wer import word_error_rate
 from callradar.pipeline.audio.pcm import int16_to_float, read_call_audio, resample
+from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 from callradar.pipeline.settings import load_settings
 from callradar.pipeline.simulator.calls import load_label, simulate_calls
-from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 
 pytestmark = [
     pytest.mark.slow,

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from callradar.models.wer import word_error_rate
 from callradar.pipeline.audio.pcm import StreamResampler, int16_to_float, read_call_audio, resample
-from callradar.pipeline.settings import load_settings
 from callradar.pipeline.audio.segmenter import UtteranceSegmenter
+from callradar.pipeline.settings import load_settings
 
 AUDIO = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "audio"
 REFERENCE = AUDIO / "reference"

@@ -1,0 +1,67 @@
+"""TextScorer: one batch in, one TextScores per utterance out; keyword evidence fused for customers."""
+
+import pytest
+from callradar.models.sentiment import ArtifactError
+from callradar.models.text_scorer import TextScorer, fuse_intent, load_text_scorer
+from callradar.models.types import SENTIMENT_LABELS, KeywordHit, TextScores
+from callradar.pipeline.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return load_text_scorer(load_settings({}))
+
+
+def test_batch_shapes_and_types(scorer):
+    texts = [
+        "thanks for calling how can i help",
+        "i want to talk to the manger now",
+        "",
+        "can you check my order status",
+    ]
+    speakers = ["agent", "customer", "customer", "customer"]
+    out = scorer.score_batch(texts, speakers)
+    assert len(out) == 4 and all(isinstance(s, TextScores) for s in out)
+    for s in out:
+        assert s.sentiment in SENTIMENT_LABELS and abs(sum(s.sentiment_scores.values()) - 1) < 1e-5
+        assert 0 <= s.frustration <= 1 and 0 <= s.intent <= 1 and 0 <= s.empathy <= 1
+    assert out[1].keywords[0].category == "supervisor_request" and out[1].intent > 0.7
+    assert out[3].intent < 0.2 and out[3].keywords == ()
+    assert scorer.score_batch([], []) == []
+
+
+def test_agent_gets_empathy_not_keyword_fusion(scorer):
+    agent, customer = scorer.score_batch(
+        ["I'm sorry about that, I understand, let me get my supervisor"] * 2, ["agent", "customer"]
+    )
+    assert agent.empathy > 0.5 and customer.empathy == 0.0
+    assert agent.keywords and customer.intent > agent.intent
+
+
+def test_fusion_is_noisy_or_with_one_hit_per_category():
+    weights = {"supervisor_request": 0.9, "anger": 0.3}
+    assert fuse_intent(0.2, (), weights) == pytest.approx(0.2)
+    hit = KeywordHit("supervisor_request", "manager", "manger", 0.8)
+    assert fuse_intent(0.0, (hit,), weights) == pytest.approx(0.72)
+    assert fuse_intent(0.0, (hit, hit), weights) == pytest.approx(0.72)
+    both = fuse_intent(0.5, (hit, KeywordHit("anger", "damn", "damn", 1.0)), weights)
+    assert both == pytest.approx(1 - 0.5 * 0.28 * 0.7)
+
+
+def test_bad_input(scorer):
+    with pytest.raises(ValueError, match="speakers"):
+        scorer.score_batch(["a", "b"], ["agent"])
+    with pytest.raises(ValueError, match="unknown speaker"):
+        scorer.score_batch(["a"], ["caller"])
+
+
+def test_cached_per_settings(scorer):
+    assert load_text_scorer(load_settings({})) is scorer
+
+
+def test_heads_from_another_encoder_refused(scorer):
+    card = dict(scorer.intent.card)
+    card["encoder"] = dict(card["encoder"], probe_embedding=[0.0] * 383 + [1.0])
+    intent = type(scorer.intent)({"escalation": scorer.intent.head}, card)
+    with pytest.raises(ArtifactError, match="embeds differently"):
+        TextScorer(scorer.encoder, scorer.sentiment, intent, scorer.rules)

@@ -1,0 +1,179 @@
+"""The consumer that keeps each partition in offset order, without a broker (Faust's fetch faked)."""
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from callradar.pipeline.kafka.faust_consumer import (
+    RESEEKS_BEFORE_HOLE,
+    App,
+    InOrderConsumer,
+    PartitionSequence,
+    Verdict,
+    commit_through,
+)
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+
+AUDIO = TP("audio", 1)
+
+
+def test_records_are_handed_over_in_order_and_repeats_dropped():
+    seq = PartitionSequence()
+    seq.sought({AUDIO: 3})
+    fetch = seq.fetch_started()
+    assert [seq.admit(AUDIO, o, fetch) for o in (3, 4, 4, 2, 5)] == [
+        Verdict.DELIVER, Verdict.DELIVER, Verdict.REPEAT, Verdict.REPEAT, Verdict.DELIVER]
+    assert seq.next_offset[AUDIO] == 6
+
+
+def test_a_partition_never_sought_takes_what_comes_first():
+    seq = PartitionSequence()
+    fetch = seq.fetch_started()
+    assert seq.admit(AUDIO, 17, fetch) is Verdict.DELIVER
+    assert seq.admit(AUDIO, 18, fetch) is Verdict.DELIVER
+
+
+def test_a_batch_fetched_around_the_seek_to_committed_is_taken_in_order_whatever_its_age():
+    """The kill -9 test's loss: aiokafka moved past offsets 3..10 in a fetch that crossed
+    Faust's seek to committed offset 3; dropping that batch as stale lost them for good."""
+    seq = PartitionSequence()
+    old_fetch = seq.fetch_started()
+    seq.sought({AUDIO: 3})
+    assert [seq.admit(AUDIO, o, old_fetch) for o in range(3, 11)] == [Verdict.DELIVER] * 8
+    # ... and where aiokafka did go back, the same records come again: repeats.
+    again = seq.fetch_started()
+    assert [seq.admit(AUDIO, o, again) for o in (3, 4, 10, 11)] == [
+        Verdict.REPEAT, Verdict.REPEAT, Verdict.REPEAT, Verdict.DELIVER]
+
+
+def test_a_gap_seeks_back_and_drops_what_was_fetched_before_that():
+    """faust-streaming#221: records past the committed offset, handed over after the seek to it."""
+    seq = PartitionSequence()
+    seq.sought({AUDIO: 3})
+    fetch = seq.fetch_started()
+    assert seq.admit(AUDIO, 5, fetch) is Verdict.RESEEK
+    assert seq.reseeking(AUDIO) == 3
+    assert seq.admit(AUDIO, 6, fetch) is Verdict.STALE  # rest of the batch from before the seek back
+    again = seq.fetch_started()
+    assert [seq.admit(AUDIO, o, again) for o in (3, 4, 5, 6)] == [Verdict.DELIVER] * 4
+
+
+def test_a_gap_that_survives_several_seeks_back_is_a_hole():
+    seq = PartitionSequence()
+    seq.sought({AUDIO: 10})
+    for _ in range(RESEEKS_BEFORE_HOLE):
+        assert seq.admit(AUDIO, 12, seq.fetch_started()) is Verdict.RESEEK
+        seq.reseeking(AUDIO)
+    assert seq.admit(AUDIO, 12, seq.fetch_started()) is Verdict.HOLE  # 10 and 11 are gone
+    assert seq.next_offset[AUDIO] == 13
+    assert seq.admit(AUDIO, 15, seq.fetch_started()) is Verdict.RESEEK  # a new gap starts over
+
+
+def test_a_seek_to_committed_resets_the_sequence():
+    seq = PartitionSequence()
+    seq.sought({AUDIO: 3})
+    fetch = seq.fetch_started()
+    seq.admit(AUDIO, 3, fetch)
+    seq.sought({AUDIO: 2})
+    assert seq.admit(AUDIO, 3, fetch) is Verdict.RESEEK
+    seq.sought({AUDIO: 2})  # a rebalance's seek clears the pending seek back
+    assert seq.admit(AUDIO, 2, fetch) is Verdict.DELIVER
+
+
+def test_revoked_partitions_are_forgotten():
+    seq = PartitionSequence()
+    seq.sought({AUDIO: 3})
+    seq.forget([AUDIO])
+    assert seq.admit(AUDIO, 40, seq.fetch_started()) is Verdict.DELIVER
+
+
+@pytest.mark.parametrize("acked, committed, expected", [
+    ([4], 3, None),  # faust-streaming#606 would commit 5 here, past the unacked 3
+    ([3, 4], 3, 5),
+    ([5, 3, 4, 7], 3, 6),
+    ([4, 5], None, 6),  # nothing committed yet: the first run
+    ([], 3, None),
+    ([1], 0, None),
+    ([0, 1], 0, 2),
+])
+def test_commits_stop_at_the_first_unacked_offset(acked, committed, expected):
+    assert commit_through(list(acked), committed) == expected
+
+
+@pytest.fixture
+def consumer(monkeypatch):
+    app = App("test-in-order", broker="kafka://127.0.0.1:1")
+    consumer = app.consumer
+    monkeypatch.setattr(app.topics, "acks_enabled_for", lambda topic: topic != "changelog")
+    return consumer
+
+
+def test_the_app_uses_the_in_order_consumer_and_commits_only_acked_runs(consumer):
+    assert isinstance(consumer, InOrderConsumer)
+    consumer._committed_offset[AUDIO] = 3
+    for offset in (4, 5):
+        consumer._acked[AUDIO].append(offset)
+        consumer._acked_index[AUDIO].add(offset)
+    assert consumer._new_offset(AUDIO) is None
+    consumer._acked[AUDIO].append(3)
+    consumer._acked_index[AUDIO].add(3)
+    assert consumer._new_offset(AUDIO) == 6
+    assert consumer._acked[AUDIO] == [] and not consumer._acked_index[AUDIO]
+
+
+def test_the_fetch_loop_gets_records_in_order_across_a_seek(consumer, monkeypatch):
+    """A seek to committed offset 3 lands while a batch (3..5) is being handed over, after 3:
+    the rest of that batch is dropped, and from the next fetch on each offset comes in order."""
+    def record(offset, topic="audio"):
+        return SimpleNamespace(topic=topic, offset=offset)
+
+    batches = [[record(3), record(4), record(5)],
+               [record(3), record(4), record(5), record(6), record(0, "changelog")]]
+    seeks = []
+
+    async def fake_getmany(self, timeout):
+        batch = batches.pop(0)
+        for i, message in enumerate(batch):
+            if i == 1 and len(batches) == 1:  # mid-batch: the rebalance's seek to committed lands
+                self.sequence.sought({AUDIO: 3})
+            yield TP(message.topic, 1), message
+
+    async def fake_seek(self, tp, offset):
+        seeks.append((tp, offset))
+
+    monkeypatch.setattr(aiokafka_driver.Consumer, "getmany", fake_getmany)
+    monkeypatch.setattr(aiokafka_driver.Consumer, "_seek", fake_seek)
+
+    async def handed_over():
+        out = []
+        for _ in range(2):
+            out += [(tp.topic, m.offset) async for tp, m in consumer.getmany(timeout=0)]
+        return out
+
+    got = asyncio.run(handed_over())
+    assert got == [("audio", 3), ("audio", 3), ("audio", 4), ("audio", 5), ("audio", 6), ("changelog", 0)]
+    assert consumer._read_offset[AUDIO] == 6  # Faust's own check will not drop them
+    assert seeks == [(AUDIO, 3)]  # offset 4 came next, not 3: seek back, in case aiokafka did not
+    assert consumer.sequence.dropped[Verdict.STALE] == 1
+
+
+def test_the_fetch_loop_seeks_back_over_a_gap(consumer, monkeypatch):
+    seeks = []
+
+    async def fake_getmany(self, timeout):
+        for offset in (8, 9):
+            yield AUDIO, SimpleNamespace(topic="audio", offset=offset)
+
+    async def fake_seek(self, tp, offset):
+        seeks.append((tp, offset))
+
+    monkeypatch.setattr(aiokafka_driver.Consumer, "getmany", fake_getmany)
+    monkeypatch.setattr(aiokafka_driver.Consumer, "_seek", fake_seek)
+    consumer.sequence.sought({AUDIO: 6})
+
+    async def handed_over():
+        return [m.offset async for _, m in consumer.getmany(timeout=0)]
+
+    assert asyncio.run(handed_over()) == []
+    assert seeks == [(AUDIO, 6)]

@@ -18,22 +18,10 @@ from callradar.pipeline.settings import SettingsError
 __all__ = ["UserError", "build_parser", "main"]
 
 # Order is the order shown in --help.
-COMMAND_MODULES = (
-    "callradar.pipeline.cli.demo",
-    "callradar.pipeline.kafka.embedded",
-    "callradar.pipeline.simulator.calls",
-    "callradar.pipeline.replay",
-    "callradar.pipeline.cli.worker",
-    "callradar.pipeline.watch",
-    "callradar.pipeline.cli.console",
-    "callradar.pipeline.cli.score",
-    "callradar.pipeline.cli.models",
-    "callradar.training.corpus",
-    "callradar.training.risk",
-    "callradar.training.evaluate",
-    "callradar.training.labelled_calls",
-    "callradar.training.archive",
-)
+COMMAND_MODULES = tuple(f"callradar.pipeline.cli.{verb}" for verb in (
+    "demo", "kafka", "simulate", "replay", "worker", "watch", "console", "score", "models",
+    "corpus", "train", "evaluate", "labels", "archive",
+))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ def local_settings(tmp_path, **overrides):
 @pytest.fixture(autouse=True)
 def only_the_kafka_command(monkeypatch):
     """cli.main with only this module's subcommand: the test doesn't depend on the others' imports."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("callradar.pipeline.kafka.embedded",))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("callradar.pipeline.cli.kafka",))
 
 
 @pytest.fixture

@@ -48,9 +48,11 @@ class _SecretKeysLoader(_Loader):
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
+    own = {id(k) for k, _ in node.value}  # key nodes written in this mapping; flattening adds merged ones
     loader.flatten_mapping(node)  # YAML merge keys (<<), as SafeLoader does
     out = LineDict()
     out.line, out.lines = node.start_mark.line + 1, {}
+    merged = set()  # keys merged in, which a key of this mapping overrides
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
@@ -58,7 +60,11 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
             hash(key)
         except TypeError:
             raise ConfigError(f"line {line}: a key must be a plain value, not a list or mapping") from None
-        if key in out:
+        if id(key_node) not in own:
+            merged.add(key)
+        elif key in merged:
+            merged.discard(key)
+        elif key in out:
             name = repr(key) if loader.show_keys else "a key"  # token files: keys are secrets
             raise ConfigError(f"line {line}: {name} appears twice (first on line {out.lines[key]})")
         out[key] = loader.construct_object(value_node, deep=True)

@@ -28,3 +28,17 @@ def test_word_error_rate():
     assert word_error_rate("", "") == 0.0
     assert word_error_rate("", "hello") == 1.0
     assert word_error_rate("yes", "yes yes yes") == 2.0  # insertions can push it over 1
+
+
+def test_edit_distance_on_longer_texts_matches_the_textbook_count():
+    reference = ("i want to speak to a manager about the refund for my order " * 5).split()
+    hypothesis = ("i want speak to the manager about uh the refund for my my order " * 5).split()
+    # each repeat: "to" deleted, "a" -> "the", "uh" and "my" inserted
+    assert edit_distance(reference, hypothesis) == 4 * 5
+
+
+def test_edit_distance_refuses_words_it_would_split():
+    with pytest.raises(ValueError, match="one token"):
+        edit_distance(["two words"], ["two", "words"])
+    with pytest.raises(ValueError, match="one token"):
+        edit_distance([""], ["a"])

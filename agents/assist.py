@@ -28,7 +28,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-from callradar.agents.triggers import FALLBACK_CATEGORY, Playbook, Prompt
+
+from callradar.agents.playbook import FALLBACK_CATEGORY, Playbook, Prompt
 
 RECENCY_WEIGHTS = (1.0, 0.6, 0.36)  # newest first: "what the customer just said", for the prompt
 CONTEXT_UTTERANCES = 6  # the customer's side of the call, for the snippet

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from callradar.agents.yaml_lines import ConfigError
 
 DEFAULT_KNOWLEDGE_DIR = Path(__file__).resolve().parent / "knowledge"

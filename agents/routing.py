@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from callradar.agents.triggers import FALLBACK_CATEGORY, TRIGGER_CATEGORIES
+from callradar.agents.notify import Webhook, check_webhook_name, read_webhooks
+from callradar.agents.playbook import FALLBACK_CATEGORY, TRIGGER_CATEGORIES
 from callradar.agents.yaml_lines import Checker, ConfigError, LineDict, load_yaml, read_yaml
 
 DEFAULT_MATRIX = Path(__file__).resolve().parent / "escalation_matrix.yaml"
@@ -31,6 +32,7 @@ class Level:
     team: str
     tier: int
     sla_s: float
+    webhook: str = ""  # name under the matrix's webhooks, notified when a case lands here
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Team:
     team: str
     tier: int
     sla_s: float
+    webhook: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,11 @@ class Rule:
 
 
 class EscalationMatrix:
-    def __init__(self, hierarchy: tuple[Level, ...], rules: dict[str, Rule]):
+    def __init__(self, hierarchy: tuple[Level, ...], rules: dict[str, Rule],
+                 webhooks: dict[str, Webhook] | None = None):
         self.hierarchy = hierarchy
         self.rules = rules
+        self.webhooks = webhooks or {}
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> EscalationMatrix:
@@ -77,10 +82,11 @@ class EscalationMatrix:
     @classmethod
     def from_doc(cls, doc, source: str) -> EscalationMatrix:
         check = Checker(source, MatrixError)
-        doc = check.top(doc, allowed={"version", "hierarchy", "rules"}, required=("hierarchy", "rules"))
+        doc = check.top(doc, allowed={"version", "hierarchy", "rules", "webhooks"}, required=("hierarchy", "rules"))
         if doc.get("version", 1) != 1:
             check.fail(doc, "version", f"version {doc['version']!r} is not supported (expected 1)")
-        hierarchy = _hierarchy(check, doc)
+        webhooks = read_webhooks(check, doc)
+        hierarchy = _hierarchy(check, doc, webhooks)
         index = {level.name: i for i, level in enumerate(hierarchy)}
         rules_doc = check.mapping(doc, "rules", "rules")
         rules = {}
@@ -89,10 +95,10 @@ class EscalationMatrix:
             if category not in TRIGGER_CATEGORIES:
                 check.fail(rules_doc, category,
                            f"{path}: unknown trigger category; expected one of {', '.join(TRIGGER_CATEGORIES)}")
-            rules[category] = _rule(check, rules_doc, category, path, index)
+            rules[category] = _rule(check, rules_doc, category, path, index, webhooks)
         if FALLBACK_CATEGORY not in rules:
             check.fail(doc, "rules", f"rules.{FALLBACK_CATEGORY} is required: it is the fallback for every trigger")
-        return cls(hierarchy, rules)
+        return cls(hierarchy, rules, webhooks)
 
     def route(self, category: str, queue: str = "", customer_tier: str = "", nth: int = 1) -> dict:
         """The route for a call's ``nth`` escalation (1 = its first) on ``category``.
@@ -121,20 +127,52 @@ class EscalationMatrix:
         level = self.hierarchy[min(start + steps, len(self.hierarchy) - 1)]
         return _route("hierarchical", level.team, level.tier, level.sla_s, level.name, category, nth, why)
 
+    def route_above(self, route: dict, why: str = "") -> dict | None:
+        """The route one hierarchy level above ``route``, or None at the top.
+
+        As for repeats: above a functional route is the first level; a level this
+        matrix does not name is placed by its tier.
+        """
+        names = [level.name for level in self.hierarchy]
+        if route.get("type") == "hierarchical" and route.get("level") in names:
+            above = names.index(route["level"]) + 1
+        elif route.get("type") == "functional":
+            above = 0
+        else:
+            tier = route.get("tier", 0)
+            above = next((i for i, level in enumerate(self.hierarchy) if level.tier > tier), len(names))
+        if above >= len(names):
+            return None
+        level = self.hierarchy[above]
+        return _route("hierarchical", level.team, level.tier, level.sla_s, level.name, route.get("rule", ""),
+                      int(route.get("escalation", 1)) + 1, [why] if why else [])
+
+    def webhook_for(self, route: dict) -> Webhook | None:
+        """The webhook the matrix names for ``route`` (a level's, or the functional team's), if any."""
+        name = ""
+        if route.get("type") == "hierarchical":
+            name = next((lv.webhook for lv in self.hierarchy if lv.name == route.get("level")), "")
+        elif route.get("type") == "functional":
+            rule = self.rules.get(route.get("rule", ""))
+            teams = [rule.target, *rule.by_queue.values()] if rule and rule.target else []
+            teams += [t for r in self.rules.values() if r.target for t in (r.target, *r.by_queue.values())]
+            name = next((t.webhook for t in teams if t.team == route.get("team") and t.webhook), "")
+        return self.webhooks.get(name)
+
 
 def _route(kind, team, tier, sla_s, level, rule, nth, why) -> dict:
     return {"type": kind, "team": team, "tier": tier, "level": level, "sla_s": sla_s,
             "rule": rule, "escalation": nth, "why": ", ".join(why)}
 
 
-def _hierarchy(check: Checker, doc: LineDict) -> tuple[Level, ...]:
+def _hierarchy(check: Checker, doc: LineDict, webhooks: dict) -> tuple[Level, ...]:
     items = doc["hierarchy"]
     if not isinstance(items, list) or not items:
         check.fail(doc, "hierarchy", "hierarchy: expected a non-empty list of levels (supervisor first)")
     levels, seen = [], {}
     for i, item in enumerate(items):
         path = f"hierarchy[{i}]"
-        item = check.mapping(items, i, path, allowed={"level", "team", "tier", "sla_s"},
+        item = check.mapping(items, i, path, allowed={"level", "team", "tier", "sla_s", "webhook"},
                              required=("level", "team", "tier", "sla_s"))
         name = check.text(item, "level", f"{path}.level")
         if name in seen:
@@ -142,7 +180,9 @@ def _hierarchy(check: Checker, doc: LineDict) -> tuple[Level, ...]:
         seen[name] = i
         levels.append(Level(name, check.text(item, "team", f"{path}.team"),
                             int(check.number(item, "tier", f"{path}.tier", minimum=1, integer=True)),
-                            float(check.number(item, "sla_s", f"{path}.sla_s", minimum=1))))
+                            float(check.number(item, "sla_s", f"{path}.sla_s", minimum=1)),
+                            check_webhook_name(check, item, "webhook", f"{path}.webhook", webhooks)
+                            if "webhook" in item else ""))
     return tuple(levels)
 
 
@@ -153,7 +193,7 @@ def _level(check: Checker, node, key, path: str, index: dict) -> int:
     return index[name]
 
 
-def _rule(check: Checker, rules_doc: LineDict, category: str, path: str, index: dict) -> Rule:
+def _rule(check: Checker, rules_doc: LineDict, category: str, path: str, index: dict, webhooks: dict) -> Rule:
     spec = check.mapping(rules_doc, category, path, required=("type",))
     kind = spec["type"]
     if kind not in TYPES:
@@ -168,30 +208,32 @@ def _rule(check: Checker, rules_doc: LineDict, category: str, path: str, index: 
                 by_tier[str(tier).strip().lower()] = _level(check, tiers, tier, f"{path}.by_customer_tier.{tier}", index)
         return Rule(category, kind, start=start, by_customer_tier=by_tier, by_queue={})
 
-    check.mapping(rules_doc, category, path, allowed={"type", "team", "tier", "sla_s", "by_queue"},
+    check.mapping(rules_doc, category, path, allowed={"type", "team", "tier", "sla_s", "by_queue", "webhook"},
                   required=("team", "sla_s"))
-    target = _team(check, spec, path, None)
+    target = _team(check, spec, path, None, webhooks)
     by_queue = {}
     if "by_queue" in spec:
         queues = check.mapping(spec, "by_queue", f"{path}.by_queue")
         for queue in queues:
             qpath = f"{path}.by_queue.{queue}"
-            override = check.mapping(queues, queue, qpath, allowed={"team", "tier", "sla_s"})
+            override = check.mapping(queues, queue, qpath, allowed={"team", "tier", "sla_s", "webhook"})
             if not override:
-                check.fail(queues, queue, f"{qpath}: give at least one of team, tier, sla_s")
-            by_queue[str(queue).strip().lower()] = _team(check, override, qpath, target)
+                check.fail(queues, queue, f"{qpath}: give at least one of team, tier, sla_s, webhook")
+            by_queue[str(queue).strip().lower()] = _team(check, override, qpath, target, webhooks)
     return Rule(category, kind, target=target, by_customer_tier={}, by_queue=by_queue)
 
 
-def _team(check: Checker, spec: LineDict, path: str, base: Team | None) -> Team:
+def _team(check: Checker, spec: LineDict, path: str, base: Team | None, webhooks: dict) -> Team:
     """A functional target; a by_queue override inherits what it leaves out from ``base``."""
     team = check.text(spec, "team", f"{path}.team") if "team" in spec else base.team
     tier = (int(check.number(spec, "tier", f"{path}.tier", minimum=1, integer=True)) if "tier" in spec
             else base.tier if base else DEFAULT_FUNCTIONAL_TIER)
     sla_s = float(check.number(spec, "sla_s", f"{path}.sla_s", minimum=1)) if "sla_s" in spec else base.sla_s
-    return Team(team, tier, sla_s)
+    webhook = (check_webhook_name(check, spec, "webhook", f"{path}.webhook", webhooks) if "webhook" in spec
+               else base.webhook if base else "")
+    return Team(team, tier, sla_s, webhook)
 
 
 def load_matrix(settings) -> EscalationMatrix:
     """The matrix CALLRADAR_ESCALATION_MATRIX points at, else the bundled one."""
-    return EscalationMatrix.load(getattr(settings, "escalation_matrix", None))
+    return EscalationMatrix.load(settings.escalation_matrix)

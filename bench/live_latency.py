@@ -41,8 +41,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from callradar.pipeline.settings import load_settings  # noqa: E402
-
 from bench.live_load import (  # noqa: E402
     add_counts,
     all_over_budget,
@@ -53,6 +51,7 @@ from bench.live_load import (  # noqa: E402
     threads_per_worker,
     utterance_accounting,
 )
+from callradar.pipeline.settings import load_settings  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 REAL_CALLS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio" / "calls"
@@ -169,9 +168,8 @@ def pid_of(broker) -> int | None:
 
 def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
     """One live run: the first n calls, k workers. Returns the figures as a dict."""
-    from callradar.pipeline.kafka.clients import ensure_topics
-
     from bench.live_run import run_live
+    from callradar.pipeline.kafka.clients import ensure_topics
 
     threads = threads_per_worker(args.threads_per_worker, k, os.cpu_count() or 1)
     partitions = max(args.partitions or base.topic_partitions, k)

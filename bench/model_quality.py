@@ -92,8 +92,9 @@ def vader_labels(compound: np.ndarray, lo: float, hi: float) -> np.ndarray:
 
 
 def sentiment_figures(data_dir: Path, encoder, scorer, vader) -> dict:
-    from callradar.training.sentiment import single_label
     from sklearn.metrics import f1_score
+
+    from callradar.training.sentiment import single_label
 
     out = {}
     splits = {}
@@ -136,8 +137,9 @@ def sentiment_figures(data_dir: Path, encoder, scorer, vader) -> dict:
 
 def bitext_heldout(data_dir: Path, seed: int = 0):
     """The held-out rows exactly as callradar.training.intent.train split them."""
-    from callradar.training.intent import EXCLUDED_INTENTS, POSITIVE_INTENTS, TEST_FRACTION, asr_style
     from sklearn.model_selection import StratifiedGroupKFold
+
+    from callradar.training.intent import EXCLUDED_INTENTS, POSITIVE_INTENTS, TEST_FRACTION, asr_style
 
     texts, intents = D.load_bitext(data_dir)
     texts, intents = np.array(texts, dtype=object), np.array(intents)
@@ -150,8 +152,9 @@ def bitext_heldout(data_dir: Path, seed: int = 0):
 
 
 def intent_figures(data_dir: Path, encoder, scorer, vader) -> dict:
-    from callradar.models.text_scorer import fuse_intent
     from sklearn.metrics import roc_auc_score
+
+    from callradar.models.text_scorer import fuse_intent
 
     texts, y = bitext_heldout(data_dir)
     card = scorer.intent.card.get("metrics", {})
@@ -252,13 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
-    from callradar.models.registry import load_model_set
-    from callradar.pipeline.settings import load_settings
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from callradar.pipeline.settings import load_settings
+    from callradar.pipeline.stages.score import load_models
 
     torch.set_num_threads(args.threads)
     settings = load_settings()
-    models = load_model_set(settings)
+    models = load_models(settings)
     scorer, vader = models.text_scorer, SentimentIntensityAnalyzer()
     result = {
         "command": ".venv/bin/python bench/model_quality.py" + (f" --threads {args.threads}" if args.threads != 2 else ""),

@@ -25,9 +25,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from callradar.models.speech import max_new_tokens  # noqa: E402
-from callradar.models.whisper_decode import ContextPolicy  # noqa: E402
-from callradar.pipeline.settings import load_settings  # noqa: E402
 from transcription import (  # noqa: E402
     RATE,
     make_stt,
@@ -36,6 +33,10 @@ from transcription import (  # noqa: E402
     reference_set,
     simulated_set,
 )
+
+from callradar.models.speech import max_new_tokens  # noqa: E402
+from callradar.models.whisper_decode import ContextPolicy  # noqa: E402
+from callradar.pipeline.settings import load_settings  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

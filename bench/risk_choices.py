@@ -60,13 +60,13 @@ def pooled(parts: list[Assessment]) -> Assessment:
 def real_call_features(settings):
     """The two real calls, transcribed as live: 40 ms chunks, the stage's segmenter, Whisper."""
     from callradar.models.speech import SpeechToText
-    from callradar.models.text_scorer import load_text_scorer
     from callradar.pipeline.audio.pcm import read_call_audio
     from callradar.pipeline.records import AudioChunk
+    from callradar.pipeline.stages.score import load_models
     from callradar.pipeline.stages.transcribe import ChannelTrack
     from callradar.training.data import default_data_dir
+    from callradar.training.features import feature_cache_dir, features_of
     from callradar.training.labelled_calls import CallUtterance, LabelledCall
-    from callradar.training.risk import feature_cache_dir, features_of
 
     root = default_data_dir() / "audio" / "calls"
     names = sorted({p.name.rsplit("_", 1)[0] for p in root.glob("*_agent.wav")})
@@ -85,14 +85,14 @@ def real_call_features(settings):
         texts = stt.transcribe_batch([p.audio for p in pending])
         calls.append(LabelledCall(name, None, [CallUtterance(p.speaker, p.start, p.end, t.text.strip())
                                                for p, t in zip(pending, texts)]))
-    return features_of(calls, load_text_scorer(settings), progress=False, cache_dir=feature_cache_dir(settings))
+    return features_of(calls, load_models(settings).text_scorer, progress=False, cache_dir=feature_cache_dir(settings))
 
 
 def main() -> int:
-    from callradar.models.text_scorer import load_text_scorer
     from callradar.pipeline.settings import load_settings
+    from callradar.pipeline.stages.score import load_models
+    from callradar.training.features import feature_cache_dir, features_of
     from callradar.training.labelled_calls import read_calls
-    from callradar.training.risk import feature_cache_dir, features_of
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=None, help="training calls (default: <state dir>/corpus/train.parquet)")
@@ -102,7 +102,7 @@ def main() -> int:
     settings = load_settings()
     data = args.data or settings.state_dir / "corpus" / "train.parquet"
     calls = read_calls(data, labelled_only=True)
-    cfs = features_of(calls, load_text_scorer(settings), cache_dir=feature_cache_dir(settings))
+    cfs = features_of(calls, load_models(settings).text_scorer, cache_dir=feature_cache_dir(settings))
     real = real_call_features(settings) if args.real_calls else []
     order = np.random.default_rng(0).permutation(len(cfs))
     folds = np.array_split(order, args.folds)

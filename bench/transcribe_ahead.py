@@ -34,10 +34,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from transcription import AUDIO, REAL_CALLS, REFERENCE_TEXTS, channels_16k  # noqa: E402
+
 from callradar.models.wer import word_error_rate  # noqa: E402
 from callradar.pipeline.audio.segmenter import UtteranceSegmenter  # noqa: E402
 from callradar.pipeline.settings import load_settings  # noqa: E402
-from transcription import AUDIO, REAL_CALLS, REFERENCE_TEXTS, channels_16k  # noqa: E402
 
 RATE = 16000
 CHUNK = RATE * 40 // 1000

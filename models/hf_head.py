@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from callradar.models.encoder import length_sorted_batches
 from callradar.models.sentiment import ArtifactError, LinearHead
 from callradar.models.types import SENTIMENT_LABELS
@@ -52,11 +53,6 @@ class HFSpec:
     name_or_path: str
     labels: str = ""
 
-    @classmethod
-    def from_settings(cls, settings, kind: str) -> HFSpec | None:
-        name = getattr(settings, f"{kind}_model", "") or ""
-        return cls(kind, name, getattr(settings, f"{kind}_model_labels", "") or "") if name else None
-
     @property
     def short_name(self) -> str:
         return Path(self.name_or_path.rstrip("/")).name or self.name_or_path
@@ -71,8 +67,9 @@ class HFClassifier:
 
     def __init__(self, spec: HFSpec, device=None):
         import torch
-        from callradar.models.encoder import EncoderNotFound, resolve_model
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from callradar.models.encoder import EncoderNotFound, resolve_model
 
         try:
             path = resolve_model(spec.name_or_path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from callradar.models.sentiment import ARTIFACTS_DIR, ArtifactError, LinearHead, load_heads
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
 from callradar.models.types import KeywordHit
 
 DEFAULT_RULES = Path(__file__).resolve().parent / "keywords.yaml"

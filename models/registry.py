@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
+import logging
 import os
 import re
 import shutil
@@ -41,15 +42,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-KINDS = ("risk", "sentiment", "intent")
+from callradar.models.hf_head import HFSpec
+from callradar.models.intent import IntentModel
+from callradar.models.keywords import DEFAULT_RULES
+from callradar.models.risk import DEFAULT_RISK_DIR, RiskModel, RiskModelError
+from callradar.models.sentiment import ARTIFACTS_DIR, ArtifactError, SentimentModel
+from callradar.models.text_scorer import build_text_scorer
+from callradar.models.types import MODEL_KINDS as KINDS
+from callradar.models.types import UNSAFE_SUFFIXES
+
+log = logging.getLogger(__name__)
 BUILTIN = "builtin"
 LOCAL = "local"
 POINTER_FILE = "current.json"
 HISTORY_FILE = "history.jsonl"
 CARD_FILE = "card.json"
 VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
-# Formats that unpickle when loaded (torch.load, joblib, pickle): never accepted into the registry.
-UNSAFE_SUFFIXES = {".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".bin", ".npz"}
+HEADS = ("sentiment", "intent")  # the text heads a risk model's features come from
 
 
 class RegistryError(ValueError):
@@ -57,9 +66,6 @@ class RegistryError(ValueError):
 
 
 def builtin_path(kind: str) -> Path:
-    from callradar.models.risk import DEFAULT_RISK_DIR
-    from callradar.models.sentiment import ARTIFACTS_DIR
-
     _check_kind(kind)
     return DEFAULT_RISK_DIR if kind == "risk" else ARTIFACTS_DIR / kind
 
@@ -100,10 +106,6 @@ def validate(kind: str, folder: str | Path) -> dict:
     Raises RegistryError naming the file and the problem (missing, corrupt,
     tampered with, unsafe, or a different kind of model).
     """
-    from callradar.models.intent import IntentModel
-    from callradar.models.risk import RiskModel, RiskModelError
-    from callradar.models.sentiment import ArtifactError, SentimentModel
-
     _check_kind(kind)
     folder = Path(folder)
     if not folder.is_dir():
@@ -170,11 +172,6 @@ class Registry:
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
-    @classmethod
-    def from_settings(cls, settings) -> Registry | None:
-        root = registry_root(settings)
-        return cls(root) if root is not None else None
-
     # ------------------------------------------------------------ reading
 
     def kind_dir(self, kind: str) -> Path:
@@ -219,6 +216,11 @@ class Registry:
         """(version, folder) of what runs now."""
         version = self.current(kind)
         return version, self.path(kind, version)
+
+    def forced(self, kind: str) -> bool:
+        """Whether the promotion (or roll back) in force was forced past the model-set check."""
+        state = self._state(kind)
+        return bool(state and state.get("forced"))
 
     def numbered(self, kind: str) -> list[str]:
         folder = self.kind_dir(kind)
@@ -291,8 +293,12 @@ class Registry:
             shutil.rmtree(incoming, ignore_errors=True)
         return version
 
-    def promote(self, kind: str, version: str, note: str = "") -> str:
-        """Make ``version`` the one the score stage runs; refused if it does not load."""
+    def promote(self, kind: str, version: str, note: str = "", forced: bool = False) -> str:
+        """Make ``version`` the one the score stage runs; refused if it does not load.
+
+        ``forced``: the caller overrode the model-set check (see :func:`model_set_mismatch`);
+        the pointer and the history say so, and loading the set then warns instead of refusing.
+        """
         path = self.path(kind, version)
         if version != BUILTIN:
             validate(kind, path)
@@ -300,28 +306,34 @@ class Registry:
             state = self._state(kind) or {"version": self.current(kind), "stack": []}
             if state["version"] == version:
                 return version
-            self._write_pointer(kind, version, state["stack"] + [version])
-            self._log(kind, "promote", version, previous=state["version"], note=note)
+            self._write_pointer(kind, version, state["stack"] + [version], forced)
+            self._log(kind, "promote", version, previous=state["version"], note=note, forced=forced)
         return version
 
-    def rollback(self, kind: str, note: str = "") -> str:
+    def rollback_target(self, kind: str) -> str:
+        """The version a roll back would return to; RegistryError when there is nothing to roll back."""
+        state = self._state(kind)
+        if not state or not state["stack"]:
+            raise RegistryError(f"nothing to roll back: {kind} runs {self.current(kind)}, which was never promoted")
+        stack = state["stack"][:-1]
+        return stack[-1] if stack else (LOCAL if self._has_local(kind) else BUILTIN)
+
+    def rollback(self, kind: str, note: str = "", forced: bool = False) -> str:
         """Undo the latest promotion still in force; return the version that runs now."""
         with self._lock(kind):
+            version = self.rollback_target(kind)
             state = self._state(kind)
-            if not state or not state["stack"]:
-                raise RegistryError(f"nothing to roll back: {kind} runs {self.current(kind)}, which was never promoted")
             stack = state["stack"][:-1]
-            version = stack[-1] if stack else (LOCAL if self._has_local(kind) else BUILTIN)
             if version != BUILTIN:
                 validate(kind, self.path(kind, version))
-            self._write_pointer(kind, version, stack)
-            self._log(kind, "rollback", version, previous=state["version"], note=note)
+            self._write_pointer(kind, version, stack, forced)
+            self._log(kind, "rollback", version, previous=state["version"], note=note, forced=forced)
         return version
 
-    def _write_pointer(self, kind: str, version: str, stack: list[str]) -> None:
+    def _write_pointer(self, kind: str, version: str, stack: list[str], forced: bool = False) -> None:
         kind_dir = self.kind_dir(kind)
         kind_dir.mkdir(parents=True, exist_ok=True)
-        doc = {"version": version, "stack": stack, "ts": _now_iso(), "by": _user()}
+        doc = {"version": version, "stack": stack, "ts": _now_iso(), "by": _user(), **({"forced": True} if forced else {})}
         tmp = kind_dir / f".{POINTER_FILE}.{uuid.uuid4().hex[:8]}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(json.dumps(doc) + "\n")
@@ -349,15 +361,6 @@ class Registry:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def registry_root(settings) -> Path | None:
-    """``models_dir`` if set, else ``<state_dir>/models``; None when settings have neither."""
-    models_dir = getattr(settings, "models_dir", None)
-    if models_dir:
-        return Path(models_dir)
-    state_dir = getattr(settings, "state_dir", None)
-    return Path(state_dir) / "models" if state_dir else None
-
-
 def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
@@ -370,6 +373,10 @@ def _user() -> str:
 
 
 # ---------------------------------------------------------------- the loaded set
+
+
+class ModelSetError(RegistryError):
+    """A risk model and text heads that do not belong together; the message names both."""
 
 
 @dataclass(frozen=True)
@@ -391,10 +398,34 @@ def parse_model_version(text: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in text.split(",") if "=" in part)
 
 
-def resolve_versions(settings, registry: Registry | None = None,
-                     pins: dict[str, str] | None = None) -> dict[str, tuple[str, Path]]:
+def head_fingerprint(card: dict) -> str:
+    """How a risk model's card names a text head it was fitted on: name, creation time, weights hash."""
+    return f"{card.get('name', '?')} {card.get('created', '')} sha256 {str(card.get('weights_sha256', ''))[:12]}"
+
+
+def model_set_mismatch(risk: tuple[str, dict], heads: dict[str, tuple[str, dict | None]]) -> str | None:
+    """Why this risk model must not run with these heads, or None when they belong together.
+
+    ``risk`` is (version, card); ``heads`` maps sentiment / intent to (version, card),
+    the card None for a head replaced by a Hugging Face model (not checked: the user
+    chose it by name). A risk model whose card records no text models (the hand-set
+    prior, older cards) reads any heads.
+    """
+    risk_version, risk_card = risk
+    expected = risk_card.get("text_models") if isinstance(risk_card.get("text_models"), dict) else {}
+    wrong = [k for k in HEADS if expected.get(k) and heads[k][1] is not None
+             and head_fingerprint(heads[k][1]) != expected[k]]
+    if not wrong:
+        return None
+    wants = ", ".join(f"{k} '{expected.get(k, '?')}'" for k in HEADS)
+    has = ", ".join(f"{k} {heads[k][0]} '{head_fingerprint(heads[k][1]) if heads[k][1] is not None else heads[k][0]}'"
+                    for k in HEADS)
+    return (f"risk {risk_version} ({risk_card.get('version', '?')}) was trained on {wants}, but the heads loaded "
+            f"are {has}; promote the heads it was trained on, or retrain it on these (callradar train risk)")
+
+
+def resolve_versions(registry: Registry | None, pins: dict[str, str] | None = None) -> dict[str, tuple[str, Path]]:
     """kind -> (version, folder) for what should run: pins (a version or a folder) over the registry."""
-    registry = registry if registry is not None else Registry.from_settings(settings)
     out = {}
     for kind in KINDS:
         pin = (pins or {}).get(kind)
@@ -413,31 +444,53 @@ def resolve_versions(settings, registry: Registry | None = None,
     return out
 
 
-def load_model_set(settings, registry: Registry | None = None, pins: dict[str, str] | None = None) -> ModelSet:
-    """Resolve all three kinds once, then load them, so the set belongs together.
+def rules_path(registry: Registry | None) -> Path:
+    """``keywords.yaml`` in the registry root replaces the bundled rules."""
+    if registry is not None and (registry.root / "keywords.yaml").exists():
+        return registry.root / "keywords.yaml"
+    return DEFAULT_RULES
 
-    ``pins`` (kind -> version or folder) override the registry for offline
-    scoring of a candidate. A Hugging Face model set in CALLRADAR_SENTIMENT_MODEL /
-    CALLRADAR_INTENT_MODEL replaces that head (its version reads ``hf:<name>``).
+
+def load_model_set(registry: Registry | None, *, encoder_model: str, pins: dict[str, str] | None = None,
+                   sentiment_hf: HFSpec | None = None, intent_hf: HFSpec | None = None) -> ModelSet:
+    """Resolve all three kinds once, check they belong together, then load them.
+
+    ``registry`` None: the bundled models. ``pins`` (kind -> version or folder)
+    override the registry for offline scoring of a candidate. A Hugging Face model
+    in ``sentiment_hf`` / ``intent_hf`` replaces that head (its version reads
+    ``hf:<name>``). A risk model trained on other heads than these is refused
+    (ModelSetError), unless the registry's promotion in force was forced, which
+    is logged as a warning.
     """
-    from callradar.models.hf_head import HFSpec
-    from callradar.models.risk import RiskModel
-    from callradar.models.text_scorer import build_text_scorer, rules_path_for
-
-    resolved = resolve_versions(settings, registry, pins)
+    resolved = resolve_versions(registry, pins)
     versions = {kind: version for kind, (version, _) in resolved.items()}
-    sentiment_hf = HFSpec.from_settings(settings, "sentiment")
-    intent_hf = HFSpec.from_settings(settings, "intent")
-    if sentiment_hf:
-        versions["sentiment"] = f"hf:{sentiment_hf.short_name}"
-    if intent_hf:
-        versions["intent"] = f"hf:{intent_hf.short_name}"
+    hf = {"sentiment": sentiment_hf, "intent": intent_hf}
+    for kind, spec in hf.items():
+        if spec:
+            versions[kind] = f"hf:{spec.short_name}"
+    problem = model_set_mismatch(
+        (versions["risk"], read_card(resolved["risk"][1])),
+        {k: (versions[k], None if hf[k] else read_card(resolved[k][1])) for k in HEADS},
+    )
+    if problem:
+        forced = registry is not None and any(not (pins or {}).get(k) and registry.forced(k) for k in KINDS)
+        if not forced:
+            raise ModelSetError(problem)
+        log.warning("running a model set promoted with --force: %s", problem)
     scorer = build_text_scorer(
-        settings.encoder_model,
+        encoder_model,
         resolved["sentiment"][1],
         resolved["intent"][1],
-        rules_path_for(settings),
+        rules_path(registry),
         sentiment_hf,
         intent_hf,
     )
     return ModelSet(scorer, RiskModel.load(resolved["risk"][1]), versions)
+
+
+def load_risk_model(registry: Registry | None = None) -> RiskModel:
+    """The risk model the score stage runs: the registry's current version (bundled when ``registry`` is None).
+
+    Nothing promoted: a model folder placed at ``<root>/risk`` if there is one, else the bundled model.
+    """
+    return RiskModel.load(registry.resolve("risk")[1] if registry is not None else DEFAULT_RISK_DIR)

@@ -230,17 +230,3 @@ def _interp(p: float, xs, ys) -> float:
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
-
-
-def load_risk_model(settings=None) -> RiskModel:
-    """The risk model the score stage runs: the registry's current version (models/registry.py).
-
-    Nothing promoted: a model folder placed at ``<models_dir>/risk`` if there is
-    one, else the bundled prior.
-    """
-    from callradar.models.registry import Registry
-
-    registry = Registry.from_settings(settings) if settings is not None else None
-    if registry is None:
-        return RiskModel.load(DEFAULT_RISK_DIR)
-    return RiskModel.load(registry.resolve("risk")[1])

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from callradar.models.types import SENTIMENT_LABELS
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"

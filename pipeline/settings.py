@@ -26,6 +26,21 @@ class SettingsError(ValueError):
     """A CALLRADAR_* variable holds a value that cannot be used."""
 
 
+STAGES = ("transcribe", "score", "trigger")  # what a worker can run (callradar worker --stages)
+
+# What CALLRADAR_REDACT_TYPES may name; here, below pipeline/audio/redact.py, so settings can check it.
+PII_TYPES = ("card", "ssn", "phone", "email")
+
+
+def parse_pii_types(text: str) -> tuple[str, ...]:
+    """'card, phone' -> ('card', 'phone'); ValueError naming an unknown type."""
+    types = tuple(t.strip().lower() for t in text.split(",") if t.strip())
+    unknown = [t for t in types if t not in PII_TYPES]
+    if unknown:
+        raise ValueError(f"unknown PII type(s) {', '.join(unknown)}; choose from {', '.join(PII_TYPES)}")
+    return types
+
+
 @dataclass(frozen=True)
 class Settings:
     # Kafka. Empty bootstrap means: use (and start) the embedded broker.
@@ -35,6 +50,7 @@ class Settings:
     kafka_version: str = "3.9.1"
     topic_partitions: int = 4
     topic_prefix: str = ""  # lets tests and tenants share one cluster
+    kafka_connect_timeout_s: float = 30.0  # how long a command waits for the broker to answer before it gives up
     kafka_security_protocol: str = "PLAINTEXT"
     # SASL and TLS (docs/security.md). The password stays out of repr and logs.
     kafka_sasl_mechanism: str = "SCRAM-SHA-256"  # SCRAM-SHA-256 | SCRAM-SHA-512 | PLAIN
@@ -128,6 +144,11 @@ class Settings:
         """The bootstrap servers every client connects to."""
         return self.kafka_bootstrap or f"127.0.0.1:{self.embedded_kafka_port}"
 
+    @property
+    def models_root(self) -> Path:
+        """The model registry's root: CALLRADAR_MODELS_DIR, else <state dir>/models."""
+        return Path(self.models_dir) if self.models_dir else Path(self.state_dir) / "models"
+
 
 _OPTIONAL_PATHS = ("escalation_matrix", "playbook", "knowledge_dir", "console_tokens_file",
                    "kafka_sasl_password_file", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
@@ -216,11 +237,11 @@ def _validate_kafka_security(s: Settings) -> None:
 def _validate(s: Settings) -> None:
     _validate_kafka_security(s)
     try:
-        from callradar.pipeline.audio.redact import parse_types
-
-        parse_types(s.redact_types)
+        parse_pii_types(s.redact_types)
     except ValueError as exc:
         raise SettingsError(f"CALLRADAR_REDACT_TYPES={s.redact_types!r}: {exc}") from exc
+    if s.kafka_connect_timeout_s <= 0:
+        raise SettingsError("CALLRADAR_KAFKA_CONNECT_TIMEOUT_S must be > 0")
     if s.topic_partitions < 1:
         raise SettingsError("CALLRADAR_TOPIC_PARTITIONS must be at least 1")
     if not 0 <= s.risk_rearm_threshold <= s.risk_alert_threshold <= 1:

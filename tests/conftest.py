@@ -22,6 +22,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from callradar.pipeline.kafka import clients as kafka_io
 from callradar.pipeline.kafka.embedded import EmbeddedKafka, free_port
 from callradar.pipeline.records import Topics

@@ -5,9 +5,10 @@
 ``calls.outcomes`` and ``calls.feedback`` in any interleaving and hands back
 each call, whole, once it has ended (plus a grace period for transcripts still
 in flight) or gone idle.
-``callradar archive`` runs it as its own kafka-python consumer process rather
-than as a Faust stage: archiving must never slow the live path, it scales and
-restarts independently, and the worker stays free of disk I/O.
+``callradar archive`` (pipeline/cli/archive.py) runs it, through :class:`ArchiveWriter`,
+as a consumer group of its own rather than as a Faust stage: archiving must never
+slow the live path, it scales and restarts independently, and the worker stays
+free of disk I/O.
 
 Delivery is at least once: offsets are committed only up to the oldest message
 of a call not yet written, so a crash re-reads unwritten calls; a call written
@@ -24,11 +25,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from callradar.pipeline.records import Alert, CallEvent, Feedback, Score, Utterance
+from callradar.pipeline.records import Alert, CallEvent, Feedback, MalformedMessage, Score, Topics, Utterance
 from callradar.training.labelled_calls import (
     CallAlert,
     CallFeedback,
@@ -37,7 +39,6 @@ from callradar.training.labelled_calls import (
     Outcome,
     append_feedback,
     append_labels,
-    default_archive_dir,
     latest_feedback,
     write_calls,
 )
@@ -159,14 +160,14 @@ class CallArchive:
         return out
 
 
-# ---------------------------------------------------------------- the consumer process
+# ---------------------------------------------------------------- what the archive process writes
 
 
 class _OffsetBook:
     """Per call, the oldest offset it holds in each partition: what must not be committed yet."""
 
     def __init__(self) -> None:
-        self.held: dict[str, dict] = {}  # call_id -> {TopicPartition: offset}
+        self.held: dict[str, dict] = {}  # call_id -> {(topic, partition): offset}
 
     def hold(self, call_id: str, tp, offset: int) -> None:
         self.held.setdefault(call_id, {}).setdefault(tp, offset)
@@ -186,80 +187,46 @@ def part_name(n: int) -> str:
     return f"calls-{stamp}-{os.getpid()}-{n:04d}.parquet"
 
 
-class ArchiveConsumer:
-    """Runs a CallArchive on the topics and writes finished calls into ``out_dir``."""
+class ArchiveWriter:
+    """Runs a CallArchive on the topics' records and writes finished calls into ``out_dir``.
 
-    def __init__(self, settings, out_dir: Path, grace_s: float = GRACE_S, idle_s: float = IDLE_S,
-                 report=print, flush_every_s: float = 1.0):
-        from callradar.pipeline.kafka.clients import make_consumer
-        from callradar.pipeline.records import Topics
+    No Kafka here: ``callradar archive`` (pipeline/cli/archive.py) reads the topics with
+    the Kafka layer's group reader, which hands each record to :meth:`on_record`, calls
+    :meth:`on_tick` every second or so and commits per partition only what
+    :meth:`committable` allows. ``dead_letter(record, reason)`` takes an outcome or a
+    mark that cannot be read (no stage reads those topics).
+    """
 
-        self.settings, self.out_dir, self.report, self.flush_every_s = settings, Path(out_dir), report, flush_every_s
-        self.topics = Topics(settings.topic_prefix)
+    def __init__(self, topics: Topics, out_dir: Path, *, dead_letter: Callable[[object, str], None],
+                 grace_s: float = GRACE_S, idle_s: float = IDLE_S, report: Callable[[str], object] = print):
+        self.out_dir, self.report, self.dead_letter = Path(out_dir), report, dead_letter
         self.archive, self.book = CallArchive(grace_s, idle_s), _OffsetBook()
         self.written = self.parts = 0
         self.handlers = {
-            self.topics.events: (CallEvent, self.archive.add_event),
-            self.topics.transcripts: (Utterance, self.archive.add_utterance),
-            self.topics.scores: (Score, self.archive.add_score),
-            self.topics.alerts: (Alert, self.archive.add_alert),
+            topics.events: (CallEvent, self.archive.add_event),
+            topics.transcripts: (Utterance, self.archive.add_utterance),
+            topics.scores: (Score, self.archive.add_score),
+            topics.alerts: (Alert, self.archive.add_alert),
         }
         # Outcomes and feedback are appended to their side files at once, so they hold back no offsets.
-        self.side_files = {self.topics.outcomes: (Outcome, append_labels, self.archive.add_outcome),
-                           self.topics.feedback: (Feedback, append_feedback, self.archive.add_feedback)}
-        self.producer = None  # made on the first malformed outcome or feedback
-        self.consumer = make_consumer(settings, None, group_id=f"callradar-{settings.topic_prefix}archive",
-                                      enable_auto_commit=False)
-
-    def run(self, stop) -> int:
-        """Consume until ``stop`` (a threading.Event) is set; returns the number of calls written."""
-        from kafka import ConsumerRebalanceListener
-
-        outer = self
-
-        class Listener(ConsumerRebalanceListener):
-            def on_partitions_revoked(self, revoked):
-                # Another archive process takes these partitions over: write what we have first.
-                # No commit here (this runs on the client's I/O thread, where blocking calls fail);
-                # the new owner may re-read these calls, and reading merges the duplicates.
-                outer._write(outer.archive.drain(time.time()))
-
-            def on_partitions_assigned(self, assigned):
-                pass
-
+        self.side_files = {topics.outcomes: (Outcome, append_labels, self.archive.add_outcome),
+                           topics.feedback: (Feedback, append_feedback, self.archive.add_feedback)}
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.consumer.subscribe([*self.handlers, *self.side_files], listener=Listener())
-        last_flush = time.monotonic()
-        try:
-            while not stop.is_set():
-                for tp, records in self.consumer.poll(timeout_ms=200).items():
-                    for rec in records:
-                        self._handle(tp, rec, time.time())
-                if time.monotonic() - last_flush >= self.flush_every_s:
-                    last_flush = time.monotonic()
-                    self._write(self.archive.finished(time.time()))
-                    self._commit()
-        except KeyboardInterrupt:
-            self.report("interrupted: writing the calls in progress")
-        try:
-            self._write(self.archive.drain(time.time()))  # on the way out nothing in progress is lost
-            self._commit()
-        finally:
-            self.consumer.close()
-            if self.producer is not None:
-                self.producer.flush(5)
-                self.producer.close(5)
-        return self.written
 
-    def _handle(self, tp, rec, now: float) -> None:
-        from callradar.pipeline.records import MalformedMessage
+    @property
+    def topics(self) -> list[str]:
+        """The topics to read."""
+        return [*self.handlers, *self.side_files]
 
+    def on_record(self, rec, now: float | None = None) -> None:
+        """One record as read (topic, partition, offset, key, value, headers)."""
+        now = time.time() if now is None else now
         if rec.topic in self.side_files:
             kind, append, attach = self.side_files[rec.topic]
             try:
                 record = kind.decode(rec.value)
             except MalformedMessage as exc:  # no stage reads these topics: dead-letter it like the stages do
-                self._dead_letter(rec, str(exc))
+                self.dead_letter(rec, str(exc))
                 return
             append(self.out_dir, [record])
             attach(record)
@@ -271,7 +238,28 @@ class ArchiveConsumer:
             log.debug("skipping malformed %s message: %s", rec.topic, exc)
             return
         add(record, now)
-        self.book.hold(record.call_id, tp, rec.offset)
+        self.book.hold(record.call_id, (rec.topic, rec.partition), rec.offset)
+
+    def on_tick(self, now: float | None = None) -> None:
+        """Write the calls that are finished."""
+        self._write(self.archive.finished(time.time() if now is None else now))
+
+    def on_revoked(self) -> None:
+        """Another archive process takes partitions over: write what we have first.
+
+        It may read these calls again; reading the archive merges the duplicates.
+        """
+        self._write(self.archive.drain(time.time()))
+
+    def on_stop(self, interrupted: bool = False) -> None:
+        """On the way out nothing in progress is lost: every call is written."""
+        if interrupted:
+            self.report("interrupted: writing the calls in progress")
+        self._write(self.archive.drain(time.time()))
+
+    def committable(self, partition, position: int) -> int:
+        """How far ``partition`` may be committed: its oldest offset of a call not yet written, else ``position``."""
+        return self.book.committable(partition, position)
 
     def _write(self, calls: list[LabelledCall]) -> None:
         if calls:
@@ -285,66 +273,3 @@ class ArchiveConsumer:
                 f"{len(self.archive.pending)} call(s) in progress"
             )
         self.book.keep_only(self.archive.pending)
-
-    def _commit(self) -> None:
-        from kafka.structs import OffsetAndMetadata
-
-        offsets = {tp: OffsetAndMetadata(self.book.committable(tp, self.consumer.position(tp)), "", -1)
-                   for tp in self.consumer.assignment()}
-        if offsets:
-            self.consumer.commit(offsets)
-
-    def _dead_letter(self, rec, reason: str) -> None:
-        from callradar.pipeline.kafka.clients import make_producer
-        from callradar.pipeline.records import DeadLetter
-
-        self.producer = self.producer or make_producer(self.settings)
-        doc = DeadLetter.refused("archive", rec.topic, reason, rec.key or None, rec.value, rec.headers, time.time())
-        self.producer.send(self.topics.deadletter, key=rec.key or b"", value=doc.encode())
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "archive",
-        help="write finished live calls (transcript, scores, alerts, outcomes, feedback) to Parquet",
-        description="Follow calls.events, calls.transcripts, calls.scores, calls.alerts, calls.outcomes and "
-        "calls.feedback and write each finished call to a Parquet part in the archive folder (outcomes to "
-        "labels.jsonl, agents' feedback to feedback.jsonl; format: docs/labelled-calls.md). "
-        "A separate consumer group: run one or more next to the workers.",
-    )
-    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="archive folder (default: <state dir>/archive)")
-    p.add_argument("--grace-s", type=float, default=GRACE_S, help=f"wait after a call ends (default {GRACE_S:g})")
-    p.add_argument("--idle-s", type=float, default=IDLE_S,
-                   help=f"write a call that never ended after this long without news (default {IDLE_S:g})")
-    p.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
-    p.set_defaults(func=_run)
-
-
-def _run(args) -> int:
-    import signal
-    import threading
-
-    from callradar.pipeline.errors import UserError
-    from callradar.pipeline.kafka.clients import ensure_topics, wait_for_broker
-    from callradar.pipeline.settings import load_settings
-
-    settings = load_settings()
-    out = args.out or default_archive_dir(settings)
-    if args.grace_s < 0 or args.idle_s <= 0:
-        raise UserError("--grace-s must be >= 0 and --idle-s > 0")
-    try:
-        wait_for_broker(settings, timeout_s=15)
-    except TimeoutError as exc:
-        hint = " (start it with `callradar kafka start`)" if settings.embedded else ""
-        raise UserError(f"{exc}{hint}") from None
-    ensure_topics(settings)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # an orchestrator's stop writes calls in progress too
-    if args.seconds:
-        timer = threading.Timer(args.seconds, stop.set)
-        timer.daemon = True
-        timer.start()
-    print(f"archiving calls from {settings.bootstrap} into {out} (Ctrl-C to stop)", flush=True)
-    n = ArchiveConsumer(settings, out, args.grace_s, args.idle_s, report=lambda s: print(s, flush=True)).run(stop)
-    print(f"stopped; {n} call(s) archived in this run")
-    return 0

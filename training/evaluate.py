@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from callradar.pipeline.errors import UserError
-from callradar.training.risk import HORIZON_S, CallFeatures, escalation_time, prefix_labels
 
-PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".bin")
+from callradar.models.types import UNSAFE_SUFFIXES
+from callradar.pipeline.errors import UserError
+from callradar.training.features import HORIZON_S, CallFeatures, escalation_time, prefix_labels
 
 
 @dataclass
@@ -220,10 +219,11 @@ def _plots(assessments: list[Assessment], out: Path) -> list[str]:
     return files
 
 
-def _fmt(v) -> str:
+def fmt_metric(v, digits: int = 3) -> str:
+    """A metric as reports and command output show it: n/a when there is none."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "n/a"
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
 ROWS = [
@@ -250,7 +250,7 @@ def report_md(metrics: dict, assessments: list[Assessment], data: Path, threshol
     names = [a.name for a in assessments]
     head = "| metric | " + " | ".join(f"{n} `{a.version}`" for n, a in zip(names, assessments)) + " |\n"
     head += "| --- |" + " --- |" * len(names) + "\n"
-    rows = "\n".join(f"| {label} | " + " | ".join(_fmt(metrics[n].get(k)) for n in names) + " |" for k, label in ROWS)
+    rows = "\n".join(f"| {label} | " + " | ".join(fmt_metric(metrics[n].get(k)) for n in names) + " |" for k, label in ROWS)
     first = metrics[names[0]]
     per_source = ""
     if "by_source" in first:
@@ -258,8 +258,8 @@ def report_md(metrics: dict, assessments: list[Assessment], data: Path, threshol
         for src in first["by_source"]:
             for n in names:
                 m = metrics[n]["by_source"][src]
-                lines.append(f"| {src} | {n} | {m['calls']} | {_fmt(m['auroc'])} | {_fmt(m['auroc_before_escalation'])} "
-                             f"| {_fmt(m['recall'])} | {_fmt(m['false_alarm_rate'])} | {_fmt(m['median_lead_time_s'])} |")
+                lines.append(f"| {src} | {n} | {m['calls']} | {fmt_metric(m['auroc'])} | {fmt_metric(m['auroc_before_escalation'])} "
+                             f"| {fmt_metric(m['recall'])} | {fmt_metric(m['false_alarm_rate'])} | {fmt_metric(m['median_lead_time_s'])} |")
         per_source = ("\n## By source\n| source | model | calls | AUROC | AUROC before esc. | recall | calm flagged "
                       "| median lead (s) |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n" + "\n".join(lines) + "\n")
     images = "\n".join(f"![{p}]({p})" for p in plots)
@@ -302,11 +302,11 @@ def load_model_dir(path: Path):
     if not path.exists():
         raise UserError(f"{path}: no such model folder or file")
     if path.is_dir() and not (path / MODEL_FILE).exists():
-        pickles = sorted(p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        pickles = sorted(p.name for p in path.iterdir() if p.suffix.lower() in UNSAFE_SUFFIXES)
         why = (f"it holds {', '.join(pickles)}: callradar never unpickles model files (loading one can run code)"
                if pickles else "a risk model folder holds model.json and card.json")
         raise UserError(f"{path}: no {MODEL_FILE}; {why}")
-    if path.is_file() and path.suffix in PICKLE_SUFFIXES:
+    if path.is_file() and path.suffix.lower() in UNSAFE_SUFFIXES:
         raise UserError(f"{path}: refusing a pickle; callradar never unpickles model files (loading one can run code)")
     try:
         return RiskModel.load(path)
@@ -319,55 +319,3 @@ def prior_model():
     from callradar.models.risk import PRIOR_RISK_DIR, RiskModel
 
     return RiskModel.load(PRIOR_RISK_DIR)
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "evaluate", help="judge a risk model on held-out labelled calls, against the prior, with a report",
-        description="Score held-out labelled calls with a risk model and the bundled prior (same run, same calls) "
-        "and write report.md, metrics.json and plots (ROC, precision-recall, calibration, lead time).",
-    )
-    p.add_argument("--model", type=Path, default=None, metavar="DIR",
-                   help="risk model folder (default: the one the live score stage loads)")
-    p.add_argument("--data", type=Path, default=None, metavar="PATH",
-                   help="labelled calls: .parquet, .jsonl or an archive folder (default: <state dir>/corpus/test.parquet)")
-    p.add_argument("--baseline", type=Path, default=None, metavar="DIR", help="baseline model (default: the prior)")
-    p.add_argument("--report", type=Path, default=None, metavar="DIR",
-                   help="report folder (default: <state dir>/reports/<model version>)")
-    p.add_argument("--horizon-s", type=float, default=HORIZON_S, help=f"prefix target for calibration (default {HORIZON_S:g})")
-    p.set_defaults(func=_run)
-
-
-def _run(args) -> int:
-    from callradar.models.risk import load_risk_model
-    from callradar.models.text_scorer import load_text_scorer
-    from callradar.pipeline.settings import load_settings
-    from callradar.training.labelled_calls import read_calls
-    from callradar.training.risk import feature_cache_dir, features_of
-
-    settings = load_settings()
-    model = load_model_dir(args.model) if args.model else load_risk_model(settings)
-    baseline = load_model_dir(args.baseline) if args.baseline else prior_model()
-    data = args.data or settings.state_dir / "corpus" / "test.parquet"
-    if not data.exists():
-        hint = " (build one with `callradar corpus build`)" if args.data is None else ""
-        raise UserError(f"{data}: no such file or folder{hint}")
-    calls = read_calls(data, labelled_only=True)
-    if not calls:
-        raise UserError(f"{data}: no labelled calls (import outcomes with `callradar label import`)")
-    models = {"model": model}
-    if baseline.version != model.version:
-        models["baseline"] = baseline
-    print(f"evaluating {' vs '.join(m.version for m in models.values())} on {len(calls)} calls from {data}",
-          file=sys.stderr, flush=True)
-    cfs = features_of(calls, load_text_scorer(settings), cache_dir=feature_cache_dir(settings))
-    out = args.report or settings.state_dir / "reports" / model.version
-    command = " ".join(["callradar evaluate", *(f"--{k} {v}" for k, v in (("model", args.model), ("data", args.data),
-                        ("baseline", args.baseline), ("report", args.report)) if v is not None)])
-    metrics = write_report(models, cfs, out, data, settings.risk_alert_threshold, args.horizon_s, command)
-    for name, m in metrics.items():
-        print(f"{models[name].version}: AUROC {_fmt(m['auroc'])}, before escalation {_fmt(m['auroc_before_escalation'])}, "
-              f"PR-AUC {_fmt(m['pr_auc'])}, precision {_fmt(m['precision'])}, recall {_fmt(m['recall'])}, "
-              f"median lead {_fmt(m['median_lead_time_s'])} s")
-    print(f"report: {out / 'report.md'}")
-    return 0

@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
 from callradar.training import data as D
 
 POSITIVE_INTENTS = {
@@ -113,11 +114,12 @@ def _cv_auroc(x, y, groups, C, seed):
 
 
 def train(data_dir: Path, out_dir: Path, seed: int = 0, encoder_name: str = "all-MiniLM-L6-v2") -> dict:
-    from callradar.models.encoder import encoder_fingerprint, load_encoder
-    from callradar.models.sentiment import LinearHead, save_heads
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import average_precision_score, roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
+
+    from callradar.models.encoder import encoder_fingerprint, load_encoder
+    from callradar.models.sentiment import LinearHead, save_heads
 
     t0 = time.monotonic()
     rng = np.random.default_rng(seed)

@@ -27,21 +27,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import sys
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from callradar.models.call_features import FEATURE_NAMES, features_for_call
-from callradar.models.types import ScoredUtterance
-from callradar.pipeline.errors import UserError
-from callradar.training.labelled_calls import LabelledCall, read_calls
-from callradar.training.progress import Bar
 
-HORIZON_S = 20.0  # chosen by call-grouped CV on the training split (docs/benchmarks.md)
+from callradar.models.call_features import FEATURE_NAMES
+from callradar.pipeline.errors import UserError
+from callradar.training.evaluate import evaluate_models, fmt_metric, prior_model
+from callradar.training.features import HORIZON_S, CallFeatures, features_of, prefix_labels, text_models
+from callradar.training.labelled_calls import read_calls
+
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 C_TOLERANCE = 0.002  # AUROC within this of the best counts as a tie: take the smaller C
 CV_FOLDS = 5
@@ -63,95 +61,6 @@ DEFAULT_EXCLUDED = tuple(n for n in FEATURE_NAMES if n not in TEXT_FEATURES or n
 # generalise the wrong way, so such a feature is dropped and the model refitted.
 MONOTONE_UP = TEXT_FEATURES
 MIN_CALLS_PER_OUTCOME = 3
-
-
-# ---------------------------------------------------------------- features of calls
-
-
-def score_calls(calls: list[LabelledCall], scorer, batch: int = 256, progress: bool = True) -> list[list[ScoredUtterance]]:
-    """Text scores for every utterance of every call, encoder batched across calls."""
-    flat = [(i, u) for i, c in enumerate(calls) for u in c.utterances]
-    out: list[list[ScoredUtterance]] = [[] for _ in calls]
-    with Bar(len(flat), "scoring utterances", "utt", enabled=progress) as bar:
-        for k in range(0, len(flat), batch):
-            chunk = flat[k : k + batch]
-            scores = scorer.score_batch([u.text for _, u in chunk], [u.speaker for _, u in chunk])
-            for (i, u), s in zip(chunk, scores):
-                out[i].append(ScoredUtterance(u.speaker, u.start, u.end, u.text, s))
-            bar.update(len(chunk))
-    return out
-
-
-@dataclass
-class CallFeatures:
-    """One call's prefixes: features after each utterance and the call time they became known."""
-
-    call: LabelledCall
-    rows: list[dict[str, float]]
-    times: np.ndarray  # latest utterance end so far: the live trigger's call time
-
-    def matrix(self, names) -> np.ndarray:
-        return np.array([[r[n] for n in names] for r in self.rows], dtype=float)
-
-
-def call_features(calls: list[LabelledCall], scored: list[list[ScoredUtterance]]) -> list[CallFeatures]:
-    out = []
-    for call, utts in zip(calls, scored):
-        times = np.maximum.accumulate(np.array([u.end for u in utts], dtype=float))
-        out.append(CallFeatures(call, features_for_call(utts), times))
-    return out
-
-
-def escalation_time(call: LabelledCall) -> float | None:
-    """When the call escalated; an escalated call without a time escalated at its end."""
-    if call.outcome != "escalated":
-        return None
-    return call.escalation_time if call.escalation_time is not None else call.end
-
-
-def prefix_labels(cf: CallFeatures, horizon_s: float) -> np.ndarray:
-    """1 / 0 per prefix, -1 for prefixes left out of training (see the module docstring)."""
-    t_esc = escalation_time(cf.call)
-    if t_esc is None:
-        return np.zeros(len(cf.times), dtype=int)
-    return np.where(cf.times >= t_esc - horizon_s, 1, -1)
-
-
-def features_of(calls: list[LabelledCall], scorer, progress: bool = True,
-                cache_dir: Path | None = None) -> list[CallFeatures]:
-    """Prefix features of each call; with ``cache_dir``, reused while the calls and the text models are the same.
-
-    Scoring the text is nearly all of the cost (minutes for a corpus on 2 cores),
-    and train, evaluate and trying another horizon all need the same numbers.
-    """
-    path = cache_dir / f"{_features_key(calls, scorer)}.json" if cache_dir is not None else None
-    if path is not None and path.exists():
-        docs = json.loads(path.read_text())
-        print(f"features of {len(calls)} calls from cache {path.name}", file=sys.stderr, flush=True)
-        return [CallFeatures(c, d["rows"], np.array(d["times"], dtype=float)) for c, d in zip(calls, docs)]
-    cfs = call_features(calls, score_calls(calls, scorer, progress=progress))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([{"rows": cf.rows, "times": cf.times.tolist()} for cf in cfs]))
-        tmp.replace(path)
-    return cfs
-
-
-def _features_key(calls: list[LabelledCall], scorer) -> str:
-    """Changes with any utterance, the text models, or the code and rules that turn text into features."""
-    from callradar import models
-
-    h = hashlib.sha256(json.dumps(text_models(scorer), sort_keys=True).encode())
-    root = Path(models.__file__).parent
-    for name in ("call_features.py", "text_scorer.py", "keywords.py", "keywords.yaml"):
-        if (root / name).exists():
-            h.update((root / name).read_bytes())
-    for c in calls:
-        h.update(c.call_id.encode() + b"\0")
-        for u in c.utterances:
-            h.update(f"{u.speaker}\0{u.start!r}\0{u.end!r}\0{u.text}\n".encode())
-    return h.hexdigest()[:24]
 
 
 # ---------------------------------------------------------------- fitting
@@ -197,9 +106,10 @@ def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, cal
                    features: tuple[str, ...] | None = None, seed: int = 0, prior=None, version: str | None = None,
                    monotone: bool = True):
     """Fit, calibrate and export. Returns (RiskModel, details for the card)."""
-    from callradar.models.risk import RiskModel
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
+
+    from callradar.models.risk import RiskModel
 
     names = tuple(features or [n for n in FEATURE_NAMES if n not in DEFAULT_EXCLUDED])
     rows, y, groups = [], [], []
@@ -295,19 +205,6 @@ def data_hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def feature_cache_dir(settings) -> Path:
-    return Path(settings.state_dir) / "cache" / "risk-features"
-
-
-def text_models(scorer) -> dict:
-    """Which text models produced the features: a risk model is only valid with these."""
-    def short(card: dict) -> str:
-        return f"{card.get('name', '?')} {card.get('created', '')} sha256 {str(card.get('weights_sha256', ''))[:12]}"
-
-    return {"encoder": getattr(scorer.encoder, "name", "?"), "sentiment": short(scorer.sentiment.card),
-            "intent": short(scorer.intent.card)}
-
-
 def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | None = None, horizon_s: float = HORIZON_S,
                calibration: str = "platt", features: tuple[str, ...] | None = None, seed: int = 0,
                threshold: float = 0.6, version: str | None = None, progress: bool = True,
@@ -317,8 +214,6 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
     ``scorer`` is a TextScorer, or a function making one: loading the text models
     takes seconds, so a bad data file is reported before that.
     """
-    from callradar.training.evaluate import evaluate_models, prior_model
-
     t0 = time.monotonic()
     calls = read_calls(train_path)
     labelled = [c for c in calls if c.outcome is not None]
@@ -395,12 +290,6 @@ def _corpus_info(path: Path) -> dict | None:
             "bitext_sha256": bitext.get("sha256"), "held_out_scripts": sim.get("held_out_scripts")}
 
 
-def _fmt(v, digits=3) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "n/a"
-    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-
-
 def model_card_md(model, card: dict) -> str:
     p, m = card["params"], card["metrics"]
     coef_rows = "\n".join(
@@ -417,7 +306,7 @@ def model_card_md(model, card: dict) -> str:
                                                                     ("heldout_prior", f"{card['baseline']}, held out"))
                                               if k in m]
     table = "| metric | " + " | ".join(t for _, t in cols) + " |\n| --- |" + " --- |" * len(cols) + "\n"
-    table += "\n".join(f"| {label} | " + " | ".join(_fmt(m[c].get(k)) for c, _ in cols) + " |" for k, label in keys)
+    table += "\n".join(f"| {label} | " + " | ".join(fmt_metric(m[c].get(k)) for c, _ in cols) + " |" for k, label in keys)
     td = card["training_data"]
     carried = ", ".join(f"{k} ({v:+g})" for k, v in p["carried_from_prior"].items()) or "none"
     corpus = f", made by `{td['corpus']['command']}`" if td.get("corpus") else ""
@@ -470,102 +359,3 @@ Intercept {model.intercept:+.3f}.
   corpus_card.md). Expect weaker results on real calls from other domains; retrain on archived real calls.
 - Probabilities are calibrated to the training mix of calm and escalated calls, not to a real queue's rate.
 """
-
-
-def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train the risk model (or the sentiment / intent heads)")
-    sub = p.add_subparsers(dest="train_command", metavar="MODEL", required=True)
-    r = sub.add_parser(
-        "risk", help="train the call-risk model on labelled calls",
-        description="Train P(escalation | call so far) on labelled calls (Parquet, JSONL or an archive folder; "
-        "docs/labelled-calls.md) with the live feature code; write model.json, card.json and model_card.md.",
-    )
-    r.add_argument("--data", type=Path, default=None, metavar="PATH",
-                   help="labelled calls (default: <state dir>/corpus/train.parquet)")
-    r.add_argument("--test", type=Path, default=None, metavar="PATH",
-                   help="held-out calls for the card's metrics (default: test.parquet next to --data, if there)")
-    r.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="model folder to write (default: <state dir>/trained/<version>)")
-    r.add_argument("--horizon-s", type=float, default=HORIZON_S,
-                   help=f"prefixes this close to the escalation count as positive (default {HORIZON_S:g})")
-    r.add_argument("--calibration", choices=("platt", "isotonic", "none"), default="platt",
-                   help="platt (default: two numbers, folded into the coefficients) or isotonic (calibration points)")
-    r.add_argument("--exclude", default=",".join(DEFAULT_EXCLUDED), metavar="F1,F2",
-                   help="features to leave out (default: the timing and agent features, which a semi-synthetic "
-                   "corpus cannot teach, and intent_count; '' to learn all, on real archived calls)")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--version", default=None, help="model version (default risk-YYYYMMDD-HHMM)")
-    r.add_argument("--no-register", action="store_true",
-                   help="only write the folder; do not add it to the model registry")
-    r.set_defaults(func=_run_risk)
-    for name in ("sentiment", "intent"):
-        # Everything after the name goes to the training module's own parser (prefix "+" keeps
-        # argparse from reading its "--options" here).
-        h = sub.add_parser(name, add_help=False, prefix_chars="+",
-                           help=f"train the {name} head (`callradar train {name} --help` for its options)")
-        h.add_argument("rest", nargs="*")
-        h.set_defaults(func=_run_head, head=name)
-
-
-def _run_head(args) -> int:
-    import importlib
-
-    return importlib.import_module(f"training.{args.head}").main(args.rest)
-
-
-def _run_risk(args) -> int:
-    from callradar.models.text_scorer import load_text_scorer
-    from callradar.pipeline.settings import load_settings
-
-    settings = load_settings()
-    data = args.data or settings.state_dir / "corpus" / "train.parquet"
-    if not data.exists():
-        hint = " (build one with `callradar corpus build`)" if args.data is None else ""
-        raise UserError(f"{data}: no such file or folder{hint}")
-    test = args.test
-    if test is None and data.is_file() and (data.parent / "test.parquet").exists() and data.name != "test.parquet":
-        test = data.parent / "test.parquet"
-    excluded = {f.strip() for f in args.exclude.split(",") if f.strip()}
-    unknown = excluded - set(FEATURE_NAMES)
-    if unknown:
-        raise UserError(f"--exclude: unknown feature(s) {', '.join(sorted(unknown))}; known: {', '.join(FEATURE_NAMES)}")
-    if args.horizon_s < 0:
-        raise UserError("--horizon-s must be >= 0")
-    version = args.version or "risk-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
-    out = args.out or settings.state_dir / "trained" / version
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"{out} exists and is not empty; pass another --out or --version")
-    card = train_risk(data, out, scorer=lambda: load_text_scorer(settings), test_path=test, horizon_s=args.horizon_s,
-                      calibration=args.calibration, features=tuple(n for n in FEATURE_NAMES if n not in excluded),
-                      seed=args.seed, threshold=settings.risk_alert_threshold, version=version,
-                      cache_dir=feature_cache_dir(settings))
-    m = card["metrics"]
-    line = f"wrote {out} ({version})"
-    if "heldout" in m:
-        h, pr = m["heldout"], m["heldout_prior"]
-        line += (f": held-out call AUROC {_fmt(h['auroc'])} (prior {_fmt(pr['auroc'])}), before escalation "
-                 f"{_fmt(h['auroc_before_escalation'])} (prior {_fmt(pr['auroc_before_escalation'])}), median lead "
-                 f"{_fmt(h['median_lead_time_s'], 1)} s (prior {_fmt(pr['median_lead_time_s'], 1)} s)")
-    print(line)
-    registered = None if args.no_register else _register(out, settings)
-    if registered:
-        print(registered)
-    print(f"report with plots: callradar evaluate --model {out}" + (f" --data {test}" if test else ""))
-    return 0
-
-
-def _register(out: Path, settings) -> str | None:
-    """Add the folder to the model registry (models/registry.py) as the next version; never promotes."""
-    try:
-        from callradar.models.registry import Registry, RegistryError
-    except ModuleNotFoundError:  # a checkout without the registry: the folder is the result
-        return None
-    registry = Registry.from_settings(settings)
-    if registry is None:
-        return None
-    try:
-        version = registry.add("risk", out, note=f"callradar train risk -> {out.name}")
-    except RegistryError as exc:
-        return f"not registered: {exc}"
-    return (f"registered as risk {version} in {registry.root}; "
-            f"run it live with `callradar models promote risk {version}`")

@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
 from callradar.models.types import SENTIMENT_LABELS
 from callradar.training import data as D
 
@@ -156,8 +157,6 @@ def head_key(spec: dict) -> str:
 def train(
     data_dir: Path, out_dir: Path, max_train: int | None = None, seed: int = 0, encoder_name: str = "all-MiniLM-L6-v2"
 ) -> dict:
-    from callradar.models.encoder import encoder_fingerprint, load_encoder
-    from callradar.models.sentiment import VADER_FEATURES, LinearHead, save_heads, vader_features
     from sklearn.metrics import (
         average_precision_score,
         classification_report,
@@ -165,6 +164,9 @@ def train(
         f1_score,
         roc_auc_score,
     )
+
+    from callradar.models.encoder import encoder_fingerprint, load_encoder
+    from callradar.models.sentiment import VADER_FEATURES, LinearHead, save_heads, vader_features
 
     t0 = time.monotonic()
     splits = {s: D.load_goemotions(data_dir, s) for s in ("train", "dev", "test")}

@@ -1,6 +1,6 @@
 """The console's web server: pages, a JSON API, and server-sent events fed from Kafka.
 
-One process: a kafka-python consumer thread (pipeline/kafka/clients.py) reads
+One process: a reader thread of the Kafka layer (pipeline/kafka/readers.py) reads
 calls.events, calls.scores, calls.alerts and calls.feedback and hands each batch
 to the event loop, where :class:`Hub` folds it into the state and pushes
 updates to the browsers allowed to see them. Feedback clicks go to
@@ -19,13 +19,13 @@ import asyncio
 import json
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+
 from callradar.agents.console.auth import Principal, TokenStore
 from callradar.agents.console.state import ConsoleState, Update
 from callradar.pipeline.records import Alert, CallEvent, Feedback, MalformedMessage, Score, Topics
@@ -310,63 +310,38 @@ async def _send_event(response: web.StreamResponse, kind: str, data) -> None:
 # ---------------------------------------------------------------- Kafka in and out
 
 
-class KafkaFeed(threading.Thread):
-    """Reads the console's topics from ``history_s`` ago onwards and hands decoded batches to the loop."""
+class KafkaFeed:
+    """Reads the console's topics from ``history_s`` ago onwards and hands decoded batches to the loop.
+
+    The reading (assignment, seeking by time, reconnects) is the Kafka layer's RecentReader;
+    this decides what the records mean.
+    """
 
     def __init__(self, settings, deliver: Callable[[list], None], on_connected: Callable[[], None],
                  history_s: float):
-        super().__init__(daemon=True, name="console-kafka")
-        self.settings = settings
+        from callradar.pipeline.kafka.readers import RecentReader
+
         self.deliver = deliver
-        self.on_connected = on_connected
-        self.history_s = history_s
         topics = Topics(settings.topic_prefix)
         self.kinds = {topics.events: CallEvent, topics.scores: Score, topics.alerts: Alert,
                       topics.feedback: Feedback}
-        self._stop_event = threading.Event()
+        self.reader = RecentReader(settings, self.kinds, history_s, self.on_batch, on_connected, name="console-kafka")
 
-    def run(self) -> None:
-        from callradar.pipeline.kafka.clients import make_consumer
-        from kafka import TopicPartition
+    def on_batch(self, records) -> None:
+        batch = []
+        for rec in records:
+            try:
+                batch.append(self.kinds[rec.topic].decode(rec.value))
+            except MalformedMessage as exc:  # the stages dead-letter bad input; here it is skipped
+                log.debug("skipping a malformed %s record: %s", rec.topic, exc)
+        if batch:
+            self.deliver(batch)
 
-        consumer = make_consumer(self.settings, None, group_id=None, from_beginning=False)
-        try:
-            assigned = []
-            for topic in self.kinds:
-                partitions = None
-                while partitions is None and not self._stop_event.is_set():
-                    partitions = consumer.partitions_for_topic(topic)
-                    if partitions is None:
-                        time.sleep(0.5)
-                assigned += [TopicPartition(topic, p) for p in sorted(partitions or ())]
-            consumer.assign(assigned)
-            since_ms = int((time.time() - self.history_s) * 1000)
-            starts = consumer.offsets_for_times({tp: since_ms for tp in assigned})
-            for tp in assigned:
-                if starts.get(tp) is not None:
-                    consumer.seek(tp, starts[tp].offset)
-                else:
-                    consumer.seek_to_end(tp)
-            self.on_connected()
-            while not self._stop_event.is_set():
-                batch = []
-                for records in consumer.poll(timeout_ms=200).values():
-                    for rec in records:
-                        try:
-                            batch.append(self.kinds[rec.topic].decode(rec.value))
-                        except MalformedMessage as exc:  # the stages dead-letter bad input; here it is skipped
-                            log.debug("skipping a malformed %s record: %s", rec.topic, exc)
-                if batch:
-                    self.deliver(batch)
-        except Exception:
-            log.exception("the console's Kafka reader stopped")
-        finally:
-            consumer.close()
+    def start(self) -> None:
+        self.reader.start()
 
     def stop(self) -> None:
-        self._stop_event.set()
-        if self.ident is not None:  # started
-            self.join(10)
+        self.reader.stop()
 
 
 class KafkaFeedbackSender:

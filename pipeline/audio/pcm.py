@@ -16,8 +16,9 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import firwin, resample_poly
 
-WIRE_RATES = (8000, 16000)
-MODEL_RATE = 16000  # what the segmenter and Whisper consume
+from callradar.models.types import MODEL_SAMPLE_RATE as MODEL_RATE  # what the segmenter and Whisper consume
+from callradar.pipeline.records import SUPPORTED_SAMPLE_RATES as WIRE_RATES
+
 MIN_RATE = 8000  # below telephone band, speech is not usable
 LAYOUTS = ("stereo-agent-left", "stereo-agent-right")
 

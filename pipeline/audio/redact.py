@@ -36,9 +36,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
+from callradar.pipeline.settings import PII_TYPES, parse_pii_types
+
 log = logging.getLogger(__name__)
 
-PII_TYPES = ("card", "ssn", "phone", "email")
 PLACEHOLDERS = {kind: f"[{kind.upper()}]" for kind in PII_TYPES}
 
 # ---------------------------------------------------------------- number runs
@@ -249,15 +250,6 @@ def _number(match: re.Match, wanted: frozenset, counts: Counter) -> str:
     return paren + lead + PLACEHOLDERS[kind] + tail
 
 
-def parse_types(text: str) -> tuple[str, ...]:
-    """'card, phone' -> ('card', 'phone'); ValueError naming an unknown type."""
-    types = tuple(t.strip().lower() for t in text.split(",") if t.strip())
-    unknown = [t for t in types if t not in PII_TYPES]
-    if unknown:
-        raise ValueError(f"unknown PII type(s) {', '.join(unknown)}; choose from {', '.join(PII_TYPES)}")
-    return types
-
-
 class TranscriptRedactor:
     """What the transcribe stage calls: redacts, keeps totals, counts them on /metrics.
 
@@ -292,4 +284,4 @@ def transcript_redactor(settings, registry=None) -> Callable[[str], str]:
         log.warning("PII redaction is off (CALLRADAR_REDACT_PII=false): transcripts leave the "
                     "transcribe stage as Whisper wrote them")
         return lambda text: text
-    return TranscriptRedactor(parse_types(settings.redact_types), registry)
+    return TranscriptRedactor(parse_pii_types(settings.redact_types), registry)

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from callradar.models.types import MODEL_SAMPLE_RATE
+
 SILENCE_DB = -100.0  # energy given to digital silence, so logs stay finite
 
 
@@ -68,7 +70,7 @@ class UtteranceSegmenter:
     def __init__(
         self,
         *,
-        sample_rate: int = 16000,
+        sample_rate: int = MODEL_SAMPLE_RATE,
         frame_ms: int = 20,
         end_silence_ms: int = 400,
         min_speech_ms: int = 250,
@@ -128,7 +130,7 @@ class UtteranceSegmenter:
         self._flushed = False
 
     @classmethod
-    def from_settings(cls, settings, sample_rate: int = 16000) -> "UtteranceSegmenter":
+    def from_settings(cls, settings, sample_rate: int = MODEL_SAMPLE_RATE) -> "UtteranceSegmenter":
         return cls(
             sample_rate=sample_rate,
             frame_ms=settings.vad_frame_ms,

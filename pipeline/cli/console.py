@@ -75,14 +75,10 @@ def _run(args) -> int:
 
 def _connect(settings) -> None:
     """Fail fast, with what to do, when Kafka is not there."""
-    from callradar.pipeline.errors import UserError
-    from callradar.pipeline.kafka.clients import ensure_topics, wait_for_broker
+    from callradar.pipeline.kafka.clients import ensure_topics
+    from callradar.pipeline.kafka.connect import connect_or_explain
 
-    try:
-        wait_for_broker(settings, timeout_s=15)
-    except TimeoutError as exc:
-        hint = "start it with: callradar kafka start" if settings.embedded else "check CALLRADAR_KAFKA_BOOTSTRAP"
-        raise UserError(f"{exc}; {hint}") from None
+    connect_or_explain(settings)
     ensure_topics(settings)
 
 

@@ -55,7 +55,8 @@ def _run(args) -> int:
 
 def run_demo(settings, calls: int = 4, seed: int = 7, speed: float = 1.0, keep_running: bool = False,
              say=print) -> list[CallOutcome]:
-    from callradar.pipeline.kafka.clients import ensure_topics, make_producer, wait_for_broker
+    from callradar.pipeline.kafka.clients import ensure_topics, make_producer
+    from callradar.pipeline.kafka.connect import connect_or_explain
     from callradar.pipeline.kafka.embedded import EmbeddedKafka
     from callradar.pipeline.processes import WorkerProcess
     from callradar.pipeline.records import Topics
@@ -74,7 +75,7 @@ def run_demo(settings, calls: int = 4, seed: int = 7, speed: float = 1.0, keep_r
             broker_started_here = broker.start()
         else:
             say(view.paint(f"[1/5] using Kafka at {settings.bootstrap}", "bold"))
-        wait_for_broker(settings, timeout_s=30)
+        connect_or_explain(settings)
         ensure_topics(settings)
 
         say(view.paint(f"[2/5] making {calls} sample calls (seed {seed})", "bold"))

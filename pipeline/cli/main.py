@@ -20,7 +20,7 @@ __all__ = ["UserError", "build_parser", "main"]
 # Order is the order shown in --help.
 COMMAND_MODULES = tuple(f"callradar.pipeline.cli.{verb}" for verb in (
     "demo", "kafka", "simulate", "replay", "worker", "watch", "console", "score", "models",
-    "corpus", "train", "evaluate", "labels", "archive",
+    "corpus", "train", "evaluate", "label", "archive",
 ))
 
 
@@ -32,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # not written yet in this checkout
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

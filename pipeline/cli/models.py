@@ -3,14 +3,27 @@
 The registry itself (layout, safety checks, the Python API that ``callradar
 train`` calls) is models/registry.py. Running workers pick up a promotion within
 CALLRADAR_MODELS_RELOAD_S seconds, without a restart.
+
+A risk model is fitted on the scores of particular sentiment and intent heads
+(its card records which), so a promotion or roll back that would serve it with
+other heads is refused, naming both, unless ``--force`` is given; a forced one is
+logged and marked in the registry's history.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from pathlib import Path
 
-KINDS = ("risk", "sentiment", "intent")
+from callradar.models.types import MODEL_KINDS as KINDS
+
+log = logging.getLogger(__name__)
+
+
+FORCE_HELP = ("even if the risk model would then run with text heads it was not trained on "
+              "(logged, and marked in the history)")
 
 
 def register(sub) -> None:
@@ -33,13 +46,16 @@ def register(sub) -> None:
     add.add_argument("folder", type=Path)
     add.add_argument("--note", default="", help="why, for the history")
     add.add_argument("--promote", action="store_true", help="promote it too")
+    add.add_argument("--force", action="store_true", help=FORCE_HELP)
     pr = actions.add_parser("promote", help="make a version (or a model folder, added first) current")
     pr.add_argument("kind", choices=KINDS)
     pr.add_argument("version", help="vN, builtin, or a model folder to add and promote")
     pr.add_argument("--note", default="", help="why, for the history")
+    pr.add_argument("--force", action="store_true", help=FORCE_HELP)
     rb = actions.add_parser("rollback", help="undo the latest promotion of a kind")
     rb.add_argument("kind", choices=KINDS)
     rb.add_argument("--note", default="", help="why, for the history")
+    rb.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=_run, _parser=p)
 
 
@@ -53,7 +69,7 @@ def _run(args) -> int:
         return 2
     overrides = {"models_dir": args.models} if args.models else {}
     settings = load_settings(**overrides)
-    registry = Registry.from_settings(settings)
+    registry = Registry(settings.models_root)
     try:
         if args.action == "list":
             return _list(registry, [args.kind] if args.kind else list(KINDS), args.json, args.history)
@@ -62,7 +78,8 @@ def _run(args) -> int:
             print(f"added {args.folder} as {args.kind} {version}")
             if args.promote:
                 _check_head_fits_encoder(settings, registry, args.kind, version)
-                registry.promote(args.kind, version, note=args.note)
+                forced = _check_model_set(settings, registry, args.kind, version, args.force)
+                registry.promote(args.kind, version, note=_note(args.note, forced), forced=bool(forced))
                 print(f"promoted {args.kind} {version}")
             return 0
         if args.action == "promote":
@@ -73,12 +90,14 @@ def _run(args) -> int:
                 print(f"added {folder} as {args.kind} {version}")
             _check_head_fits_encoder(settings, registry, args.kind, version)
             before = registry.current(args.kind)
-            registry.promote(args.kind, version, note=args.note)
+            forced = _check_model_set(settings, registry, args.kind, version, args.force) if before != version else None
+            registry.promote(args.kind, version, note=_note(args.note, forced), forced=bool(forced))
             print(f"{args.kind} {version} is already current" if before == version
                   else f"promoted {args.kind} {version} (was {before})")
             return 0
         before = registry.current(args.kind)
-        now = registry.rollback(args.kind, note=args.note)
+        forced = _check_model_set(settings, registry, args.kind, registry.rollback_target(args.kind), args.force)
+        now = registry.rollback(args.kind, note=_note(args.note, forced), forced=bool(forced))
         print(f"rolled {args.kind} back from {before} to {now}")
         return 0
     except RegistryError as exc:
@@ -106,6 +125,35 @@ def _check_head_fits_encoder(settings, registry, kind: str, version: str) -> Non
         TextScorer.load(settings.encoder_model, folders["sentiment"], folders["intent"])
     except ArtifactError as exc:
         raise RegistryError(f"{kind} {version} does not work with the encoder the score stage runs: {exc}") from None
+
+
+def _check_model_set(settings, registry, kind: str, version: str, force: bool) -> str | None:
+    """Refuse a change after which the risk model would run with heads it was not trained on.
+
+    Returns None when the set belongs together; the mismatch when ``force`` overrides it.
+    A head replaced by a Hugging Face model (CALLRADAR_<KIND>_MODEL) is not checked.
+    """
+    from callradar.models.registry import HEADS, RegistryError, model_set_mismatch, read_card
+
+    def card(k: str, v: str) -> dict:
+        return read_card(registry.path(k, v))
+
+    chosen = {k: registry.current(k) for k in KINDS}
+    chosen[kind] = version
+    heads = {k: (chosen[k], None if getattr(settings, f"{k}_model") else card(k, chosen[k])) for k in HEADS}
+    problem = model_set_mismatch((chosen["risk"], card("risk", chosen["risk"])), heads)
+    if problem is None:
+        return None
+    if not force:
+        raise RegistryError(f"refused: {problem}; pass --force to do it anyway")
+    print(f"warning: forced: {problem}", file=sys.stderr)
+    log.warning("forced %s %s past the model-set check: %s", kind, version, problem)
+    return problem
+
+
+def _note(note: str, forced: str | None) -> str:
+    """The history's note: the user's, and for a forced change what it overrode."""
+    return "; ".join(filter(None, [note, f"forced: {forced}" if forced else ""]))
 
 
 def _list(registry, kinds: list[str], as_json: bool, history: bool) -> int:

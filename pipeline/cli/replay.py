@@ -24,6 +24,7 @@ def _run(args) -> int:
     from callradar.pipeline.audio.pcm import AudioFileError
     from callradar.pipeline.cli.main import UserError
     from callradar.pipeline.kafka.clients import make_producer
+    from callradar.pipeline.kafka.connect import connect_or_explain
     from callradar.pipeline.settings import load_settings
 
     if not args.files and not args.pair:
@@ -37,6 +38,7 @@ def _run(args) -> int:
     except AudioFileError as exc:
         raise UserError(str(exc)) from None
     settings = load_settings()
+    connect_or_explain(settings)
     producer = make_producer(settings)
     topics = Topics(settings.topic_prefix)
 

@@ -33,8 +33,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from callradar.models.types import MODEL_KINDS, SPEAKERS
+
 REQUIRED = ("call_id", "speaker", "start", "end", "text")
-SPEAKERS = ("agent", "customer")
 EXIT_REFUSED = 1
 
 
@@ -208,14 +209,13 @@ def register(sub) -> None:
 
 
 def _pins(items: list[str]) -> dict[str, str]:
-    from callradar.models.registry import KINDS
     from callradar.pipeline.errors import UserError
 
     pins = {}
     for item in items:
         kind, sep, version = item.partition("=")
-        if not sep or kind not in KINDS or not version:
-            raise UserError(f"--version {item!r}: expected KIND=VERSION with KIND one of {', '.join(KINDS)}")
+        if not sep or kind not in MODEL_KINDS or not version:
+            raise UserError(f"--version {item!r}: expected KIND=VERSION with KIND one of {', '.join(MODEL_KINDS)}")
         pins[kind] = version
     return pins
 

@@ -15,9 +15,11 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    from callradar.pipeline.kafka.connect import connect_or_explain
     from callradar.pipeline.settings import load_settings
 
     settings = load_settings()
+    connect_or_explain(settings)
     view = LiveView()
     stop = threading.Event()
     if args.seconds:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-STAGE_CHOICES = ("transcribe", "score", "trigger")
+from callradar.pipeline.settings import STAGES as STAGE_CHOICES
 
 
 def register(sub) -> None:
@@ -67,14 +67,12 @@ def _run(args) -> int:
     check_config(settings, stages)
     limit_math_threads(settings.math_threads)
 
-    import faust
-    from callradar.pipeline.kafka.app import create_app
-    from callradar.pipeline.kafka.clients import ensure_topics, wait_for_broker
+    from callradar.pipeline.kafka.app import create_app, run_worker
+    from callradar.pipeline.kafka.clients import ensure_topics
+    from callradar.pipeline.kafka.connect import connect_or_explain
 
-    wait_for_broker(settings, timeout_s=30)
+    connect_or_explain(settings)
     ensure_topics(settings)
     logging.getLogger(__name__).info("loading models for %s", ", ".join(stages))
-    app = create_app(settings, stages)
-    worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False)
-    worker.execute_from_commandline()
+    run_worker(create_app(settings, stages), settings)
     return 0

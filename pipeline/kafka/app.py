@@ -1,7 +1,7 @@
 """The Faust app: wires the stage processors to Kafka topics.
 
-This module, pipeline/kafka/faust_consumer.py and pipeline/kafka/clients.py are the only
-places that touch Kafka. The stage processors (pipeline/stages/) get decoded
+Part of the Kafka layer (pipeline/kafka/), the only place that touches Kafka
+or Faust. The stage processors (pipeline/stages/) get decoded
 records and return records; here we decode, route refusals to the dead-letter
 topic, batch, and send.
 
@@ -10,7 +10,7 @@ so the first utterance doesn't pay for loading Whisper or the text encoder.
 
 Crash recovery: each stage keeps its per-call state in a Faust table (a
 compacted changelog topic, restored when a worker starts), the transcribe stage
-holds audio offsets until their speech is sent (pipeline/stages/transcribe.py),
+holds audio offsets until their speech is sent (pipeline/kafka/acks.py),
 and every stage skips redelivered utterances by id, so a kill -9 and restart
 loses no utterance or alert and sends none twice.
 """
@@ -24,10 +24,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import faust
+
 from callradar.models.speech import model_workers
 from callradar.pipeline.kafka.clients import faust_credentials
 from callradar.pipeline.kafka.faust_consumer import App
-from callradar.pipeline.metrics import PipelineMetrics, PrometheusMetrics, faust_consumer_lag
+from callradar.pipeline.kafka.lag import faust_consumer_lag
+from callradar.pipeline.metrics import PipelineMetrics, PrometheusMetrics
 from callradar.pipeline.records import (
     CallEvent,
     ChannelEnd,
@@ -38,11 +40,10 @@ from callradar.pipeline.records import (
     Utterance,
     decode_audio_message,
 )
-from callradar.pipeline.settings import Settings
+from callradar.pipeline.settings import STAGES, Settings
 
 log = logging.getLogger(__name__)
 
-STAGES = ("transcribe", "score", "trigger")
 SCORE_BATCH = 32
 
 
@@ -87,6 +88,12 @@ def create_app(settings: Settings, stages: tuple[str, ...] = STAGES,
     return app
 
 
+def run_worker(app: faust.App, settings: Settings) -> None:
+    """Run ``app`` as the Faust worker of this process until it is stopped (Ctrl-C, SIGTERM)."""
+    worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False)
+    worker.execute_from_commandline()
+
+
 class _Wiring:
     """Holds what the stages share: topics, the dead-letter sender, readiness."""
 
@@ -101,7 +108,7 @@ class _Wiring:
         self.topic = {name: app.topic(getattr(topics, name), **raw) for name in Topics.NAMES}
         # Model calls go through their own threads: speech to text one per whisper worker, plus
         # one for transcripts made ahead (CTranslate2 runs that many at once), the text models one.
-        self.model_pool = ThreadPoolExecutor(max_workers=model_workers(settings), thread_name_prefix="stt")
+        self.model_pool = ThreadPoolExecutor(max_workers=model_workers(settings.whisper_workers, settings.vad_transcribe_ahead_ms), thread_name_prefix="stt")
         self.text_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="text")
         self.tables: list = []
         self._changelogs_known = False
@@ -198,8 +205,9 @@ class _Wiring:
     def transcribe_stage(self) -> None:
         from callradar.models.speech import SpeechToText
         from callradar.pipeline.audio.redact import transcript_redactor
+        from callradar.pipeline.kafka.acks import HeldChunks, InOrderAcks
         from callradar.pipeline.stages.stt_queue import SpeechQueue
-        from callradar.pipeline.stages.transcribe import HeldChunks, InOrderAcks, TranscribeProcessor
+        from callradar.pipeline.stages.transcribe import TranscribeProcessor
 
         stt = SpeechToText(self.settings)
         processor = TranscribeProcessor(self.settings, progress=self.state_table("transcribe-progress"))

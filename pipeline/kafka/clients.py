@@ -9,6 +9,7 @@ settings and the same TLS context (docs/security.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -182,11 +183,36 @@ def _admin(settings: Settings, timeout_s: float):
     )
 
 
+class BrokerUnreachable(TimeoutError):
+    """No broker answered in time; ``last_error`` is why the last try failed (None: connection refused)."""
+
+    def __init__(self, settings: Settings, timeout_s: float, last_error: Exception | None):
+        detail = f" (last error: {last_error})" if last_error else " (connection refused)"
+        super().__init__(f"Kafka at {settings.bootstrap} did not answer within {timeout_s:g} s{detail}")
+        self.bootstrap, self.embedded, self.last_error = settings.bootstrap, settings.embedded, last_error
+
+
+@contextlib.contextmanager
+def _quiet_kafka_log():
+    """kafka-python logs each failed try at ERROR; while probing, the last one is reported in
+    BrokerUnreachable instead (they still show with --verbose)."""
+    logger = logging.getLogger("kafka")
+    if logger.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def wait_for_broker(settings: Settings, timeout_s: float = 30.0) -> dict:
     """Block until the cluster answers a metadata request; return its description.
 
     Polls TCP first because each failed kafka-python bootstrap leaves an I/O
-    thread behind. Raises TimeoutError naming the bootstrap servers.
+    thread behind. Raises BrokerUnreachable (a TimeoutError) naming the bootstrap servers.
     """
     deadline = time.monotonic() + timeout_s
     addresses = _bootstrap_addresses(settings)
@@ -198,18 +224,18 @@ def wait_for_broker(settings: Settings, timeout_s: float = 30.0) -> dict:
         if any(port_open(host, port, min(0.5, remaining)) for host, port in addresses):
             try:
                 check_login(settings, timeout_s=max(0.5, min(10.0, remaining)))
-                admin = _admin(settings, remaining)
-                try:
-                    return admin.describe_cluster()
-                finally:
-                    admin.close()
+                with _quiet_kafka_log():
+                    admin = _admin(settings, remaining)
+                    try:
+                        return admin.describe_cluster()
+                    finally:
+                        admin.close()
             except KafkaSecurityError:
                 raise
             except Exception as exc:  # broker still starting; retry until the deadline
                 last_error = exc
         time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-    detail = f" (last error: {last_error})" if last_error else " (connection refused)"
-    raise TimeoutError(f"Kafka at {settings.bootstrap} did not answer within {timeout_s:g} s{detail}")
+    raise BrokerUnreachable(settings, timeout_s, last_error)
 
 
 def ensure_topics(settings: Settings, partitions: int | None = None, timeout_s: float = 30.0) -> list[str]:

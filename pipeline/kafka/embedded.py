@@ -260,8 +260,9 @@ class EmbeddedKafka:
 
     def _upsert_scram_users(self) -> None:
         """Create or update every SCRAM user (both mechanisms); idempotent, so on every start."""
-        from callradar.pipeline.kafka import clients as kafka_io
         from kafka.admin import UserScramCredentialUpsertion
+
+        from callradar.pipeline.kafka import clients as kafka_io
 
         admin = kafka_io._admin(self._admin_settings(), timeout_s=30)
         errors = {}
@@ -421,6 +422,10 @@ class EmbeddedKafka:
                             message=f"running at {s.bootstrap} (pid {pid}); data in {self.data_dir}")
 
     # ------------------------------------------------------------------ process bookkeeping
+
+    def is_running(self) -> bool:
+        """Whether this state dir's broker process is alive (answering or still starting)."""
+        return self._running_pid() is not None
 
     def _running_pid(self) -> int | None:
         """The PID from the PID file if that process is this broker; a stale file is removed."""

@@ -54,14 +54,14 @@ class ScoreProcessor:
 
         ``watch`` (default: on unless pinned) re-reads the registry for promoted versions.
         """
-        from callradar.models.registry import Registry, load_model_set
+        from callradar.models.registry import Registry
 
-        registry = Registry.from_settings(settings)
-        stamp = registry.stamp() if registry is not None else None  # taken first, so no change is missed
-        models = load_model_set(settings, registry, pins)
+        registry = Registry(settings.models_root)
+        stamp = registry.stamp()  # taken first, so no change is missed
+        models = load_models(settings, registry, pins)
         processor = cls(models.text_scorer, models.risk_model)
         processor.models, processor.model_version = models, models.version
-        if (watch if watch is not None else not pins) and registry is not None:
+        if watch if watch is not None else not pins:
             processor._watch = (settings, registry, float(settings.models_reload_s))
             processor._stamp = stamp
             processor._next_check = time.monotonic() + processor._watch[2]
@@ -81,10 +81,8 @@ class ScoreProcessor:
         if stamp == self._stamp:
             return False
         self._stamp = stamp
-        from callradar.models.registry import load_model_set
-
         try:
-            models = load_model_set(settings, registry)
+            models = load_models(settings, registry)
         except Exception as exc:  # noqa: BLE001 - a bad promotion must not stop live scoring
             log.error("model registry changed but the new models do not load; still running %s: %s",
                       self.model_version, exc)
@@ -164,3 +162,21 @@ class ScoreProcessor:
     @property
     def live_calls(self) -> int:
         return len(self.calls)
+
+
+def hf_spec(settings, kind: str):
+    """The Hugging Face model CALLRADAR_<KIND>_MODEL puts in place of a text head, or None."""
+    from callradar.models.hf_head import HFSpec
+
+    name = getattr(settings, f"{kind}_model")
+    return HFSpec(kind, name, getattr(settings, f"{kind}_model_labels")) if name else None
+
+
+def load_models(settings, registry=None, pins: dict[str, str] | None = None):
+    """The model set the settings ask for: the registry's (``settings.models_root``) current versions,
+    ``pins`` over them, Hugging Face heads where set; see callradar.models.registry.load_model_set."""
+    from callradar.models.registry import Registry, load_model_set
+
+    registry = registry if registry is not None else Registry(settings.models_root)
+    return load_model_set(registry, encoder_model=settings.encoder_model, pins=pins,
+                          sentiment_hf=hf_spec(settings, "sentiment"), intent_hf=hf_spec(settings, "intent"))

@@ -6,8 +6,8 @@ sample positions into call time and wall-clock capture time.
 
 Crash recovery (no utterance lost, none sent twice): the app commits an audio
 chunk's offset only once the channel is *settled* up to it (no speech open and
-no utterance waiting for the model; see :class:`HeldChunks`), so a restarted
-worker is sent again every chunk whose speech was not yet transcribed. Each sent
+no utterance waiting for the model; pipeline/kafka/acks.py holds the offsets), so
+a restarted worker is sent again every chunk whose speech was not yet transcribed. Each sent
 utterance records its channel's *progress* (last chunk covered, sample clock,
 next utterance index) in a mapping the app backs with a changelog table; a
 redelivered chunk that progress already covers is skipped, and a channel picks
@@ -17,19 +17,19 @@ up after it with the same clock and utterance numbering, so ids stay the same.
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
-from collections.abc import Callable, MutableMapping
+from collections import Counter
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from callradar.pipeline.audio.pcm import StreamResampler, pcm16_bytes_to_float
+
+from callradar.pipeline.audio.pcm import MODEL_RATE, StreamResampler, pcm16_bytes_to_float
 from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 from callradar.pipeline.records import AudioChunk, MalformedMessage, Utterance
 from callradar.pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MODEL_RATE = 16000  # Whisper's input rate; segmentation runs at it too
 # A gap in seq is filled with silence. Within a streaming channel a jump of more than
 # MAX_SEQ_GAP_S is taken for a corrupt seq and refused (in real time, audio missing that
 # long would have closed the channel by the idle timeout); the first chunk a worker sees
@@ -265,7 +265,7 @@ class TranscribeProcessor:
         self._save(key, utt.progress)
 
     def settled(self, call_id: str, channel: str) -> bool:
-        """Nothing of this channel would be lost by a restart now (see :class:`HeldChunks`)."""
+        """Nothing of this channel would be lost by a restart now (the app then acks its held audio)."""
         key = (call_id, channel)
         track = self.tracks.get(key)
         return not self.in_flight[key] and (track is None or track.settled)
@@ -318,68 +318,3 @@ class TranscribeProcessor:
     def live_calls(self) -> int:
         return len({call_id for call_id, _ in self.tracks})
 
-
-class InOrderAcks:
-    """Acknowledges each source's messages in the order they were read, whatever order they are released in.
-
-    Faust commits a partition up to the end of the first run of consecutive acked
-    offsets, and compares that run with the committed offset only when that is known
-    and not 0, and even then lets one unacknowledged message through
-    (faust-streaming/faust#606). Audio is released channel by channel, out of
-    offset order, so a held chunk could be committed past and its speech lost in a
-    restart. Acked in read order, every run starts at the oldest message not yet acked.
-    """
-
-    def __init__(self):
-        self.by_source: dict[object, deque[list]] = {}
-
-    def read(self, source, ack: Callable[[], object]) -> Callable[[], None]:
-        """Register a message just read from ``source``; returns what releases it."""
-        queue = self.by_source.setdefault(source, deque())
-        entry = [False, ack]  # released?, ack
-        queue.append(entry)
-
-        def release() -> None:
-            entry[0] = True
-            while queue and queue[0][0]:
-                queue.popleft()[1]()
-
-        return release
-
-    def forget(self, source) -> None:
-        """``source`` was taken away (a rebalance): what was read from it is read again, never acked here."""
-        queue = self.by_source.pop(source, None)
-        if queue is not None:
-            queue.clear()  # releases still to come ack nothing
-
-    def __len__(self) -> int:
-        return sum(len(q) for q in self.by_source.values())
-
-
-class HeldChunks:
-    """Audio messages whose offsets must not be committed yet, per channel, in order.
-
-    Kafka commits a partition up to its first unacknowledged message, so holding
-    a chunk's ack until its speech is transcribed and sent means a crash makes
-    Kafka send it again. ``ack`` is whatever acknowledges the message.
-    """
-
-    def __init__(self):
-        self.by_channel: dict[tuple[str, str], deque[tuple[int, Callable[[], object]]]] = {}
-
-    def hold(self, key: tuple[str, str], seq: int, ack: Callable[[], object]) -> None:
-        self.by_channel.setdefault(key, deque()).append((seq, ack))
-
-    def release_through(self, key: tuple[str, str], seq: int) -> None:
-        held = self.by_channel.get(key)
-        while held and held[0][0] <= seq:
-            held.popleft()[1]()
-        if not held:
-            self.by_channel.pop(key, None)
-
-    def release_all(self, key: tuple[str, str]) -> None:
-        for _, ack in self.by_channel.pop(key, ()):
-            ack()
-
-    def __len__(self) -> int:
-        return sum(len(h) for h in self.by_channel.values())

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from callradar.pipeline.kafka import clients as kafka_io
 from callradar.pipeline.processes import WorkerProcess, free_port, settings_env
 from callradar.pipeline.records import Feedback, Topics

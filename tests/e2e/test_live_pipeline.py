@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 
 import pytest
+
+from bench.live_run import run_live
 from callradar.models.wer import word_error_rate
 from callradar.pipeline.records import AudioChunk
 from callradar.pipeline.replay import load_call
 from callradar.pipeline.simulator.calls import load_label, simulate_calls
-
-from bench.live_run import run_live
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 

@@ -16,6 +16,7 @@ import uuid
 
 import numpy as np
 import pytest
+
 from callradar.pipeline.kafka.clients import TopicRecorder, make_producer
 from callradar.pipeline.processes import WorkerProcess
 from callradar.pipeline.records import Score, Topics, Utterance

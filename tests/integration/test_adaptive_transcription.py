@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from callradar.models.wer import word_error_rate
 from callradar.models.whisper_decode import ContextPolicy, is_loop
 from callradar.pipeline.audio.pcm import int16_to_float, read_call_audio, resample

@@ -9,9 +9,10 @@ import threading
 import time
 
 import pytest
+
+from callradar.pipeline.cli.archive import run_archive
 from callradar.pipeline.kafka import clients as kafka_io
 from callradar.pipeline.records import Alert, CallEvent, DeadLetter, Feedback, Score, Topics, Utterance
-from callradar.training.archive import ArchiveConsumer
 from callradar.training.labelled_calls import read_archive
 
 pytestmark = [pytest.mark.integration]
@@ -34,8 +35,8 @@ def test_archive_consumer_writes_finished_calls(kafka_settings, tmp_path):
     out = tmp_path / "archive"
     stop = threading.Event()
     lines: list[str] = []
-    consumer = ArchiveConsumer(kafka_settings, out, grace_s=0.5, idle_s=600, report=lines.append, flush_every_s=0.2)
-    worker = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
+    worker = threading.Thread(target=run_archive, args=(kafka_settings, out, stop), daemon=True,
+                              kwargs=dict(grace_s=0.5, idle_s=600, report=lines.append, flush_every_s=0.2))
     worker.start()
 
     def u(call_id, speaker, i, start, end, text):

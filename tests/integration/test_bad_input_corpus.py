@@ -19,6 +19,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from fixtures.bad_inputs import DEAD_LETTERS, HANDLED, PCM_40MS
+
 from callradar.pipeline.kafka.clients import TopicRecorder, delete_topics, ensure_topics, make_producer
 from callradar.pipeline.processes import WorkerProcess
 from callradar.pipeline.records import Alert, AudioChunk, DeadLetter, MalformedMessage, Score, Topics, Utterance
@@ -32,7 +34,6 @@ from callradar.pipeline.simulator.calls import (
     render_call,
     simulate_calls,
 )
-from fixtures.bad_inputs import DEAD_LETTERS, HANDLED, PCM_40MS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

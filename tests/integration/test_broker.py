@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+
 from callradar.pipeline.kafka import clients as kafka_io
 from callradar.pipeline.kafka.embedded import BrokerError, EmbeddedKafka, free_port
 from callradar.pipeline.records import Topics

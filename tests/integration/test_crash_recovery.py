@@ -26,6 +26,7 @@ import threading
 import time
 
 import pytest
+
 from callradar.pipeline.kafka.clients import TopicRecorder, delete_topics, ensure_topics, make_producer
 from callradar.pipeline.kafka.embedded import EmbeddedKafka, free_port
 from callradar.pipeline.processes import WorkerProcess

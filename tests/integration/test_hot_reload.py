@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+
 from callradar.models.registry import Registry, parse_model_version
 from callradar.models.risk import PRIOR_RISK_DIR, RiskModel
 from callradar.pipeline.kafka.clients import make_producer, read_topic

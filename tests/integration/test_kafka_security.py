@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from callradar.pipeline.kafka import clients as kafka_io
 from callradar.pipeline.kafka.embedded import BrokerTLS, EmbeddedKafka, free_port
 from callradar.pipeline.processes import WorkerProcess

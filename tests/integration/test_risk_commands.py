@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from callradar.models.risk import RiskModel
 from callradar.pipeline.cli.main import main
 from callradar.training.evaluate import prior_model

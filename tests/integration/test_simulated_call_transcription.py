@@ -10,6 +10,7 @@ the trigger word is what the score stage keys on.
 import shutil
 
 import pytest
+
 from callradar.models.speech import SpeechToText
 from callradar.models.wer import word_error_rate
 from callradar.pipeline.audio.pcm import int16_to_float, read_call_audio, resample

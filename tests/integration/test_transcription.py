@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from callradar.models.wer import word_error_rate
 from callradar.pipeline.audio.pcm import StreamResampler, int16_to_float, read_call_audio, resample
 from callradar.pipeline.audio.segmenter import UtteranceSegmenter

@@ -178,4 +178,4 @@ def test_every_package_folder_is_installed():
     listed = set(config["packages"])
     on_disk = {name for name, path in MODULES.items() if path.name == "__init__.py"}
     assert listed == on_disk, f"pyproject.toml packages: missing {sorted(on_disk - listed)}, stale {sorted(listed - on_disk)}"
-    assert all(not name.partition(".")[0] in FOLDERS for name in listed)
+    assert all(name.partition(".")[0] not in FOLDERS for name in listed)

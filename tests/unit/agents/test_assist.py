@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from callradar.agents.assist import Assist
 from callradar.agents.knowledge import KnowledgeBase, KnowledgeError, parse_markdown
-from callradar.agents.triggers import PRACTICE, Playbook, PlaybookError, Triggers
+from callradar.agents.playbook import PRACTICE, Playbook, PlaybookError
+from callradar.agents.triggers import Triggers
 from callradar.models.encoder import load_encoder
 
 

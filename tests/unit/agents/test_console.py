@@ -14,6 +14,7 @@ import stat
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+
 from callradar.agents.console.auth import Principal, TokenError, TokenStore, write_tokens_file
 from callradar.agents.console.server import Hub, create_app
 from callradar.agents.console.state import ConsoleState
@@ -327,3 +328,24 @@ def test_feedback_records_are_refused_with_a_reason_when_malformed():
         with pytest.raises(MalformedMessage, match=reason):
             Feedback.from_dict({**good, **change})
     assert Feedback.from_dict(good).source == "console"
+
+
+def test_the_kafka_feed_decodes_each_batch_and_skips_what_it_cannot_read():
+    from types import SimpleNamespace
+
+    from callradar.agents.console.server import KafkaFeed
+    from callradar.pipeline.records import Topics
+
+    delivered = []
+    feed = KafkaFeed(load_settings({}), delivered.append, lambda: None, history_s=60)  # reads nothing until started
+    topics = Topics("")
+    assert sorted(feed.reader.topics) == sorted([topics.events, topics.scores, topics.alerts, topics.feedback])
+
+    def rec(topic, value):
+        return SimpleNamespace(topic=topic, value=value)
+
+    feed.on_batch([rec(topics.events, event("c1", "agent-1").encode()), rec(topics.scores, b"not json"),
+                   rec(topics.scores, score("c1", 1, 0.4).encode())])
+    feed.on_batch([rec(topics.alerts, b"{}")])  # nothing readable: nothing delivered
+    [batch] = delivered
+    assert [type(r).__name__ for r in batch] == ["CallEvent", "Score"] and batch[1].risk == 0.4

@@ -6,8 +6,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from callradar.agents.playbook import TRIGGER_CATEGORIES
 from callradar.agents.routing import DEFAULT_MATRIX, EscalationMatrix, MatrixError, load_matrix
-from callradar.agents.triggers import TRIGGER_CATEGORIES, Triggers
+from callradar.agents.triggers import Triggers
 from callradar.pipeline.records import Alert
 from callradar.pipeline.settings import load_settings
 

@@ -7,14 +7,9 @@ import hashlib
 from types import SimpleNamespace
 
 import pytest
-from callradar.agents.triggers import (
-    TRIGGER_CATEGORIES,
-    Playbook,
-    PlaybookError,
-    Triggers,
-    load_triggers,
-    trigger_category,
-)
+
+from callradar.agents.playbook import TRIGGER_CATEGORIES, Playbook, PlaybookError
+from callradar.agents.triggers import Triggers, load_triggers, trigger_category
 from callradar.pipeline.records import Alert
 from callradar.pipeline.settings import load_settings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from callradar.agents.yaml_lines import Checker, ConfigError, LineDict, LineList, load_yaml, read_yaml
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from callradar.models.risk import DEFAULT_RISK_DIR, PRIOR_RISK_DIR, RiskModel
 from test_risk import calm_call, escalating_call, risks, utt
+
+from callradar.models.risk import DEFAULT_RISK_DIR, PRIOR_RISK_DIR, RiskModel
 
 
 @pytest.fixture(scope="module")

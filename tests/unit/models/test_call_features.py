@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from callradar.models.call_features import (
     DEAD_AIR_MIN_S,
     FEATURE_NAMES,

@@ -4,6 +4,7 @@ import time
 
 import numpy as np
 import pytest
+
 from callradar.models import encoder as E
 
 

@@ -9,10 +9,12 @@ is tested, not the model.
 import math
 
 import pytest
+
 from callradar.models.hf_head import HFClassifier, HFSpec, intent_positive_labels, sentiment_mapping
-from callradar.models.registry import load_model_set, parse_model_version
+from callradar.models.registry import parse_model_version
 from callradar.models.sentiment import ArtifactError
 from callradar.pipeline.settings import load_settings
+from callradar.pipeline.stages.score import load_models
 
 WORDS = "i want to speak your supervisor thank you so much this is great my bill the cancel account".split()
 
@@ -51,7 +53,7 @@ def test_sentiment_labels_are_mapped_from_id2label(tmp_path):
     # Shuffled and differently spelled labels: the mapping must go by name, not by position.
     folder = tiny_classifier(tmp_path / "sent", {0: "POS", 1: "Negative", 2: "neu"}, favourite=1)
     settings = load_settings({}, models_dir=tmp_path / "reg", sentiment_model=str(folder))
-    models = load_model_set(settings)
+    models = load_models(settings)
     assert parse_model_version(models.version)["sentiment"] == "hf:sent"
     out = models.text_scorer.score_batch(TEXTS, SPEAKERS)
     for s in out:
@@ -65,7 +67,7 @@ def test_sentiment_labels_are_mapped_from_id2label(tmp_path):
 def test_intent_model_replaces_the_intent_head(tmp_path):
     folder = tiny_classifier(tmp_path / "int", {0: "LABEL_0", 1: "LABEL_1"}, favourite=0)
     settings = load_settings({}, models_dir=tmp_path / "reg", intent_model=str(folder))
-    models = load_model_set(settings)
+    models = load_models(settings)
     assert parse_model_version(models.version)["intent"] == "hf:int"
     agent = models.text_scorer.score("my bill", "agent")  # agents get the head's own probability
     assert agent.intent == pytest.approx(1 - expected_p(2), abs=1e-5)  # LABEL_1 means escalation
@@ -99,7 +101,7 @@ def test_override_setting_through_the_scorer(tmp_path):
     folder = tiny_classifier(tmp_path / "sent", {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}, favourite=2)
     settings = load_settings({}, models_dir=tmp_path / "reg", sentiment_model=str(folder),
                              sentiment_model_labels="LABEL_0=negative,LABEL_1=neutral,LABEL_2=positive")
-    assert load_model_set(settings).text_scorer.score("this is great").sentiment == "positive"
+    assert load_models(settings).text_scorer.score("this is great").sentiment == "positive"
 
 
 def test_pickle_only_weights_are_refused(tmp_path):

@@ -1,6 +1,7 @@
 """Escalation-intent head: loads offline, separates escalation from routine requests."""
 
 import pytest
+
 from callradar.models.encoder import load_encoder
 from callradar.models.intent import IntentModel
 from callradar.models.sentiment import ArtifactError

@@ -1,6 +1,7 @@
 """Keyword rules: ASR-garbled phrases still hit, ordinary sentences stay quiet, bad YAML is refused."""
 
 import pytest
+
 from callradar.models.keywords import KeywordRules, KeywordRulesError, edit_distance, normalise, phonetic_key
 
 

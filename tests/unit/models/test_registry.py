@@ -5,17 +5,23 @@ import shutil
 import threading
 
 import pytest
+
 from callradar.models.call_features import FEATURE_NAMES
 from callradar.models.registry import (
     BUILTIN,
+    ModelSetError,
     Registry,
     RegistryError,
     builtin_path,
+    head_fingerprint,
     load_model_set,
+    load_risk_model,
+    model_set_mismatch,
     parse_model_version,
+    read_card,
     validate,
 )
-from callradar.models.risk import DEFAULT_RISK_DIR, RiskModel, load_risk_model
+from callradar.models.risk import DEFAULT_RISK_DIR, RiskModel
 from callradar.pipeline.cli.main import main
 from callradar.pipeline.settings import load_settings
 
@@ -57,15 +63,14 @@ def test_add_promote_rollback(reg, folders):
 
     reg.promote("risk", "v1")
     assert reg.current("risk") == "v1" and reg.stamp() != before
-    settings = load_settings({}, models_dir=reg.root)
-    assert load_risk_model(settings).version == "trained-a"
+    assert load_risk_model(reg).version == "trained-a"
     reg.promote("risk", "v2")
-    assert load_risk_model(settings).version == "trained-b"
+    assert load_risk_model(reg).version == "trained-b"
     assert [v.version for v in reg.versions("risk") if v.current] == ["v2"]
 
     assert reg.rollback("risk") == "v1"
     assert reg.rollback("risk") == BUILTIN
-    assert load_risk_model(settings).version == RiskModel.load(DEFAULT_RISK_DIR).version  # the bundled model
+    assert load_risk_model(reg).version == RiskModel.load(DEFAULT_RISK_DIR).version  # the bundled model
     with pytest.raises(RegistryError, match="nothing to roll back"):
         reg.rollback("risk")
 
@@ -175,8 +180,7 @@ def test_heads_versions_and_model_set(reg, tmp_path):
     shutil.copytree(builtin_path("intent"), folder)
     assert reg.add("intent", folder) == "v1"
     reg.promote("intent", "v1")
-    settings = load_settings({}, models_dir=reg.root)
-    models = load_model_set(settings)
+    models = load_model_set(reg, encoder_model=load_settings({}).encoder_model)
     assert parse_model_version(models.version) == {"risk": "builtin", "sentiment": "builtin", "intent": "v1"}
     assert models.text_scorer.score("put me through to your manager").intent > 0.5
 
@@ -186,7 +190,7 @@ def test_folder_at_kind_root_still_loads_as_local(tmp_path, folders):
     shutil.copytree(folders[1], tmp_path / "models" / "risk")
     reg = Registry(tmp_path / "models")
     assert reg.current("risk") == "local"
-    assert load_risk_model(load_settings({}, models_dir=reg.root)).version == "trained-b"
+    assert load_risk_model(reg).version == "trained-b"
 
 
 # ------------------------------------------------------------ the CLI
@@ -226,3 +230,124 @@ def test_cli_refuses_a_head_trained_on_another_encoder(tmp_path, capsys):
     assert main(["models", "--models", root, "promote", "sentiment", str(folder)]) == 2
     assert "does not work with the encoder the score stage runs" in capsys.readouterr().err
     assert Registry(root).current("sentiment") == BUILTIN
+
+
+# ------------------------------------------------------------ the model set belongs together
+
+
+def retrained_head(kind: str, folder, created: str = "2027-01-05T09:00:00+00:00"):
+    """A copy of the bundled head that reads as another training run (its card's creation time)."""
+    shutil.copytree(builtin_path(kind), folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["created"] = created
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder
+
+
+def risk_trained_on(folder, sentiment_card: dict, intent_card: dict, version: str = "trained-on-heads"):
+    """A risk model folder whose card records the heads it was fitted on, as `callradar train risk` writes it."""
+    text_models = {"encoder": "all-MiniLM-L6-v2", "sentiment": head_fingerprint(sentiment_card),
+                   "intent": head_fingerprint(intent_card)}
+    return risk_model(version, 0.0).save(folder, card={"text_models": text_models})
+
+
+def builtin_card(kind: str) -> dict:
+    return read_card(builtin_path(kind))
+
+
+def test_the_bundled_set_belongs_together():
+    risk = builtin_card("risk")
+    assert set(risk["text_models"]) >= {"sentiment", "intent"}  # the check below is not vacuous
+    heads = {k: (BUILTIN, builtin_card(k)) for k in ("sentiment", "intent")}
+    assert model_set_mismatch((BUILTIN, risk), heads) is None
+
+
+def test_a_risk_model_served_with_other_heads_is_refused_at_load(reg, tmp_path):
+    reg.add("sentiment", retrained_head("sentiment", tmp_path / "sentiment"))
+    reg.promote("sentiment", "v1")  # the Python API; `callradar models promote` would have refused it
+    with pytest.raises(ModelSetError) as refused:
+        load_model_set(reg, encoder_model="all-MiniLM-L6-v2")
+    message = str(refused.value)
+    expected = head_fingerprint(builtin_card("sentiment"))
+    risk_version = builtin_card("risk")["version"]
+    assert f"risk builtin ({risk_version}) was trained on sentiment '{expected}'" in message
+    assert "the heads loaded are sentiment v1 'callradar-sentiment 2027-01-05T09:00:00+00:00" in message
+    assert f"intent builtin '{head_fingerprint(builtin_card('intent'))}'" in message
+    # A pinned candidate is checked the same way.
+    candidate = risk_trained_on(tmp_path / "candidate", read_card(reg.path("sentiment", "v1")), builtin_card("intent"))
+    with pytest.raises(ModelSetError, match="trained on sentiment 'callradar-sentiment 2027-01-05"):
+        load_model_set(None, encoder_model="all-MiniLM-L6-v2", pins={"risk": str(candidate)})
+
+
+def test_a_risk_model_expecting_other_heads_is_refused_at_load(reg, tmp_path):
+    other = dict(builtin_card("intent"), created="2020-01-01T00:00:00+00:00")
+    reg.add("risk", risk_trained_on(tmp_path / "risk", builtin_card("sentiment"), other))
+    reg.promote("risk", "v1")
+    with pytest.raises(ModelSetError, match=r"risk v1 \(trained-on-heads\) was trained on .*intent "
+                       r"'callradar-escalation-intent 2020-01-01T00:00:00\+00:00"):
+        load_model_set(reg, encoder_model="all-MiniLM-L6-v2")
+
+
+def test_cli_refuses_to_promote_a_head_the_risk_model_was_not_trained_on(tmp_path, capsys):
+    root = tmp_path / "models"
+    head = retrained_head("sentiment", tmp_path / "sentiment")
+    assert main(["models", "--models", str(root), "promote", "sentiment", str(head)]) == 2
+    err = capsys.readouterr().err
+    assert "refused: risk builtin" in err and "was trained on sentiment 'callradar-sentiment 2026" in err
+    assert "the heads loaded are sentiment v1 'callradar-sentiment 2027-01-05" in err and "--force" in err
+    reg = Registry(root)
+    assert reg.current("sentiment") == BUILTIN and reg.numbered("sentiment") == ["v1"]  # added, not promoted
+    assert not [h for h in reg.history("sentiment") if h["action"] == "promote"]
+
+
+def test_cli_refuses_to_promote_a_risk_model_that_expects_other_heads(tmp_path, capsys):
+    root = tmp_path / "models"
+    other = dict(builtin_card("sentiment"), created="2020-01-01T00:00:00+00:00")
+    folder = risk_trained_on(tmp_path / "risk", other, builtin_card("intent"))
+    assert main(["models", "--models", str(root), "promote", "risk", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "refused: risk v1 (trained-on-heads) was trained on sentiment 'callradar-sentiment 2020-01-01" in err
+    assert "the heads loaded are sentiment builtin" in err
+    assert Registry(root).current("risk") == BUILTIN
+
+
+def test_cli_force_promotes_warns_and_marks_the_history(tmp_path, capsys, caplog):
+    root = tmp_path / "models"
+    head = retrained_head("sentiment", tmp_path / "sentiment")
+    assert main(["models", "--models", str(root), "promote", "sentiment", str(head), "--force",
+                 "--note", "trying the new head"]) == 0
+    captured = capsys.readouterr()
+    assert "promoted sentiment v1" in captured.out
+    assert captured.err.count("warning: forced: risk builtin") == 1
+    reg = Registry(root)
+    assert reg.current("sentiment") == "v1" and reg.forced("sentiment")
+    [promotion] = [h for h in reg.history("sentiment") if h["action"] == "promote"]
+    assert promotion["forced"] is True
+    assert promotion["note"].startswith("trying the new head; forced: risk builtin")
+    # The forced set loads (the operator chose it), with a warning naming the mismatch.
+    with caplog.at_level("WARNING", logger="callradar.models.registry"):
+        models = load_model_set(reg, encoder_model="all-MiniLM-L6-v2")
+    assert parse_model_version(models.version)["sentiment"] == "v1"
+    assert any("promoted with --force" in r.getMessage() and "sentiment v1" in r.getMessage() for r in caplog.records)
+
+
+def test_cli_promotes_a_consistent_set_and_checks_rollbacks(tmp_path, capsys):
+    root = tmp_path / "models"
+    head = retrained_head("sentiment", tmp_path / "sentiment")
+    assert main(["models", "--models", str(root), "add", "sentiment", str(head)]) == 0
+    reg = Registry(root)
+    # A risk model trained on the new head: promoting it first is refused (the live head is still builtin) ...
+    risk = risk_trained_on(tmp_path / "risk", read_card(reg.path("sentiment", "v1")), builtin_card("intent"))
+    assert main(["models", "--models", str(root), "promote", "risk", str(risk)]) == 2
+    # ... the head, forced, then the risk model, which now matches: no force needed.
+    assert main(["models", "--models", str(root), "promote", "sentiment", "v1", "--force"]) == 0
+    capsys.readouterr()
+    assert main(["models", "--models", str(root), "promote", "risk", "v1"]) == 0
+    assert "promoted risk v1 (was builtin)" in capsys.readouterr().out
+    assert not reg.forced("risk")
+    assert [h.get("forced") for h in reg.history("risk") if h["action"] == "promote"] == [None]
+    # Rolling the risk model back would serve the bundled one with the new head: refused, unless forced.
+    assert main(["models", "--models", str(root), "rollback", "risk"]) == 2
+    assert "refused: risk builtin" in capsys.readouterr().err and reg.current("risk") == "v1"
+    assert main(["models", "--models", str(root), "rollback", "risk", "--force"]) == 0
+    assert reg.current("risk") == BUILTIN and reg.forced("risk")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
-from types import SimpleNamespace
 
 import pytest
+
 from callradar.models.call_features import FEATURE_NAMES, features_for_call
-from callradar.models.risk import DEFAULT_RISK_DIR, PRIOR_RISK_DIR, RiskModel, RiskModelError, load_risk_model
+from callradar.models.registry import Registry, load_risk_model
+from callradar.models.risk import DEFAULT_RISK_DIR, PRIOR_RISK_DIR, RiskModel, RiskModelError
 from callradar.models.types import KeywordHit, ScoredUtterance, TextScores
 
 SENTIMENT = {
@@ -142,9 +143,8 @@ def test_trained_model_with_calibration_saves_and_loads_the_same_way(tmp_path):
     p = 1 / (1 + 2.718281828459045)
     assert loaded.predict(features).risk == pytest.approx(p * 0.2, rel=1e-9)
     assert loaded.predict({**features, "kw_supervisor_request": 5.0}).risk > 0.8
-    settings = SimpleNamespace(models_dir=tmp_path)
-    assert load_risk_model(settings).version == "2024-06-01-abc"
-    assert load_risk_model(SimpleNamespace(models_dir=None)).version == RiskModel.load(DEFAULT_RISK_DIR).version
+    assert load_risk_model(Registry(tmp_path)).version == "2024-06-01-abc"  # a folder at <root>/risk: "local"
+    assert load_risk_model(None).version == RiskModel.load(DEFAULT_RISK_DIR).version
 
 
 # ------------------------------------------------------------ refusing bad files

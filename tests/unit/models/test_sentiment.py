@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+
 from callradar.models.encoder import load_encoder
 from callradar.models.sentiment import ARTIFACTS_DIR, ArtifactError, LinearHead, SentimentModel, load_heads, save_heads
 from callradar.models.types import SENTIMENT_LABELS

@@ -10,6 +10,7 @@ import os
 from types import SimpleNamespace
 
 import pytest
+
 from callradar.models import speech
 from callradar.models.speech import (
     BUNDLED_MODEL_SHA256,

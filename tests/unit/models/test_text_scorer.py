@@ -1,15 +1,17 @@
 """TextScorer: one batch in, one TextScores per utterance out; keyword evidence fused for customers."""
 
 import pytest
+
 from callradar.models.sentiment import ArtifactError
-from callradar.models.text_scorer import TextScorer, fuse_intent, load_text_scorer
+from callradar.models.text_scorer import TextScorer, fuse_intent
 from callradar.models.types import SENTIMENT_LABELS, KeywordHit, TextScores
 from callradar.pipeline.settings import load_settings
+from callradar.pipeline.stages.score import load_models
 
 
 @pytest.fixture(scope="module")
 def scorer():
-    return load_text_scorer(load_settings({}))
+    return load_models(load_settings({})).text_scorer
 
 
 def test_batch_shapes_and_types(scorer):
@@ -56,7 +58,7 @@ def test_bad_input(scorer):
 
 
 def test_cached_per_settings(scorer):
-    assert load_text_scorer(load_settings({})) is scorer
+    assert load_models(load_settings({})).text_scorer is scorer
 
 
 def test_heads_from_another_encoder_refused(scorer):

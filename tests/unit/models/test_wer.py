@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from callradar.models.wer import edit_distance, normalize_words, word_error_rate
 
 

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
 from callradar.models.whisper_decode import FULL_FRAMES, AdaptiveDecoder, ContextPolicy, Decoded, is_loop, plan_batches
 
 RATE = 16000

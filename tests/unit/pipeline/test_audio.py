@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+
 from callradar.pipeline.audio.pcm import (
     AudioFileError,
     StreamResampler,

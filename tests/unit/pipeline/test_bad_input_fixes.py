@@ -15,6 +15,8 @@ import json
 
 import numpy as np
 import pytest
+from fixtures.bad_inputs import DEAD_LETTERS, HANDLED, SCORE_FILE_LINES
+
 from callradar.pipeline.cli.score import BadLine, parse_line
 from callradar.pipeline.metrics import PrometheusMetrics, reason_category
 from callradar.pipeline.records import (
@@ -31,7 +33,6 @@ from callradar.pipeline.records import (
 )
 from callradar.pipeline.settings import SettingsError, load_settings
 from callradar.pipeline.stages.transcribe import MAX_LEADING_GAP_S, MAX_SEQ_GAP_S, TranscribeProcessor
-from fixtures.bad_inputs import DEAD_LETTERS, HANDLED, SCORE_FILE_LINES
 
 DECODERS = {"events": CallEvent, "transcripts": Utterance, "scores": Score}
 

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+
 from callradar.pipeline.cli import main as cli
 from callradar.pipeline.kafka import clients as kafka_io
 from callradar.pipeline.kafka.embedded import BrokerError, EmbeddedKafka, free_port

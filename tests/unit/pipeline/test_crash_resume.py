@@ -6,13 +6,15 @@ import time
 
 import numpy as np
 import pytest
+from test_transcribe_stage import chunks, silence, voiced
+
 from callradar.models.call_features import CallState
 from callradar.models.types import ScoredUtterance, TextScores
+from callradar.pipeline.kafka.acks import HeldChunks, InOrderAcks
 from callradar.pipeline.records import MalformedMessage
 from callradar.pipeline.settings import load_settings
 from callradar.pipeline.stages.dedup import SeenIds
-from callradar.pipeline.stages.transcribe import HeldChunks, InOrderAcks, TranscribeProcessor
-from test_transcribe_stage import chunks, silence, voiced
+from callradar.pipeline.stages.transcribe import TranscribeProcessor
 
 SETTINGS = load_settings(environ={})
 CALL = np.concatenate([silence(0.5), voiced(1.5), silence(1.0), voiced(1.2), silence(1.0), voiced(1.0), silence(1.0)])

@@ -8,6 +8,9 @@ reason). Any other exception would crash a stage on bad input.
 import json
 import math
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from callradar.pipeline.records import (
     SUPPORTED_SAMPLE_RATES,
     AudioChunk,
@@ -16,8 +19,6 @@ from callradar.pipeline.records import (
     Record,
     decode_audio_message,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 JSON_RECORDS = tuple(Record.__subclasses__())  # every JSON record, including ones added later
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

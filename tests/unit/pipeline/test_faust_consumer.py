@@ -4,6 +4,9 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+
 from callradar.pipeline.kafka.faust_consumer import (
     RESEEKS_BEFORE_HOLE,
     App,
@@ -12,8 +15,6 @@ from callradar.pipeline.kafka.faust_consumer import (
     Verdict,
     commit_through,
 )
-from faust.transport.drivers import aiokafka as aiokafka_driver
-from faust.types import TP
 
 AUDIO = TP("audio", 1)
 

@@ -6,19 +6,20 @@ from collections import namedtuple
 from types import SimpleNamespace
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from callradar.pipeline.kafka.lag import faust_consumer_lag
 from callradar.pipeline.metrics import (
     DEAD_LETTER_CATEGORIES,
     DEAD_LETTER_OTHER,
     HOPS,
     PipelineMetrics,
     PrometheusMetrics,
-    faust_consumer_lag,
     reason_category,
 )
 from callradar.pipeline.records import AudioChunk, MalformedMessage, Score, Utterance, decode_audio_message
 from callradar.pipeline.settings import load_settings
 from callradar.pipeline.stages.transcribe import TranscribeProcessor
-from prometheus_client.parser import text_string_to_metric_families
 
 TP = namedtuple("TP", "topic partition")  # the shape of Faust's TP
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from callradar.pipeline.records import (
     Alert,
     AudioChunk,

@@ -9,15 +9,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from callradar.pipeline.audio.redact import (
-    PII_TYPES,
-    TranscriptRedactor,
-    luhn_ok,
-    parse_types,
-    redact,
-    transcript_redactor,
-)
-from callradar.pipeline.settings import SettingsError, load_settings
+
+from callradar.pipeline.audio.redact import TranscriptRedactor, luhn_ok, redact, transcript_redactor
+from callradar.pipeline.settings import PII_TYPES, SettingsError, load_settings, parse_pii_types
 
 REDACTED = [
     # --- cards, written
@@ -140,10 +134,10 @@ def test_luhn():
     assert not luhn_ok("4539148803436468") and not luhn_ok("79927398710")
 
 
-def test_parse_types():
-    assert parse_types(" Card, phone ") == ("card", "phone")
+def test_parse_pii_types():
+    assert parse_pii_types(" Card, phone ") == ("card", "phone")
     with pytest.raises(ValueError, match="iban"):
-        parse_types("card,iban")
+        parse_pii_types("card,iban")
 
 
 def test_transcript_redactor_counts_and_exposes_a_metric():

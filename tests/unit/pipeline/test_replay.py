@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from callradar.pipeline.records import AudioChunk, CallEvent, ChannelEnd, Topics, decode_audio_message
 from callradar.pipeline.replay import CallAudio, replay_calls
 
@@ -115,6 +116,7 @@ def _dominant_hz(x, rate):
 @pytest.mark.parametrize("layout, agent_side", [("stereo-agent-left", 0), ("stereo-agent-right", 1)])
 def test_load_call_reads_44k_stereo_at_a_wire_rate_with_the_right_channels(tmp_path, layout, agent_side):
     import soundfile as sf
+
     from callradar.pipeline.replay import load_call
 
     agent, customer = _tone(300, 1.0, 44100), _tone(1000, 1.0, 44100)
@@ -131,6 +133,7 @@ def test_load_call_reads_44k_stereo_at_a_wire_rate_with_the_right_channels(tmp_p
 
 def test_load_call_reads_an_agent_customer_mono_pair(tmp_path):
     import soundfile as sf
+
     from callradar.pipeline.replay import load_call
 
     sf.write(str(tmp_path / "agent.wav"), _tone(300, 1.0, 8000), 8000, subtype="PCM_16")

@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from callradar.models.call_features import FEATURE_NAMES
 from callradar.models.registry import Registry, parse_model_version
 from callradar.models.risk import RiskModel

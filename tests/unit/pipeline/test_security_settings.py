@@ -7,6 +7,7 @@ import ssl
 import stat
 
 import pytest
+
 from callradar.pipeline.kafka import clients as kafka_io
 from callradar.pipeline.kafka.embedded import BROKER_USER, BrokerError, BrokerTLS, EmbeddedKafka, free_port
 from callradar.pipeline.processes import settings_env

@@ -8,6 +8,7 @@ import wave
 
 import numpy as np
 import pytest
+
 from callradar.pipeline.cli.main import UserError, main
 from callradar.pipeline.simulator import calls as simulate
 from callradar.pipeline.simulator.calls import load_label, load_scripts, plan_calls, simulate_calls

@@ -5,11 +5,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from test_transcribe_stage import chunks, silence, voiced
+
 from callradar.pipeline.metrics import PipelineMetrics
 from callradar.pipeline.settings import load_settings
 from callradar.pipeline.stages.stt_queue import SpeechQueue
 from callradar.pipeline.stages.transcribe import TranscribeProcessor
-from test_transcribe_stage import chunks, silence, voiced
 
 SETTINGS = load_settings(environ={})
 
@@ -106,8 +107,9 @@ def test_a_call_always_goes_to_the_same_queue_and_calls_spread_over_the_workers(
 def test_transcribing_ahead_gets_a_model_worker_of_its_own():
     from callradar.models.speech import model_workers
 
-    assert model_workers(load_settings(environ={})) == 2  # one whisper worker, one for guesses
-    assert model_workers(load_settings(environ={}, vad_transcribe_ahead_ms=0, whisper_workers=3)) == 3
+    defaults = load_settings(environ={})
+    assert model_workers(defaults.whisper_workers, defaults.vad_transcribe_ahead_ms) == 2  # whisper + guesses
+    assert model_workers(3, 0) == 3
 
 
 def test_a_worker_limits_its_math_threads_to_the_setting():

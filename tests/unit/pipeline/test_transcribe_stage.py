@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from callradar.pipeline.records import AudioChunk, MalformedMessage
 from callradar.pipeline.settings import load_settings
 from callradar.pipeline.stages.transcribe import TranscribeProcessor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from callradar.pipeline.audio.segmenter import UtteranceSegmenter
 
 RATE = 16000

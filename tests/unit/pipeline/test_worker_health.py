@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp.test_utils import TestClient, TestServer
+
 from callradar.pipeline.kafka.app import create_app
 from callradar.pipeline.metrics import PipelineMetrics
 from callradar.pipeline.settings import load_settings
@@ -41,6 +42,7 @@ def test_stages_track_and_wait_for_their_changelogs_partitions_once():
     """Table writes choose a partition from the producer's metadata without waiting for it;
     every stage first has the producer track the changelog topics and awaits their metadata."""
     import faust
+
     from callradar.pipeline.kafka.app import _Wiring
     from callradar.pipeline.records import Topics
 
@@ -79,6 +81,7 @@ def test_a_stage_stuck_on_one_step_names_it():
     import time
 
     import faust
+
     from callradar.pipeline.kafka.app import _Wiring
     from callradar.pipeline.records import Topics
 

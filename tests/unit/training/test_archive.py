@@ -113,36 +113,66 @@ def test_feedback_attaches_to_a_call_in_progress_and_the_latest_mark_counts():
     assert a.pending == []
 
 
-class _NoKafka:
-    """Stands in for the consumer: these tests hand records to the archive directly."""
-
-    def __getattr__(self, name):
-        raise AssertionError(f"no Kafka in unit tests ({name})")
-
-
-def test_feedback_after_the_call_was_written_lands_in_the_archive(tmp_path, monkeypatch):
-    import callradar.pipeline.kafka.clients as kafka_io
+def writer(tmp_path, **kwargs):
     from callradar.pipeline.records import Topics
-    from callradar.pipeline.settings import load_settings
-    from callradar.training.archive import ArchiveConsumer
+    from callradar.training.archive import ArchiveWriter
+
+    refused = []
+    w = ArchiveWriter(Topics(""), tmp_path, dead_letter=lambda rec, reason: refused.append((rec, reason)),
+                      report=lambda _: None, **kwargs)
+    return w, refused
+
+
+def deliver(w, topic, record, offset, now, partition=0):
+    """A record as the Kafka layer's reader hands it over."""
+    rec = SimpleNamespace(topic=topic, partition=partition, value=record if isinstance(record, bytes) else record.encode(),
+                          offset=offset, key=b"c7", headers=[])
+    w.on_record(rec, now)
+    return rec
+
+
+def test_feedback_after_the_call_was_written_lands_in_the_archive(tmp_path):
+    from callradar.pipeline.records import Topics
     from callradar.training.labelled_calls import FEEDBACK_FILE, read_archive
 
-    monkeypatch.setattr(kafka_io, "make_consumer", lambda *a, **kw: _NoKafka())
-    consumer = ArchiveConsumer(load_settings({}), tmp_path, grace_s=0, idle_s=600, report=lambda _: None)
+    w, _ = writer(tmp_path, grace_s=0, idle_s=600)
     topics = Topics("")
-
-    def deliver(topic, record, offset, now):
-        rec = SimpleNamespace(topic=topic, value=record if isinstance(record, bytes) else record.encode(),
-                              offset=offset, key=b"c7", headers=[])
-        consumer._handle("tp", rec, now)
-
-    deliver(topics.transcripts, utt("c7", "customer", 0, 1.0, 3.0, "I want a manager"), 0, 1.0)
-    deliver(topics.feedback, mark("c7", True, 2.0), 0, 2.0)  # during the call: in the part too
-    deliver(topics.events, CallEvent("c7", "ended", 4.0), 1, 4.0)
-    consumer._write(consumer.archive.finished(now=4.0))
-    deliver(topics.feedback, mark("c7", False, 9.0), 1, 9.0)  # after the call was written
-    consumer._write(consumer.archive.finished(now=9.0))
-    assert consumer.written == 1 and consumer.archive.pending == []  # feedback re-opens no call
+    deliver(w, topics.transcripts, utt("c7", "customer", 0, 1.0, 3.0, "I want a manager"), 0, 1.0)
+    deliver(w, topics.feedback, mark("c7", True, 2.0), 0, 2.0)  # during the call: in the part too
+    deliver(w, topics.events, CallEvent("c7", "ended", 4.0), 1, 4.0)
+    w.on_tick(now=4.0)
+    deliver(w, topics.feedback, mark("c7", False, 9.0), 1, 9.0)  # after the call was written
+    w.on_tick(now=9.0)
+    assert w.written == 1 and w.archive.pending == []  # feedback re-opens no call
     assert len((tmp_path / FEEDBACK_FILE).read_text().splitlines()) == 2
     (call,) = read_archive(tmp_path)
     assert [(f.alert_id, f.helpful) for f in call.feedback] == [("al-p", False)]
+
+
+def test_the_writer_holds_back_offsets_of_calls_in_progress_per_partition(tmp_path):
+    from callradar.pipeline.records import Topics
+
+    w, _ = writer(tmp_path, grace_s=5, idle_s=600)
+    topics = Topics("")
+    deliver(w, topics.transcripts, utt("c8", "agent", 0, 0.0, 1.0, "Hello"), 3, 1.0, partition=1)
+    deliver(w, topics.transcripts, utt("c9", "agent", 0, 0.0, 1.0, "Hi"), 4, 1.0, partition=1)
+    deliver(w, topics.events, CallEvent("c8", "ended", 2.0), 7, 2.0, partition=2)
+    assert w.committable((topics.transcripts, 1), 10) == 3
+    assert w.committable((topics.events, 2), 8) == 7
+    assert w.committable((topics.transcripts, 0), 6) == 6  # nothing held there
+    w.on_tick(now=8.0)  # c8 ended 6 s ago: written; c9 is still in progress
+    assert w.written == 1
+    assert w.committable((topics.transcripts, 1), 10) == 4 and w.committable((topics.events, 2), 8) == 8
+    w.on_stop()  # on the way out every call is written, so everything may be committed
+    assert w.written == 2 and w.committable((topics.transcripts, 1), 10) == 10
+
+
+def test_an_unreadable_outcome_is_dead_lettered_and_a_bad_transcript_skipped(tmp_path):
+    from callradar.pipeline.records import Topics
+
+    w, refused = writer(tmp_path)
+    topics = Topics("")
+    bad = deliver(w, topics.outcomes, b'{"call_id": "c1", "outcome": "furious"}', 0, 1.0)
+    deliver(w, topics.transcripts, b"not json", 0, 1.0)  # the score stage dead-letters these
+    assert [rec for rec, _ in refused] == [bad] and "furious" in refused[0][1]
+    assert w.archive.pending == [] and w.committable((topics.transcripts, 0), 1) == 1

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from training_fakes import write_fake_bitext
+
 from callradar.pipeline.cli.main import main
 from callradar.training.corpus import BITEXT_SOURCE, build_corpus, plan_bitext
 from callradar.training.data import bitext_file, default_data_dir
 from callradar.training.labelled_calls import read_calls
-from training_fakes import write_fake_bitext
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from callradar.pipeline.cli.main import main
 from callradar.pipeline.records import Feedback, MalformedMessage
 from callradar.training.labelled_calls import (

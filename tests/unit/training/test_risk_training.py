@@ -8,14 +8,16 @@ import pickle
 
 import numpy as np
 import pytest
+from training_fakes import StubScorer, write_fake_bitext
+
 from callradar.models.call_features import FEATURE_NAMES
 from callradar.models.risk import RiskModel
 from callradar.pipeline.cli.main import main
 from callradar.training.corpus import build_corpus
 from callradar.training.evaluate import evaluate_models, load_model_dir, prior_model, write_report
+from callradar.training.features import CallFeatures, features_of, prefix_labels
 from callradar.training.labelled_calls import CallUtterance, LabelledCall, read_calls
-from callradar.training.risk import CallFeatures, features_of, fit_risk_model, prefix_labels, train_risk
-from training_fakes import StubScorer, write_fake_bitext
+from callradar.training.risk import fit_risk_model, train_risk
 
 
 @pytest.fixture(scope="module")
@@ -134,12 +136,11 @@ def test_train_cli_refuses_too_little_data_and_unknown_features(tmp_path, capsys
 
 def test_a_trained_folder_is_added_to_the_registry_unpromoted(trained, tmp_path):
     registry = pytest.importorskip("callradar.models.registry")
-    from types import SimpleNamespace
-
-    from callradar.training.risk import _register
+    from callradar.pipeline.cli.train import _register
+    from callradar.pipeline.settings import load_settings
 
     out, _ = trained
-    settings = SimpleNamespace(models_dir=tmp_path / "models", state_dir=tmp_path)
+    settings = load_settings({}, models_dir=tmp_path / "models", state_dir=tmp_path)
     line = _register(out, settings)
     assert line.startswith("registered as risk v1") and "models promote risk v1" in line
     reg = registry.Registry(tmp_path / "models")

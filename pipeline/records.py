@@ -14,13 +14,15 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
+from callradar.models.types import SPEAKERS
+
 SCHEMA_VERSION = 1
 
 
 class Topics:
     """Topic names; ``prefix`` lets several deployments or tests share a cluster."""
 
-    NAMES = ("events", "audio", "transcripts", "scores", "alerts", "deadletter", "outcomes", "feedback")
+    NAMES = ("events", "audio", "transcripts", "scores", "alerts", "deadletter", "outcomes", "feedback", "cases")
 
     def __init__(self, prefix: str = ""):
         self.prefix = prefix
@@ -32,6 +34,7 @@ class Topics:
         self.deadletter = f"{prefix}calls.deadletter"
         self.outcomes = f"{prefix}calls.outcomes"
         self.feedback = f"{prefix}calls.feedback"
+        self.cases = f"{prefix}calls.cases"
 
     def all(self) -> list[str]:
         return [getattr(self, n) for n in self.NAMES]
@@ -43,8 +46,7 @@ class MalformedMessage(ValueError):
 
 # ---------------------------------------------------------------- audio chunks
 
-SPEAKERS = ("agent", "customer")
-SUPPORTED_SAMPLE_RATES = (8000, 16000)
+SUPPORTED_SAMPLE_RATES = (8000, 16000)  # what audio chunks may carry
 AUDIO_ENCODING = "s16le"
 MAX_CHUNK_SECONDS = 1.0
 
@@ -519,3 +521,84 @@ class DeadLetter(Record):
             value_size=len(value),
             value_truncated=len(kept) < len(value),
         )
+
+
+CASE_EVENT_KINDS = ("opened", "acknowledged", "coaching_sent", "handed_over", "breached", "resolved", "reopened")
+CASE_OUTCOMES = ("resolved", "customer_escalated", "false_alarm")
+ROUTED_CASE_EVENTS = ("opened", "handed_over", "breached")  # these set the case's route and its due time
+MAX_CASE_TEXT = 2000  # a note or a coaching message
+
+
+@dataclass
+class CaseEvent(Record):
+    """One step of an escalation case (calls.cases), keyed by call_id; state is the events replayed in order.
+
+    ``event_id`` is unique per event, so a redelivery changes nothing. ``version``
+    is the case's version this event makes (opened is 1): of two events made
+    against the same version, the first on the topic wins and the other is ignored.
+    """
+
+    KIND: ClassVar[str] = "case_event"
+    event_id: str
+    case_id: str  # the alert_id of the supervisor alert that opened the case
+    call_id: str
+    kind: str  # opened | acknowledged | coaching_sent | handed_over | breached | resolved | reopened
+    ts: float  # wall clock
+    actor: str  # the supervisor; "system" for opened and breached
+    version: int
+    route: dict = field(default_factory=dict)  # opened, handed_over, breached: type, team, tier, level, sla_s, ...
+    due_ts: float = 0.0  # opened, handed_over, breached: acknowledgement due by (0: no further deadline)
+    trigger: str = ""  # the opening alert's category
+    alert_id: str = ""  # opened: the alert that opened it; breached: the alert the breach raised
+    utterance_id: str = ""  # opened: where the opening alert fired
+    call_time: float = 0.0  # opened: the alert's call time; resolved: when in the call (0: not known)
+    risk: float = 0.0  # opened: the alert's risk
+    outcome: str = ""  # resolved: resolved | customer_escalated | false_alarm
+    tier: int = 0  # resolved: the tier it was resolved at; handed_over, breached: the tier it goes to
+    note: str = ""
+    agent_id: str = ""  # opened: the call's agent, if known; coaching_sent: who the message is for
+    message: str = ""  # coaching_sent: the text for the agent
+
+    def validate(self) -> None:
+        for name in ("event_id", "case_id", "actor"):
+            _check(0 < len(getattr(self, name)) <= 256, f"case_event: {name} must be 1 to 256 characters")
+        _check(0 < len(self.call_id) <= 128, "case_event: call_id must be 1 to 128 characters")
+        _check(self.kind in CASE_EVENT_KINDS,
+               f"case_event: kind {self.kind!r:.40} is not one of {', '.join(CASE_EVENT_KINDS)}")
+        _check(self.ts >= 0 and self.due_ts >= 0 and self.call_time >= 0, "case_event: times must be >= 0")
+        _check(self.version >= 1, "case_event: version must be at least 1")
+        _check((self.kind == "opened") == (self.version == 1), "case_event: opened, and only opened, is version 1")
+        _check(0 <= self.risk <= 1, "case_event: risk must be in [0, 1]")
+        _check(self.tier >= 0, "case_event: tier must be >= 0")
+        _check(len(self.note) <= MAX_CASE_TEXT and len(self.message) <= MAX_CASE_TEXT,
+               f"case_event: note and message are at most {MAX_CASE_TEXT} characters")
+        if self.kind in ROUTED_CASE_EVENTS:
+            problem = route_problem(self.route)
+            _check(problem is None, f"case_event: {self.kind} needs a route: {problem}")
+        if self.kind == "opened":
+            _check(bool(self.alert_id) and bool(self.trigger), "case_event: opened needs alert_id and trigger")
+        if self.kind == "resolved":
+            _check(self.outcome in CASE_OUTCOMES,
+                   f"case_event: resolved needs an outcome, one of {', '.join(CASE_OUTCOMES)}; got {self.outcome!r:.40}")
+        else:
+            _check(self.outcome == "", f"case_event: only resolved carries an outcome, not {self.kind}")
+        if self.kind == "coaching_sent":
+            _check(bool(self.agent_id) and bool(self.message.strip()),
+                   "case_event: coaching_sent needs agent_id and a message")
+
+
+def route_problem(route: dict) -> str | None:
+    """What makes ``route`` unusable as a case's route, or None: it needs type, team, tier and sla_s."""
+    if not isinstance(route, dict):
+        return "not an object"
+    if route.get("type") not in ("functional", "hierarchical"):
+        return "type must be functional or hierarchical"
+    if not isinstance(route.get("team"), str) or not route["team"].strip():
+        return "team must be a non-empty string"
+    if not _is_int(route.get("tier")) or route["tier"] < 1:
+        return "tier must be a whole number >= 1"
+    if not _is_number(route.get("sla_s")) or route["sla_s"] <= 0:
+        return "sla_s must be a number > 0"
+    if not isinstance(route.get("level", ""), str):
+        return "level must be a string"
+    return None

@@ -14,11 +14,13 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+
 from callradar.pipeline.records import (
     SCHEMA_VERSION,
     Alert,
     AudioChunk,
     CallEvent,
+    CaseEvent,
     ChannelEnd,
     DeadLetter,
     Feedback,
@@ -31,7 +33,7 @@ from callradar.training.labelled_calls import Outcome
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "topics.md"
 RECORDS = {"events": CallEvent, "transcripts": Utterance, "scores": Score, "alerts": Alert,
-           "deadletter": DeadLetter, "outcomes": Outcome, "feedback": Feedback}
+           "deadletter": DeadLetter, "outcomes": Outcome, "feedback": Feedback, "cases": CaseEvent}
 
 
 def sections(text: str) -> dict[str, tuple[int, str]]:

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from callradar.pipeline.cli.main import UserError
+from callradar.pipeline.errors import UserError
+from callradar.pipeline.kafka import clients
 from callradar.pipeline.settings import PACKAGE_ROOT, Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -164,8 +165,6 @@ class EmbeddedKafka:
         Returns True only when this call launched the broker, so a caller stops
         only what it started. With CALLRADAR_KAFKA_BOOTSTRAP set it does nothing.
         """
-        from callradar.pipeline.kafka import clients as kafka_io
-
         s = self.settings
         if not s.embedded:
             log.info("CALLRADAR_KAFKA_BOOTSTRAP is set (%s): nothing to start", s.bootstrap)
@@ -185,7 +184,7 @@ class EmbeddedKafka:
             self._wait_until_answering(pid, began + timeout_s, stop_on_failure=started)
             if self.sasl:
                 self._upsert_scram_users()
-        kafka_io.ensure_topics(self._admin_settings())
+        clients.ensure_topics(self._admin_settings())
         how = f"started in {time.monotonic() - began:.1f} s" if started else "was already running"
         log.info("Kafka at %s %s (pid %d), topics ready", s.bootstrap, how, pid)
         return started
@@ -262,9 +261,7 @@ class EmbeddedKafka:
         """Create or update every SCRAM user (both mechanisms); idempotent, so on every start."""
         from kafka.admin import UserScramCredentialUpsertion
 
-        from callradar.pipeline.kafka import clients as kafka_io
-
-        admin = kafka_io._admin(self._admin_settings(), timeout_s=30)
+        admin = clients._admin(self._admin_settings(), timeout_s=30)
         errors = {}
         try:
             for mechanism in SCRAM_MECHANISMS:  # one request each: Kafka refuses a user twice in one request
@@ -320,8 +317,6 @@ class EmbeddedKafka:
         return proc.pid
 
     def _wait_until_answering(self, pid: int, deadline: float, stop_on_failure: bool) -> None:
-        from callradar.pipeline.kafka import clients as kafka_io
-
         while True:
             if not self._is_our_broker(pid):
                 reason = "exited during start-up"
@@ -331,11 +326,11 @@ class EmbeddedKafka:
                 reason = "did not answer in time"
                 break
             try:
-                kafka_io.wait_for_broker(self._admin_settings(), timeout_s=min(2.0, remaining))
+                clients.wait_for_broker(self._admin_settings(), timeout_s=min(2.0, remaining))
                 return
             except TimeoutError:
                 pass
-            except kafka_io.KafkaSecurityError as exc:  # e.g. storage formatted with another broker password
+            except clients.KafkaSecurityError as exc:  # e.g. storage formatted with another broker password
                 reason = f"refused its own user's login ({exc})"
                 break
         logs = self.log_tail()
@@ -397,12 +392,10 @@ class EmbeddedKafka:
 
     def status(self, timeout_s: float = 5.0) -> BrokerStatus:
         """Is the broker (or the external cluster) answering within ``timeout_s``?"""
-        from callradar.pipeline.kafka import clients as kafka_io
-
         s = self.settings
         if not s.embedded:
             try:
-                info = kafka_io.wait_for_broker(s, timeout_s=timeout_s)
+                info = clients.wait_for_broker(s, timeout_s=timeout_s)
             except TimeoutError as exc:
                 return BrokerStatus(s.bootstrap, embedded=False, answering=False,
                                     message=f"external Kafka is not answering: {exc}")
@@ -414,7 +407,7 @@ class EmbeddedKafka:
             return BrokerStatus(s.bootstrap, embedded=True, answering=False,
                                 message=f"not running (state in {self.home})")
         try:
-            kafka_io.wait_for_broker(s, timeout_s=timeout_s)
+            clients.wait_for_broker(s, timeout_s=timeout_s)
         except TimeoutError:
             return BrokerStatus(s.bootstrap, embedded=True, answering=False, pid=pid,
                                 message=f"pid {pid} is up but not answering at {s.bootstrap}; see {self.logs_dir}")

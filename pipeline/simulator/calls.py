@@ -26,7 +26,7 @@ from math import gcd
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from callradar.pipeline.cli.main import UserError
+from callradar.pipeline.errors import UserError
 
 if TYPE_CHECKING:  # numpy, scipy and yaml are imported where used, to keep `callradar --help` instant
     import numpy as np

@@ -1,4 +1,4 @@
-"""The embedded broker and the kafka_io layer against a real Kafka."""
+"""The embedded broker and the Kafka layer's clients against a real Kafka."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = {"pipeline": "callradar.pipeline", "models": "callradar.models", "training": "callradar.training",
            "agents": "callradar.agents"}
 KAFKA_LAYER = "callradar.pipeline.kafka"
+CLI = "callradar.pipeline.cli"
 KAFKA_LIBRARIES = {"kafka", "aiokafka", "faust", "mode"}
 # Who may import whom, by package prefix. Read top-down: a row names what that part may use
 # besides itself; the most specific row applies. The CLI sits on top and may use everything,
@@ -171,6 +172,13 @@ def test_each_part_imports_only_the_layers_below_it(part):
     wrong = [f"{name} imports {target}" for name in graph if rule_for(name) == part
              for target in graph[name] if not any(target == a or target.startswith(a + ".") for a in allowed)]
     assert not wrong, f"{part} may import only {allowed}:\n" + "\n".join(sorted(wrong))
+
+
+def test_only_the_command_imports_the_command():
+    graph = internal_graph()
+    wrong = [f"{name} imports {target}" for name, targets in graph.items() if not name.startswith(CLI)
+             for target in targets if target.startswith(CLI)]
+    assert not wrong, "the CLI sits on top; move what these need out of it:\n" + "\n".join(sorted(wrong))
 
 
 def test_every_package_folder_is_installed():

@@ -3,7 +3,8 @@
 calls.events says who the agent is (which decides who may see the call),
 calls.scores carries the transcript with sentiment and the running risk,
 calls.alerts the supervisor alerts and agent prompts, calls.feedback the agents'
-marks. Records may arrive in any order across topics (a score before its call's
+marks, calls.cases the escalation cases (applied to a CaseBook in topic order, so
+every console and worker agrees on who won a race). Records may arrive in any order across topics (a score before its call's
 'started' event), so every apply is an upsert. Each apply returns the updates
 to push to browsers; who receives which is decided in the server.
 
@@ -12,23 +13,28 @@ Pure Python with no I/O, so it is unit-tested without Kafka or a browser.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from callradar.pipeline.records import Alert, CallEvent, Feedback, Score
+from callradar.agents.cases import Case, CaseBook
+from callradar.agents.routing import EscalationMatrix
+from callradar.pipeline.records import Alert, CallEvent, CaseEvent, Feedback, Score
 
 MAX_UTTERANCES = 400  # per call: a long call keeps its latest utterances
 RISK_POINTS = 120  # per call, for the sparkline
 ALERT_FEED = 200  # supervisor alerts kept for the feed
 KEEP_ENDED_S = 1800.0  # an ended call stays on the supervisor's list this long
 FORGET_IDLE_S = 4 * 3600.0  # a call with no end event and no news this long is dropped
+COACHING_KEEP = 50  # coaching messages kept per agent
+COACHING_SHOW_S = 12 * 3600.0  # an agent's page lists the coaching of about one shift
+CASE_RESULTS = 5000  # recent case events' outcomes (applied or not), for the requests waiting on them
 
 
 @dataclass
 class Update:
     """One thing that changed, for the browsers allowed to see ``call_id``."""
 
-    kind: str  # call | utterance | alert | feedback
+    kind: str  # call | utterance | alert | feedback | case (supervisors) | coaching, coaching_read (its agent)
     call_id: str
     data: dict
 
@@ -66,11 +72,17 @@ class CallView:
 
 
 class ConsoleState:
-    def __init__(self, keep_ended_s: float = KEEP_ENDED_S):
+    def __init__(self, keep_ended_s: float = KEEP_ENDED_S, matrix: EscalationMatrix | None = None):
         self.keep_ended_s = keep_ended_s
         self.calls: dict[str, CallView] = {}
         self.alerts: dict[str, dict] = {}  # alert_id -> alert dict (with "feedback" for prompts)
         self.feed: deque = deque(maxlen=ALERT_FEED)  # escalation_risk alert ids, oldest first
+        self.book = CaseBook(matrix)  # every case on calls.cases (read from its beginning)
+        self.case_results: OrderedDict[str, bool] = OrderedDict()  # event_id -> did it change its case
+        self.coaching: dict[str, deque] = {}  # agent_id -> their coaching messages, oldest first
+        # Marked read by their agent. Console-side only: agents may not act on cases, so
+        # this is no case event; a restarted console shows the shift's coaching unread again.
+        self.coaching_read: set[str] = set()
 
     def _call(self, call_id: str, ts: float) -> CallView:
         call = self.calls.get(call_id)
@@ -91,6 +103,8 @@ class ConsoleState:
             return self.on_event(record, now)
         if isinstance(record, Feedback):
             return self.on_feedback(record)
+        if isinstance(record, CaseEvent):
+            return self.on_case_event(record)
         raise TypeError(f"the console does not read {type(record).__name__} records")
 
     def on_event(self, event: CallEvent, now: float) -> list[Update]:
@@ -149,6 +163,37 @@ class ConsoleState:
         alert["feedback"] = feedback.helpful
         return [Update("feedback", feedback.call_id, {"alert_id": feedback.alert_id, "helpful": feedback.helpful})]
 
+    def on_case_event(self, event: CaseEvent) -> list[Update]:
+        """Apply a case event as it came back from calls.cases; a lost race or a redelivery changes nothing."""
+        applied = self.book.apply(event)
+        if event.event_id not in self.case_results:  # the first delivery says what happened
+            self.case_results[event.event_id] = applied
+            while len(self.case_results) > CASE_RESULTS:
+                self.case_results.popitem(last=False)
+        if not applied:
+            return []
+        case = self.book.cases[event.case_id]
+        updates = [Update("case", case.call_id, self.case_view(case))]
+        if event.kind == "coaching_sent":
+            note = {"event_id": event.event_id, "case_id": case.case_id, "call_id": case.call_id,
+                    "agent_id": event.agent_id, "from": event.actor, "message": event.message, "ts": event.ts,
+                    "trigger": case.trigger}
+            self.coaching.setdefault(event.agent_id, deque(maxlen=COACHING_KEEP)).append(note)
+            updates.append(Update("coaching", case.call_id, {**note, "read": False}))
+        return updates
+
+    def mark_coaching_read(self, agent_id: str, event_id: str) -> list[Update] | None:
+        """The agent read a coaching message sent to them; None when no such message is theirs."""
+        note = next((n for n in self.coaching.get(agent_id, ()) if n["event_id"] == event_id), None)
+        if note is None:
+            return None
+        if event_id in self.coaching_read:
+            return []
+        self.coaching_read.add(event_id)
+        case = self.book.cases[note["case_id"]]
+        return [Update("coaching_read", note["call_id"], {"event_id": event_id, "agent_id": agent_id}),
+                Update("case", case.call_id, self.case_view(case))]
+
     # ------------------------------------------------------------ reading
 
     def ranked(self, can_see) -> list[dict]:
@@ -176,6 +221,31 @@ class ConsoleState:
                 if len(out) >= limit:
                     break
         return out
+
+    def case_view(self, case: Case) -> dict:
+        """A case for supervisors: its state and history, the hand-over route to prefill, the coaching read."""
+        return {**case.to_dict(), "default_handover": None if case.closed else self.book.default_handover(case),
+                "coaching_read": [e.event_id for e in case.events if e.event_id in self.coaching_read]}
+
+    def case_list(self, status: str = "", limit: int = 200) -> list[dict]:
+        """Cases, open ones first (the longest waiting first), then the rest, latest news first.
+
+        ``status``: "open" (not resolved), "resolved", or "" for both.
+        """
+        cases = [c for c in self.book.cases.values()
+                 if not status or (status == "resolved") == c.closed]
+        cases.sort(key=lambda c: (c.closed, c.opened_ts if not c.closed else -c.events[-1].ts))
+        return [self.case_view(c) for c in cases[:limit]]
+
+    def feed_cases(self) -> list[dict]:
+        """What the supervisor page shows: every open case, and the closed ones of the alerts it lists."""
+        return [self.case_view(c) for c in self.book.cases.values()
+                if not c.closed or any(a in self.alerts for a in c.alert_ids)]
+
+    def coaching_for(self, agent_id: str, now: float) -> list[dict]:
+        """An agent's coaching of the last shift, newest first, each saying whether they marked it read."""
+        notes = [n for n in self.coaching.get(agent_id, ()) if now - n["ts"] <= COACHING_SHOW_S]
+        return [{**n, "read": n["event_id"] in self.coaching_read} for n in reversed(notes)]
 
     def current_call(self, agent_id: str) -> str | None:
         """An agent's call to show: the latest started live one, else their latest."""

@@ -11,7 +11,8 @@ log = logging.getLogger(__name__)
 def register(sub) -> None:
     p = sub.add_parser("console", help="the live web console for supervisors and agents",
                        description="Serve the live console: supervisors see calls ranked by risk with alerts, "
-                                   "routes and SLA countdowns; agents their own call's transcript and prompts.")
+                                   "routes and SLA countdowns, and act on escalation cases (claim, coach, hand "
+                                   "over, resolve); agents their own call's transcript, prompts and coaching.")
     p.add_argument("--host", help="address to bind (default CALLRADAR_CONSOLE_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default CALLRADAR_CONSOLE_PORT, 7070)")
     p.add_argument("--tokens", metavar="FILE", help="tokens file (default CALLRADAR_CONSOLE_TOKENS_FILE)")
@@ -29,6 +30,8 @@ def _run(args) -> int:
     from pathlib import Path
 
     from callradar.agents.console.auth import TokenError, TokenStore, write_tokens_file
+    from callradar.agents.routing import load_matrix
+    from callradar.agents.yaml_lines import ConfigError
     from callradar.pipeline.errors import UserError
     from callradar.pipeline.settings import load_settings
 
@@ -51,6 +54,10 @@ def _run(args) -> int:
         tokens = TokenStore.from_settings(settings)
     except TokenError as exc:
         raise UserError(str(exc)) from None
+    try:  # the routes a case may be handed over to: the same matrix the worker routes by
+        matrix = load_matrix(settings)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
     if not _is_loopback(settings.console_host):
         log.warning("console bound to %s: reachable from other machines over plain HTTP; "
                     "put it behind a TLS proxy", settings.console_host)
@@ -63,7 +70,7 @@ def _run(args) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(settings, tokens, stop)
+        await serve(settings, tokens, stop, matrix)
 
     try:
         asyncio.run(main())

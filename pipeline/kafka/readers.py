@@ -1,6 +1,7 @@
 """Readers for the parts of callradar that consume topics outside the Faust worker.
 
-The console follows its topics from a while ago onwards (:class:`RecentReader`); the
+The console follows its topics from a while ago onwards, and calls.cases from its
+beginning (:class:`RecentReader`); the
 archive is a consumer group that commits by hand only what it has written
 (:class:`GroupReader`), and dead-letters what it cannot read (:class:`DeadLetterSender`).
 Both hand their callers :class:`RawRecord` and keep every kafka-python type here.
@@ -42,18 +43,23 @@ class RawRecord(NamedTuple):
 class RecentReader(threading.Thread):
     """Reads ``topics`` from ``history_s`` seconds ago onwards and hands each poll's records to ``on_batch``.
 
-    No consumer group, so nothing is committed and every reader sees every partition.
-    Waits for topics that do not exist yet; ``on_connected`` is called once every
-    partition is assigned and positioned. kafka-python reconnects by itself after
-    that; an error it cannot get over is logged and ends the reader.
+    Topics in ``from_start`` are read from their beginning instead (state that is rebuilt
+    from its events, such as calls.cases). No consumer group, so nothing is committed and
+    every reader sees every partition. Waits for topics that do not exist yet;
+    ``on_connected`` is called once every partition is assigned and positioned, and
+    ``on_caught_up`` (if given) once everything that was on the topics then has been
+    handed over. kafka-python reconnects by itself after that; an error it cannot get
+    over is logged and ends the reader.
     """
 
     def __init__(self, settings: Settings, topics: Iterable[str], history_s: float,
                  on_batch: Callable[[list[RawRecord]], None], on_connected: Callable[[], None] = lambda: None,
-                 name: str = "kafka-reader"):
+                 name: str = "kafka-reader", from_start: Iterable[str] = (),
+                 on_caught_up: Callable[[], None] | None = None):
         super().__init__(daemon=True, name=name)
         self.settings, self.topics, self.history_s = settings, list(topics), history_s
-        self.on_batch, self.on_connected = on_batch, on_connected
+        self.from_start = set(from_start)
+        self.on_batch, self.on_connected, self.on_caught_up = on_batch, on_connected, on_caught_up
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -70,18 +76,28 @@ class RecentReader(threading.Thread):
                         time.sleep(0.5)
                 assigned += [TopicPartition(topic, p) for p in sorted(partitions or ())]
             consumer.assign(assigned)
+            recent = [tp for tp in assigned if tp.topic not in self.from_start]
             since_ms = int((time.time() - self.history_s) * 1000)
-            starts = consumer.offsets_for_times({tp: since_ms for tp in assigned})
+            starts = consumer.offsets_for_times({tp: since_ms for tp in recent}) if recent else {}
             for tp in assigned:
-                if starts.get(tp) is not None:
+                if tp.topic in self.from_start:
+                    consumer.seek_to_beginning(tp)
+                elif starts.get(tp) is not None:
                     consumer.seek(tp, starts[tp].offset)
                 else:
                     consumer.seek_to_end(tp)
+            # what was there when we started: once read, the caller's state is as complete as the topics'
+            behind = dict(consumer.end_offsets(assigned)) if self.on_caught_up is not None else {}
             self.on_connected()
             while not self._stop_event.is_set():
                 batch = [RawRecord.of(rec) for records in consumer.poll(timeout_ms=200).values() for rec in records]
                 if batch:
                     self.on_batch(batch)
+                if self.on_caught_up is not None:
+                    behind = {tp: end for tp, end in behind.items() if consumer.position(tp) < end}
+                    if not behind:
+                        self.on_caught_up()
+                        self.on_caught_up = None
         except Exception:
             log.exception("the Kafka reader %s stopped", self.name)
         finally:

@@ -5,6 +5,10 @@ transcribes, scores and triggers; a real ``callradar console`` process reads the
 topics; one calm and one escalating simulated call are replayed in real time.
 The tests then check, as a supervisor and as each call's agent would see it,
 what the issue promises. Screenshots go to test-artifacts/console/.
+
+The escalation-case tests (``cases_live``) need no worker: they publish the calls,
+the alerts and each case's ``opened`` event themselves, as the worker's case stage
+would, and drive the console's case actions on the real broker.
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from callradar.agents.cases import CaseBook
+from callradar.agents.routing import EscalationMatrix
 from callradar.pipeline.kafka import clients as kafka_io
 from callradar.pipeline.processes import WorkerProcess, free_port, settings_env
-from callradar.pipeline.records import Feedback, Topics
+from callradar.pipeline.records import Alert, CallEvent, CaseEvent, Feedback, Score, Topics
 from callradar.pipeline.replay import load_call, replay_calls
 from callradar.pipeline.settings import PACKAGE_ROOT
 from callradar.pipeline.simulator.calls import load_label, simulate_calls
@@ -58,14 +65,15 @@ class ConsoleProcess:
                                      stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        """Until /healthz says the Kafka reader is assigned and positioned."""
+        """Until /healthz says the Kafka reader is assigned and positioned, and the case history read."""
         deadline = time.time() + timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"console exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as resp:
-                    if json.loads(resp.read())["kafka"]:
+                    health = json.loads(resp.read())
+                    if health["kafka"] and health["cases"]:
                         return
             except OSError:
                 pass
@@ -217,3 +225,214 @@ def test_an_agent_cannot_read_another_agents_call(browser, live):
     ids = [c["call_id"] for c in context.request.get(f"{live.url}/api/calls").json()["calls"]]
     assert ids == [calm]
     context.close()
+
+
+# ---------------------------------------------------------------- escalation cases
+
+CASE_SUPERVISORS = {"sup-sam-token-for-the-case-tests": "Sam", "sup-kim-token-for-the-case-tests": "Kim"}
+CASE_AGENT_TOKEN = "agent-7-token-for-the-case-tests"
+COACHING_SHOWN_S = 1.0  # issue 15: coaching appears on the agent's screen within a second
+
+
+def scored(call_id, i, speaker, text, risk, sentiment, keyword=""):
+    negative = {"negative": 0.85, "neutral": 0.1, "positive": 0.05}
+    calm = {"negative": 0.05, "neutral": 0.8, "positive": 0.15}
+    return Score(utterance_id=f"{call_id}/{speaker}/{i}", call_id=call_id, speaker=speaker, start=i * 6.0,
+                 end=i * 6.0 + 4.5, text=text, sentiment=sentiment,
+                 sentiment_scores=negative if sentiment == "negative" else calm, frustration=0.5, intent=0.3,
+                 keywords=[{"category": keyword, "phrase": keyword, "matched": keyword, "score": 1.0}] if keyword else [],
+                 risk=risk, reasons=[], model_version="browser-test", audio_end_ts=0.0)
+
+
+def escalation(call_id, queue, customer_tier, trigger, risk, utterance, call_time, message):
+    route = EscalationMatrix.load().route(trigger, queue, customer_tier)
+    return Alert(alert_id=f"{call_id}-alert", alert_type="escalation_risk", call_id=call_id,
+                 utterance_id=f"{call_id}/customer/{utterance}", risk=risk, trigger=trigger, reasons=[],
+                 message=f"{message}; route: {route['team']}", route=route, call_time=call_time,
+                 created_ts=time.time())
+
+
+@pytest.fixture(scope="module")
+def cases_live(kafka_settings, tmp_path_factory):
+    """A console on topics of its own, with three calls: two escalated (each with an open case), one calm."""
+    settings = dataclasses.replace(kafka_settings, topic_prefix=kafka_settings.topic_prefix + "cases-")
+    kafka_io.ensure_topics(settings)
+    topics = Topics(settings.topic_prefix)
+    logs_dir = tmp_path_factory.mktemp("case-logs")
+    tokens_file = logs_dir / "tokens.yaml"
+    tokens_file.write_text(json.dumps({"tokens": {
+        **{token: {"role": "supervisor", "name": name} for token, name in CASE_SUPERVISORS.items()},
+        CASE_AGENT_TOKEN: {"role": "agent", "agent_id": "agent-7", "name": "Priya"}}}))
+    tokens_file.chmod(0o600)
+
+    now = time.time()
+    hot, other, calm = "call-2041", "call-2042", "call-2043"
+    records = [
+        (topics.events, CallEvent(call_id=hot, event="started", ts=now - 40, agent_id="agent-7", queue="billing",
+                                  customer_tier="gold")),
+        (topics.events, CallEvent(call_id=other, event="started", ts=now - 95, agent_id="agent-8",
+                                  queue="tech_support", customer_tier="standard")),
+        (topics.events, CallEvent(call_id=calm, event="started", ts=now - 70, agent_id="agent-9", queue="orders",
+                                  customer_tier="standard")),
+        (topics.scores, scored(calm, 0, "agent", "Thanks for calling, how can I help?", 0.08, "positive")),
+        (topics.scores, scored(calm, 1, "customer", "I'd like to move my delivery to Friday.", 0.12, "neutral")),
+        (topics.scores, scored(other, 0, "customer", "The router has dropped out again, third time this week.",
+                               0.48, "negative", "repeat_contact")),
+        (topics.scores, scored(other, 1, "customer", "I want to speak to your manager about this.", 0.81,
+                               "negative", "supervisor_request")),
+        (topics.scores, scored(hot, 0, "agent", "Thanks for holding, I have your account open.", 0.21, "neutral")),
+        (topics.scores, scored(hot, 1, "customer", "I was promised a refund three weeks ago and nothing came.",
+                               0.52, "negative", "complaint")),
+        (topics.scores, scored(hot, 2, "agent", "I'm sorry about that, let me check what happened.", 0.58,
+                               "neutral")),
+        (topics.scores, scored(hot, 3, "customer", "If it isn't sorted today I'm cancelling everything.", 0.88,
+                               "negative", "cancellation")),
+    ]
+    alerts = {hot: escalation(hot, "billing", "gold", "cancellation", 0.88, 3, 22.5,
+                              "Customer threatens to cancel over a refund that never arrived"),
+              other: escalation(other, "tech_support", "standard", "supervisor_request", 0.81, 1, 10.5,
+                                "Customer asks for a manager after a third outage")}
+    book = CaseBook()
+    opened = {call: book.open(alert, agent_id={hot: "agent-7", other: "agent-8"}[call])
+              for call, alert in alerts.items()}
+    records += [(topics.alerts, a) for a in alerts.values()] + [(topics.cases, e) for e in opened.values()]
+    producer = kafka_io.make_producer(settings)
+    for topic, record in records:
+        producer.send(topic, key=record.call_id.encode(), value=record.encode())
+    producer.flush()
+    producer.close()
+
+    console = ConsoleProcess(settings, tokens_file, logs_dir / "console.log")
+    try:
+        console.wait_ready()
+        yield SimpleNamespace(settings=settings, topics=topics, console=console, url=console.url,
+                              tokens_file=tokens_file, logs_dir=logs_dir, hot=hot, other=other,
+                              case={call: e.case_id for call, e in opened.items()})
+    finally:
+        console.stop()
+        kafka_io.delete_topics(settings, topics.all())
+
+
+def case_sign_in(browser, url, token):
+    context = browser.new_context(viewport={"width": 1440, "height": 960})
+    page = context.new_page()
+    page.goto(url)
+    page.fill("#token", token)
+    page.click("#login-form button")
+    page.wait_for_selector("#whoami:not([hidden])")
+    return context, page
+
+
+def test_a_supervisor_claims_coaches_and_resolves_and_the_agent_sees_the_coaching(browser, cases_live):
+    live = cases_live
+    case = live.case[live.hot]
+    sam, sup = case_sign_in(browser, live.url, "sup-sam-token-for-the-case-tests")
+    agent, page = case_sign_in(browser, live.url, CASE_AGENT_TOKEN)
+    block = f'.case[data-case-id="{case}"]'
+    sup.wait_for_selector(f'#alert-feed li[data-call-id="{live.hot}"] {block}[data-status="open"]', timeout=20_000)
+    card = sup.locator(f'#alert-feed li[data-call-id="{live.hot}"]')
+    assert card.locator(".sla").inner_text().startswith("respond in"), card.inner_text()
+    assert "billing-retention" in card.inner_text()  # the matrix's route for a cancellation on billing
+    page.wait_for_selector("#agent-transcript li.utt")
+    assert page.locator("#coaching-card").is_hidden()
+
+    sup.click(f'{block} button[data-action="claim"]')
+    sup.wait_for_selector(f'{block}[data-status="acknowledged"][data-holder="Sam"]', timeout=5_000)
+    assert "response time met" in card.inner_text()
+    handover = sup.locator(f'{block} select[data-field="route"]')
+    assert "floor-supervisors" in handover.locator("option:checked").inner_text()  # prefilled: one level up
+    sup.click(f'#calls-body tr[data-call-id="{live.hot}"]')  # the call's transcript under the case
+    sup.wait_for_selector("#panel-transcript li.utt")
+    sup.screenshot(path=str(ARTIFACTS / "supervisor-case.png"), full_page=True)  # docs/img/console.png
+
+    message = "Apologise, confirm the refund is being reissued today, and offer the goodwill credit."
+    sup.fill(f'{block} textarea[data-field="coach"]', message)
+    sent = time.monotonic()
+    sup.click(f'{block} button[data-action="coach"]')
+    page.wait_for_selector(f'#coaching li.coaching:not(.read):has-text("{message}")', timeout=5_000)
+    shown_after = time.monotonic() - sent
+    assert shown_after < COACHING_SHOWN_S, f"coaching took {shown_after:.2f} s to reach the agent's screen"
+    assert "From Sam" in page.inner_text("#coaching")
+    page.screenshot(path=str(ARTIFACTS / "agent-coaching.png"), full_page=True)
+    page.click("#coaching li.coaching button.mark-read")
+    page.wait_for_selector("#coaching li.coaching.read")
+    sup.wait_for_selector(f'{block} .case-log li[data-kind="coaching_sent"]:has-text("(read)")', timeout=5_000)
+    sup.fill(f'{block} input[data-field="resolveNote"]', "draft survives re-renders")
+    sup.wait_for_timeout(1200)  # the countdowns tick and calls update under the form
+    assert sup.locator(f'{block} input[data-field="resolveNote"]').input_value() == "draft survives re-renders"
+
+    sup.select_option(f'{block} select[data-field="outcome"]', "false_alarm")
+    sup.fill(f'{block} input[data-field="resolveNote"]', "Refund reissued; customer calm, no cancellation.")
+    sup.click(f'{block} button[data-action="resolve"]')
+    sup.wait_for_selector(f'{block}[data-status="resolved"]', timeout=5_000)
+    assert "false alarm" in sup.inner_text(block) and sup.locator(f'{block} button[data-action="reopen"]').count() == 1
+
+    # an agent may see coaching, never act on a case: 403 for every action, even on their own call's case
+    for action in ("acknowledge", "claim", "coach", "handover", "resolve", "reopen"):
+        resp = agent.request.post(f"{live.url}/api/cases/{case}/{action}",
+                                  data={"expected_version": 5, "message": "x", "outcome": "false_alarm"})
+        assert resp.status == 403, (action, resp.text())
+    assert agent.request.get(f"{live.url}/api/cases").status == 403
+    sam.close()
+    agent.close()
+
+    events = [CaseEvent.decode(r.value) for r in kafka_io.read_topic(
+        live.settings, live.topics.cases, timeout_s=20, until=lambda recs: len(recs) >= 6)]
+    mine = [e for e in events if e.case_id == case]
+    assert [(e.kind, e.actor, e.version) for e in mine] == [
+        ("opened", "system", 1), ("acknowledged", "Sam", 2), ("coaching_sent", "Sam", 3), ("resolved", "Sam", 4)]
+    assert (mine[2].agent_id, mine[2].message) == ("agent-7", message)
+    assert (mine[3].outcome, mine[3].note) == ("false_alarm", "Refund reissued; customer calm, no cancellation.")
+
+
+def _post(url, token, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_two_supervisors_claim_at_once_one_wins_and_a_restart_loses_no_case(cases_live):
+    live = cases_live
+    case = live.case[live.other]
+    url = f"{live.url}/api/cases/{case}/acknowledge"
+    answers = {}
+    barrier = threading.Barrier(2)
+
+    def claim(token):
+        barrier.wait()
+        answers[CASE_SUPERVISORS[token]] = _post(url, token, {"expected_version": 1})
+
+    threads = [threading.Thread(target=claim, args=(token,)) for token in CASE_SUPERVISORS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    statuses = sorted(status for status, _ in answers.values())
+    assert statuses == [200, 409], answers
+    winner = next(name for name, (status, _) in answers.items() if status == 200)
+    loser = next(body for status, body in answers.values() if status == 409)
+    assert loser["holder"] == winner and winner in loser["error"], loser
+
+    def cases_of(console):
+        request = urllib.request.Request(f"{console.url}/api/cases", headers={
+            "Authorization": "Bearer sup-sam-token-for-the-case-tests"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return {c["case_id"]: c for c in json.loads(resp.read())["cases"]}
+
+    before = cases_of(live.console)
+    assert before[case]["holder"] == winner
+    restarted = ConsoleProcess(live.settings, live.tokens_file, live.logs_dir / "console-restarted.log")
+    try:
+        restarted.wait_ready()
+        after = cases_of(restarted)
+    finally:
+        restarted.stop()
+    assert set(after) == set(before)
+    for case_id, was in before.items():
+        now = after[case_id]
+        assert (now["status"], now["holder"], now["version"], now["outcome"], now["response"]) == (
+            was["status"], was["holder"], was["version"], was["outcome"], was["response"]), case_id

@@ -9,6 +9,11 @@ const ui = {
   alerts: new Map(), // alert_id -> alert
   feed: [], // escalation_risk alert ids, newest first
   detail: null, // the followed call: summary + utterances (Map) + alerts
+  cases: new Map(), // case_id -> case (supervisors)
+  routes: [], // where a case may be handed over (supervisors)
+  drafts: new Map(), // case_id -> what the supervisor has typed or chosen there, kept across re-renders
+  caseNotes: new Map(), // case_id -> the last refusal or note for that case
+  coaching: [], // coaching for this agent, newest first
   follow: null,
   skew: 0, // browser clock minus server clock, seconds
   threshold: 0.6,
@@ -111,6 +116,9 @@ function connect(follow) {
   on("utterance", onUtterance);
   on("alert", onAlert);
   on("feedback", onFeedback);
+  on("case", onCase);
+  on("coaching", onCoaching);
+  on("coaching_read", onCoachingRead);
 }
 
 function setLive(live) {
@@ -124,6 +132,9 @@ function onSnapshot(snap) {
   ui.calls = new Map(snap.calls.map((c) => [c.call_id, c]));
   ui.alerts = new Map(snap.alerts.map((a) => [a.alert_id, a]));
   ui.feed = snap.alerts.map((a) => a.alert_id);
+  ui.cases = new Map(snap.cases.map((c) => [c.case_id, c]));
+  ui.routes = snap.routes;
+  ui.coaching = snap.coaching;
   ui.follow = snap.follow;
   ui.detail = null;
   if (snap.detail) {
@@ -145,7 +156,10 @@ function onCall(summary) {
       return;
     }
   }
-  if (!before || ui.me.role === "supervisor" || summary.call_id === ui.follow) render();
+  if (ui.me.role === "supervisor") {
+    renderCalls(); // the alert feed with its case forms stays as it is
+    if (ui.detail && ui.detail.call_id === summary.call_id) renderTranscripts();
+  } else if (!before || summary.call_id === ui.follow) render();
 }
 
 function onUtterance(u) {
@@ -161,6 +175,23 @@ function onAlert(alert) {
     ui.detail.alerts.push(alert);
   }
   render();
+}
+
+function onCase(c) {
+  const known = ui.cases.get(c.case_id);
+  if (known && known.version > c.version) return;
+  ui.cases.set(c.case_id, c);
+  renderFeed();
+}
+
+function onCoaching(note) {
+  if (!ui.coaching.some((n) => n.event_id === note.event_id)) ui.coaching.unshift(note);
+  renderCoaching();
+}
+
+function onCoachingRead(mark) {
+  for (const n of ui.coaching) if (n.event_id === mark.event_id) n.read = true;
+  renderCoaching();
 }
 
 function onFeedback(mark) {
@@ -179,6 +210,7 @@ function render() {
     renderFeed();
   } else {
     renderAgentHeader();
+    renderCoaching();
     renderPrompts();
   }
   renderTranscripts();
@@ -276,18 +308,218 @@ function slaBadge(alert) {
 }
 
 function renderFeed() {
-  const items = ui.feed.slice(0, 50).map((id) => ui.alerts.get(id)).filter(Boolean).map((a) => el("li", {
-    class: "alert-item", data: { alertId: a.alert_id, callId: a.call_id }, onclick: () => selectCall(a.call_id),
-  },
-    el("div", { class: "alert-head" }, riskBadge(a.risk), chip(a.trigger, "trigger"),
-      el("span", { class: "mono" }, a.call_id), slaBadge(a)),
-    el("div", { class: "alert-message" }, a.message.split("; route:")[0]),
-    routeLine(a.route),
-    a.route && a.route.why ? el("div", { class: "why" }, `Why this route: ${a.route.why}`) : "",
-  ));
-  $("alert-feed").replaceChildren(...items);
+  const caseOf = new Map(); // alert_id -> case
+  for (const c of ui.cases.values()) for (const id of c.alert_ids) caseOf.set(id, c);
+  const shown = new Set(); // cases already shown in full, on their newest alert
+  const alerts = ui.feed.slice(0, 50).map((id) => ui.alerts.get(id)).filter(Boolean);
+  for (const a of alerts) if (caseOf.has(a.alert_id)) shown.add(caseOf.get(a.alert_id).case_id);
+  // Open cases whose alerts this page never got (older than the console's history): listed first.
+  const orphans = [...ui.cases.values()].filter((c) => c.status !== "resolved" && !shown.has(c.case_id))
+    .sort((x, y) => x.opened_ts - y.opened_ts);
+  shown.clear();
+  const items = [...orphans.map((c) => caseOnlyItem(c)), ...alerts.map((a) => {
+    const c = caseOf.get(a.alert_id);
+    const full = c && !shown.has(c.case_id);
+    if (c) shown.add(c.case_id);
+    return el("li", {
+      class: `alert-item${c ? ` case-${c.status}` : ""}`, data: { alertId: a.alert_id, callId: a.call_id, caseId: c ? c.case_id : undefined },
+      onclick: (event) => { if (!event.target.closest(".case")) selectCall(a.call_id); },
+    },
+      el("div", { class: "alert-head" }, riskBadge(a.risk), chip(a.trigger, "trigger"),
+        el("span", { class: "mono" }, a.call_id), c ? caseClock(c) : slaBadge(a)),
+      el("div", { class: "alert-message" }, a.message.split("; route:")[0]),
+      routeLine(a.route),
+      a.route && a.route.why ? el("div", { class: "why" }, `Why this route: ${a.route.why}`) : "",
+      c ? (full ? caseBlock(c) : el("div", { class: "case-more" }, `Part of the case above: ${caseStateText(c)}`)) : "",
+    );
+  })];
+  keepFocus($("alert-feed"), items);
   $("alerts-empty").hidden = items.length > 0;
   tick();
+}
+
+function caseOnlyItem(c) {
+  return el("li", {
+    class: `alert-item case-${c.status}`, data: { callId: c.call_id, caseId: c.case_id },
+    onclick: (event) => { if (!event.target.closest(".case")) selectCall(c.call_id); },
+  },
+    el("div", { class: "alert-head" }, riskBadge(c.risk), chip(c.trigger, "trigger"), el("span", { class: "mono" }, c.call_id), caseClock(c)),
+    el("div", { class: "alert-message" }, `Open case since ${timeOfDay(c.opened_ts)}`),
+    routeLine(c.route),
+    caseBlock(c),
+  );
+}
+
+// Re-rendering must not take a half-typed coaching message or the caret away from the supervisor.
+function keepFocus(list, items) {
+  const active = document.activeElement;
+  const focused = active && list.contains(active) ? active.dataset.field : null;
+  const caseId = focused ? active.closest(".case").dataset.caseId : null;
+  const [start, end] = focused && "selectionStart" in active ? [active.selectionStart, active.selectionEnd] : [null, null];
+  const scroll = list.scrollTop;
+  list.replaceChildren(...items);
+  list.scrollTop = scroll;
+  if (!focused) return;
+  const again = list.querySelector(`.case[data-case-id="${CSS.escape(caseId)}"] [data-field="${focused}"]`);
+  if (!again) return;
+  again.focus();
+  if (start !== null && again.setSelectionRange) try { again.setSelectionRange(start, end); } catch (e) { /* selects */ }
+}
+
+// ------------------------------------------------------------------ escalation cases (supervisors)
+
+const OUTCOMES = [["resolved", "Resolved"], ["customer_escalated", "Customer escalated"], ["false_alarm", "False alarm"]];
+
+function timeOfDay(ts) {
+  return new Date((ts + ui.skew) * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+function caseStateText(c) {
+  if (c.status === "open") return c.breaches ? "open, response time missed: waiting for a claim" : "open: waiting for a claim";
+  if (c.status === "acknowledged") return `acknowledged by ${c.holder}`;
+  return `resolved by ${c.holder || "?"}: ${c.outcome.replaceAll("_", " ")}${c.outcome === "resolved" ? ` at tier ${c.tier}` : ""}`;
+}
+
+function caseClock(c) {
+  if (c.status === "open" && c.due_ts > 0) return el("span", { class: "sla", data: { due: String(c.due_ts) } }, "");
+  if (c.response === "pending") return "";
+  return el("span", { class: `response response-${c.response}` }, c.response === "met" ? "response time met" : "response time breached");
+}
+
+function draft(caseId) {
+  if (!ui.drafts.has(caseId)) ui.drafts.set(caseId, {});
+  return ui.drafts.get(caseId);
+}
+
+function field(caseId, name, node) {
+  node.dataset.field = name;
+  const d = draft(caseId);
+  if (d[name] !== undefined) node.value = d[name];
+  node.addEventListener("input", () => { d[name] = node.value; });
+  node.addEventListener("change", () => { d[name] = node.value; });
+  return node;
+}
+
+function sameRoute(a, b) {
+  return a && b && a.type === b.type && a.team === b.team && (a.level || "") === (b.level || "");
+}
+
+function routeOptions(c) {
+  const routes = ui.routes.filter((r) => !sameRoute(r, c.route));
+  const prefill = routes.findIndex((r) => sameRoute(r, c.default_handover));
+  const options = routes.map((r, i) => el("option", { value: String(i), selected: i === prefill },
+    `${r.team} (tier ${r.tier}, ${r.type === "hierarchical" ? r.level : "functional"})`));
+  return { routes, options };
+}
+
+function caseBlock(c) {
+  const mine = c.status === "acknowledged" && c.holder === ui.me.name;
+  const id = c.case_id;
+  const parts = [el("div", { class: "case-head" },
+    el("span", { class: `case-status status-${c.status}` }, c.status),
+    el("span", { class: "case-state" }, caseStateText(c)))]; // met or breached: in the card's head
+  if (c.note && c.status === "resolved") parts.push(el("div", { class: "case-note" }, `Note: ${c.note}`));
+
+  const controls = [];
+  if (c.status === "open") {
+    controls.push(el("div", { class: "case-row" }, button("Claim", "claim", () => caseAction(c, "acknowledge", {}))));
+  } else if (mine) {
+    const message = field(id, "coach", el("textarea", { rows: "2", maxlength: "2000", placeholder: `Coach ${c.agent_id || "the agent"}: what to say or do next`, "aria-label": "coaching message" }));
+    controls.push(el("div", { class: "case-row" }, message,
+      button("Send", "coach", () => caseAction(c, "coach", { message: draft(id).coach || "" }, () => { delete draft(id).coach; }))));
+    const { routes, options } = routeOptions(c);
+    if (routes.length) {
+      const select = field(id, "route", el("select", { "aria-label": "hand over to" }, options));
+      const note = field(id, "handoverNote", el("input", { type: "text", maxlength: "2000", placeholder: "note (optional)", "aria-label": "hand-over note" }));
+      controls.push(el("div", { class: "case-row" }, el("label", {}, "Hand over to"), select, note,
+        button("Hand over", "handover", () => {
+          const r = routes[Number(select.value)];
+          caseAction(c, "handover", { route: { type: r.type, team: r.team, level: r.level }, note: draft(id).handoverNote || "" },
+            () => { delete draft(id).route; delete draft(id).handoverNote; });
+        })));
+    }
+    const tiers = [...new Set([1, c.route.tier, ...ui.routes.map((r) => r.tier)])].sort((a, b) => a - b);
+    const outcome = field(id, "outcome", el("select", { "aria-label": "outcome" }, OUTCOMES.map(([v, label]) => el("option", { value: v }, label))));
+    const tier = field(id, "tier", el("select", { "aria-label": "resolved at tier" },
+      tiers.map((t) => el("option", { value: String(t), selected: t === c.route.tier }, t === 1 ? "tier 1 (agent)" : `tier ${t}`))));
+    const note = field(id, "resolveNote", el("input", { type: "text", maxlength: "2000", placeholder: "note", "aria-label": "resolution note" }));
+    controls.push(el("div", { class: "case-row" }, el("label", {}, "Resolve"), outcome, tier, note,
+      button("Resolve", "resolve", () => caseAction(c, "resolve",
+        { outcome: outcome.value, tier: Number(tier.value), note: draft(id).resolveNote || "" }, () => ui.drafts.delete(id)))));
+  } else if (c.status === "acknowledged") {
+    controls.push(el("div", { class: "case-held" }, `${c.holder} has this case.`));
+  } else {
+    const note = field(id, "reopenNote", el("input", { type: "text", maxlength: "2000", placeholder: "why (optional)", "aria-label": "reopen note" }));
+    controls.push(el("div", { class: "case-row" }, note,
+      button("Reopen", "reopen", () => caseAction(c, "reopen", { note: draft(id).reopenNote || "" }, () => ui.drafts.delete(id)))));
+  }
+  const notice = ui.caseNotes.get(id);
+  return el("div", { class: "case", data: { caseId: id, status: c.status, version: String(c.version), holder: c.holder } },
+    ...parts, ...controls,
+    el("div", { class: "case-error", role: "status" }, notice || ""),
+    caseLog(c));
+}
+
+function button(label, action, onclick) {
+  return el("button", { type: "button", class: "case-button", data: { action }, onclick }, label);
+}
+
+function caseLog(c) {
+  const read = new Set(c.coaching_read || []);
+  const lines = c.events.slice(-6).map((e) => {
+    let text;
+    if (e.kind === "opened") text = `opened for ${e.route.team}`;
+    else if (e.kind === "acknowledged") text = `${e.actor} claimed it`;
+    else if (e.kind === "coaching_sent") text = `${e.actor} to ${e.agent_id}: “${e.message}”${read.has(e.event_id) ? " (read)" : ""}`;
+    else if (e.kind === "handed_over") text = `${e.actor} handed it to ${e.route.team}${e.note ? `: ${e.note}` : ""}`;
+    else if (e.kind === "breached") text = `response time missed; now with ${e.route.team}`;
+    else if (e.kind === "resolved") text = `${e.actor} resolved it: ${e.outcome.replaceAll("_", " ")}`;
+    else text = `${e.actor} reopened it${e.note ? `: ${e.note}` : ""}`;
+    return el("li", { data: { kind: e.kind } }, el("span", { class: "utt-time" }, timeOfDay(e.ts)), " ", text);
+  });
+  return el("ol", { class: "case-log" }, lines);
+}
+
+async function caseAction(c, action, body, onDone = () => {}) {
+  const current = ui.cases.get(c.case_id) || c;
+  ui.caseNotes.set(c.case_id, "…");
+  renderFeed();
+  const { status, body: reply } = await api(`/api/cases/${encodeURIComponent(c.case_id)}/${action}`, {
+    method: "POST", body: JSON.stringify({ ...body, expected_version: current.version }),
+  });
+  if (status === 200) {
+    ui.caseNotes.delete(c.case_id);
+    onDone();
+    onCase(reply.case);
+    return;
+  }
+  ui.caseNotes.set(c.case_id, status === 202 ? "Sent; waiting for it to come back." : reply.error || `Refused (${status}).`);
+  if (status === 202) onDone();
+  renderFeed();
+}
+
+// ------------------------------------------------------------------ coaching (agents)
+
+function renderCoaching() {
+  if (!ui.me || ui.me.role !== "agent") return;
+  const items = ui.coaching.map((n) => el("li", { class: `coaching${n.read ? " read" : ""}`, data: { eventId: n.event_id, caseId: n.case_id } },
+    el("div", { class: "prompt-head" }, el("strong", {}, `From ${n.from}`),
+      el("span", { class: "utt-time" }, `${timeOfDay(n.ts)} · call ${n.call_id}`)),
+    el("p", { class: "coaching-text" }, n.message),
+    n.read ? el("span", { class: "feedback-note" }, "Read") :
+      el("button", { type: "button", class: "feedback-button mark-read", onclick: (e) => markRead(n, e.target) }, "Mark read"),
+  ));
+  $("coaching").replaceChildren(...items);
+  $("coaching-card").hidden = items.length === 0;
+  $("coaching-unread").textContent = ui.coaching.some((n) => !n.read) ? `${ui.coaching.filter((n) => !n.read).length} new` : "";
+}
+
+async function markRead(note, button) {
+  button.disabled = true;
+  const { status } = await api("/api/coaching/read", { method: "POST", body: JSON.stringify({ event_id: note.event_id }) });
+  if (status === 200) note.read = true;
+  button.disabled = false;
+  renderCoaching();
 }
 
 function transcriptItems(detail, withAlerts) {

@@ -169,3 +169,24 @@ def test_dead_letters_keep_the_original_and_say_who_refused_it(monkeypatch):
                                                                    "outcome: furious is not an outcome")
     assert base64.b64decode(letter.value_b64) == record.value
 
+
+
+def test_the_recent_reader_reads_state_topics_from_the_start_and_says_when_it_has_caught_up(monkeypatch):
+    class StartingConsumer(FakeConsumer):
+        def seek_to_beginning(self, tp):
+            self.sought[tp] = "beginning"
+
+        def end_offsets(self, tps):
+            return {tp: {TopicPartition("cases", 0): 2}.get(tp, 0) for tp in tps}
+
+    consumer = StartingConsumer(partitions={"a": {0}, "cases": {0}}, starts={TopicPartition("a", 0): 7},
+                                batches=[[message("cases", 0, 0)], [], [message("cases", 0, 1)], [], []])
+    monkeypatch.setattr(readers, "make_consumer", lambda *a, **kw: consumer)
+    got, caught_up = [], threading.Event()
+    reader = readers.RecentReader(SETTINGS, ["a", "cases"], 60.0, got.append, from_start=["cases"],
+                                  on_caught_up=lambda: (caught_up.set(), got.append("caught up")))
+    reader.start()
+    assert caught_up.wait(5)
+    reader.stop()
+    assert consumer.sought == {TopicPartition("a", 0): 7, TopicPartition("cases", 0): "beginning"}
+    assert [b if isinstance(b, str) else [r.offset for r in b] for b in got] == [[0], [1], "caught up"]

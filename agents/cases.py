@@ -403,7 +403,10 @@ def _event(case_id: str, call_id: str, kind: str, ts: float, actor: str, version
     if kind == "opened":
         event_id = f"{case_id}/opened"
     else:
-        content = "|".join(str(fields.get(k, "")) for k in sorted(fields) if k != "trigger")
+        # A breach's deadline moves with the clock; leaving it out keeps one id per breach of a version,
+        # so a worker that checks again before its event comes back makes the same event.
+        skip = {"trigger", "due_ts"} if kind == "breached" else {"trigger"}
+        content = "|".join(str(fields.get(k, "")) for k in sorted(fields) if k not in skip)
         digest = hashlib.sha1(f"{case_id}|{version}|{kind}|{actor}|{content}".encode()).hexdigest()[:12]
         event_id = f"{case_id}/{version}/{kind}/{digest}"
     event = CaseEvent(event_id=event_id, case_id=case_id, call_id=call_id, kind=kind, ts=float(ts), actor=actor,

@@ -120,6 +120,12 @@ class PipelineMetrics:
     def watch_shed(self, work: str, read: Callable[[], int]) -> None:
         """``read()`` gives how often ``work`` (e.g. assist_retrieval) was skipped under overload."""
 
+    def watch_webhooks(self, reads: dict[str, Callable[[], int]]) -> None:
+        """``reads``: result (sent, failed, dropped) -> how many webhook messages ended that way."""
+
+    def watch_open_cases(self, read: Callable[[], int]) -> None:
+        """``read()`` gives the escalation cases this worker owns that are not resolved."""
+
     def watch_consumer(self, read: Callable[[], dict[tuple[str, int], int]]) -> None:
         """``read()`` gives {(topic, partition): lag} for the partitions this worker owns."""
 
@@ -182,6 +188,12 @@ class PrometheusMetrics(PipelineMetrics):
         self.registry.register(self.redelivered)
         self.shed = _ReadCounter("callradar_shed", "Optional work skipped because the stage was behind.", label="work")
         self.registry.register(self.shed)
+        self.webhooks = _ReadCounter("callradar_webhook_notifications",
+                                     "Webhook messages about escalation cases, by result (sent, failed after "
+                                     "retries, dropped from a full queue).", label="result")
+        self.registry.register(self.webhooks)
+        self.open_cases = Gauge("callradar_cases_open", "Escalation cases this worker owns that are not resolved.",
+                                **reg)
 
         # Known label values start at zero, so rate() and the dashboard see them before the first event.
         for stage in stages:
@@ -249,6 +261,12 @@ class PrometheusMetrics(PipelineMetrics):
 
     def watch_shed(self, work: str, read: Callable[[], int]) -> None:
         self.shed.reads[work] = read
+
+    def watch_webhooks(self, reads: dict[str, Callable[[], int]]) -> None:
+        self.webhooks.reads.update(reads)
+
+    def watch_open_cases(self, read: Callable[[], int]) -> None:
+        self.open_cases.set_function(read)
 
     def watch_consumer(self, read: Callable[[], dict[tuple[str, int], int]]) -> None:
         self._lag_reader = read

@@ -2,7 +2,7 @@
 
 :class:`CallArchive` is pure bookkeeping: it takes the records of
 ``calls.events``, ``calls.transcripts``, ``calls.scores``, ``calls.alerts``,
-``calls.outcomes`` and ``calls.feedback`` in any interleaving and hands back
+``calls.outcomes``, ``calls.feedback`` and ``calls.cases`` in any interleaving and hands back
 each call, whole, once it has ended (plus a grace period for transcripts still
 in flight) or gone idle.
 ``callradar archive`` (pipeline/cli/archive.py) runs it, through :class:`ArchiveWriter`,
@@ -17,7 +17,9 @@ to ``labels.jsonl`` in the archive folder as they arrive (before or after the
 call itself is written), which is also where ``callradar label import`` puts them.
 Agents' feedback goes to ``feedback.jsonl`` the same way: an agent often rates a
 prompt after the call has ended and been written, and reading the folder joins
-the marks to their calls whatever the order.
+the marks to their calls whatever the order. Escalation cases' events go to
+``cases.jsonl`` for the same reason (a supervisor resolves a case after the call),
+and each written call carries its cases as far as this process saw them.
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from callradar.pipeline.records import Alert, CallEvent, Feedback, MalformedMessage, Score, Topics, Utterance
+from callradar.pipeline.records import Alert, CallEvent, CaseEvent, Feedback, MalformedMessage, Score, Topics, Utterance
 from callradar.training.labelled_calls import (
     CallAlert,
+    CallCase,
     CallFeedback,
     CallUtterance,
     LabelledCall,
     Outcome,
+    append_case_events,
     append_feedback,
     append_labels,
     latest_feedback,
@@ -61,6 +65,7 @@ class _Pending:
     alerts: dict[str, CallAlert] = field(default_factory=dict)
     outcome: Outcome | None = None
     feedback: list[CallFeedback] = field(default_factory=list)
+    case_events: list[CaseEvent] = field(default_factory=list)  # as they came, for the cases' state when written
 
     def utterance(self, utterance_id: str, speaker: str, start: float, end: float, text: str) -> CallUtterance:
         u = self.utterances.get(utterance_id)
@@ -80,7 +85,19 @@ class _Pending:
             metadata=self.metadata,
             source=SOURCE,
             feedback=self.feedback,
+            cases=_cases(self.case_events),
         )
+
+
+def _cases(events: list[CaseEvent]) -> list[CallCase]:
+    """The call's cases as the events this process saw leave them; cases.jsonl has them all."""
+    if not events:
+        return []
+    from callradar.agents.cases import CaseBook
+    from callradar.agents.routing import EscalationMatrix
+
+    book = CaseBook.rebuild(events, EscalationMatrix((), {}))  # applying needs no routes
+    return sorted((CallCase.from_case(c) for c in book.cases.values()), key=lambda c: c.opened_ts)
 
 
 class CallArchive:
@@ -137,6 +154,12 @@ class CallArchive:
         p = self._calls.get(feedback.call_id)
         if p is not None:
             p.feedback = latest_feedback(*p.feedback, CallFeedback.from_record(feedback))
+
+    def add_case_event(self, event: CaseEvent) -> None:
+        """Attach a case event to a call still being collected (the caller also records it in cases.jsonl)."""
+        p = self._calls.get(event.call_id)
+        if p is not None:
+            p.case_events.append(event)
 
     def finished(self, now: float) -> list[LabelledCall]:
         """Take out the calls that ended ``grace_s`` ago or have been idle ``idle_s``."""
@@ -208,9 +231,12 @@ class ArchiveWriter:
             topics.scores: (Score, self.archive.add_score),
             topics.alerts: (Alert, self.archive.add_alert),
         }
-        # Outcomes and feedback are appended to their side files at once, so they hold back no offsets.
+        # Outcomes, feedback and case events are appended to their side files at once, so they hold
+        # back no offsets.
         self.side_files = {topics.outcomes: (Outcome, append_labels, self.archive.add_outcome),
-                           topics.feedback: (Feedback, append_feedback, self.archive.add_feedback)}
+                           topics.feedback: (Feedback, append_feedback, self.archive.add_feedback),
+                           topics.cases: (CaseEvent, append_case_events, self.archive.add_case_event)}
+        self.read_by_a_stage = {topics.cases}  # the case stage dead-letters what it cannot read
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -225,8 +251,11 @@ class ArchiveWriter:
             kind, append, attach = self.side_files[rec.topic]
             try:
                 record = kind.decode(rec.value)
-            except MalformedMessage as exc:  # no stage reads these topics: dead-letter it like the stages do
-                self.dead_letter(rec, str(exc))
+            except MalformedMessage as exc:
+                if rec.topic in self.read_by_a_stage:
+                    log.debug("skipping malformed %s message: %s", rec.topic, exc)
+                else:  # no stage reads this topic: dead-letter it like the stages do
+                    self.dead_letter(rec, str(exc))
                 return
             append(self.out_dir, [record])
             attach(record)

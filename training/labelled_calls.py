@@ -3,7 +3,8 @@
 One record per call: ``call_id``, ``outcome`` (``escalated`` | ``calm``, or
 null while unlabelled), optional ``escalation_time``, the ``utterances``
 (speaker, start, end, text, optionally the live scores), optional ``alerts``,
-``feedback`` (agents' marks on the prompts), ``metadata`` and ``source``. Parquet is the native form (the archive writes it);
+``feedback`` (agents' marks on the prompts), ``cases`` (escalation cases: response
+times and verdicts), ``metadata`` and ``source``. Parquet is the native form (the archive writes it);
 JSONL with the same fields is accepted, so a data scientist can hand-write or
 export calls from elsewhere. Reading validates every record and names the line
 (JSONL) or row (Parquet) of each problem, because a bad row found deep inside
@@ -11,11 +12,12 @@ a training run is expensive.
 
 A folder is an archive: ``*.parquet`` / ``*.jsonl`` parts (the archive process
 writes one part per flush) plus ``labels.jsonl``, the outcomes that arrived
-later (``calls.outcomes``, ``callradar label import``), and ``feedback.jsonl``,
-the agents' marks (``calls.feedback``), which often come after the call was
+later (``calls.outcomes``, ``callradar label import``), ``feedback.jsonl``,
+the agents' marks (``calls.feedback``), and ``cases.jsonl``, the escalation
+cases' events (``calls.cases``), both of which often come after the call was
 written. Reading a folder merges a call's rows across parts (at-least-once
-delivery may write a call twice) and applies the latest label and the latest
-mark per ``feedback_id``.
+delivery may write a call twice) and applies the latest label, the latest
+mark per ``feedback_id`` and each case as its events leave it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from callradar.pipeline.records import Feedback, MalformedMessage, Record
 OUTCOMES = ("escalated", "calm")
 LABELS_FILE = "labels.jsonl"
 FEEDBACK_FILE = "feedback.jsonl"
+CASES_FILE = "cases.jsonl"
 MAX_ERRORS_SHOWN = 10
 
 
@@ -106,6 +109,76 @@ def latest_feedback(*marks: CallFeedback) -> list[CallFeedback]:
 
 
 @dataclass
+class CallCase:
+    """An escalation case on the call (calls.cases), as its events left it: response time and verdict.
+
+    ``response`` is met or breached once acknowledged (pending while nobody has; breached
+    also when a response time ran out first); ``response_s`` is opened to acknowledged.
+    ``route_*`` is where the case is now (after hand-overs and breaches), ``handed_over_*``
+    the last hand-over's route; ``outcome`` (resolved, customer_escalated, false_alarm) and
+    ``resolved_tier`` are empty while it is open. ``version``: the case's version, so the
+    later of two copies of a case wins.
+    """
+
+    case_id: str
+    trigger: str
+    opened_ts: float
+    status: str  # open | acknowledged | resolved
+    version: int = 1
+    sla_s: float | None = None  # the first route's response time
+    acknowledged_ts: float | None = None
+    acknowledged_by: str = ""
+    response_s: float | None = None
+    response: str = "pending"  # pending | met | breached
+    breaches: int = 0
+    route_type: str = ""
+    route_team: str = ""
+    route_tier: int | None = None
+    handed_over_team: str = ""
+    handed_over_tier: int | None = None
+    outcome: str = ""  # resolved | customer_escalated | false_alarm | "" (open)
+    resolved_tier: int | None = None
+    resolved_ts: float | None = None
+    note: str = ""
+    agent_id: str = ""
+
+    @classmethod
+    def from_case(cls, case) -> CallCase:
+        """From an agents/cases.py Case."""
+        first = case.events[0] if case.events else None
+        opened_sla = (first.route or {}).get("sla_s") if first is not None else case.route.get("sla_s")
+        acks = [e for e in case.events if e.kind == "acknowledged"]
+        handovers = [e for e in case.events if e.kind == "handed_over"]
+        first_ack = acks[0] if acks else None
+        return cls(
+            case_id=case.case_id, trigger=case.trigger, opened_ts=case.opened_ts, status=case.status,
+            version=case.version, sla_s=None if opened_sla is None else float(opened_sla),
+            acknowledged_ts=first_ack.ts if first_ack else None, acknowledged_by=first_ack.actor if first_ack else "",
+            response_s=max(0.0, first_ack.ts - case.opened_ts) if first_ack else None,
+            response=case.response, breaches=case.breaches, route_type=str(case.route.get("type", "")),
+            route_team=str(case.route.get("team", "")), route_tier=_int_or_none(case.route.get("tier")),
+            handed_over_team=str(handovers[-1].route.get("team", "")) if handovers else "",
+            handed_over_tier=_int_or_none(handovers[-1].route.get("tier")) if handovers else None,
+            outcome=case.outcome, resolved_tier=case.tier or None, resolved_ts=case.resolved_ts or None,
+            note=case.note, agent_id=case.agent_id,
+        )
+
+
+def _int_or_none(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def latest_cases(*cases: CallCase) -> list[CallCase]:
+    """One entry per case_id: the highest version wins (on a tie, the later one given)."""
+    out: dict[str, CallCase] = {}
+    for case in cases:
+        old = out.get(case.case_id)
+        if old is None or case.version >= old.version:
+            out[case.case_id] = case
+    return sorted(out.values(), key=lambda c: c.opened_ts)
+
+
+@dataclass
 class LabelledCall:
     call_id: str
     outcome: str | None  # escalated | calm | None (not labelled yet)
@@ -115,6 +188,7 @@ class LabelledCall:
     metadata: dict[str, str] = field(default_factory=dict)
     source: str = ""
     feedback: list[CallFeedback] = field(default_factory=list)  # agents' marks on the assist prompts
+    cases: list[CallCase] = field(default_factory=list)  # escalation cases: response times and verdicts
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -238,6 +312,58 @@ def _feedback(doc, i: int) -> CallFeedback:
     )
 
 
+_CASE_STATUSES = ("open", "acknowledged", "resolved")
+_CASE_RESPONSES = ("pending", "met", "breached")
+_CASE_OUTCOMES = ("", "resolved", "customer_escalated", "false_alarm")
+
+
+def _whole(value, name: str, optional: bool = False, minimum: int = 0) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise _Invalid(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _case(doc, i: int) -> CallCase:
+    where = f"cases[{i}]"
+    if not isinstance(doc, dict) or not doc.get("case_id"):
+        raise _Invalid(f"{where} must be an object with case_id, trigger, opened_ts and status")
+
+    def choice(key: str, allowed: tuple[str, ...], default: str) -> str:
+        value = doc.get(key)
+        value = default if value is None else value
+        if value not in allowed:
+            raise _Invalid(f"{where}.{key} is {value!r}; expected one of {', '.join(a or '(empty)' for a in allowed)}")
+        return value
+
+    return CallCase(
+        case_id=_string(doc["case_id"], f"{where}.case_id"),
+        trigger=_string(doc.get("trigger") or "", f"{where}.trigger"),
+        opened_ts=_number(doc.get("opened_ts"), f"{where}.opened_ts"),
+        status=choice("status", _CASE_STATUSES, ""),
+        version=_whole(doc.get("version", 1), f"{where}.version", minimum=1),
+        sla_s=_number(doc.get("sla_s"), f"{where}.sla_s", True),
+        acknowledged_ts=_number(doc.get("acknowledged_ts"), f"{where}.acknowledged_ts", True),
+        acknowledged_by=_string(doc.get("acknowledged_by") or "", f"{where}.acknowledged_by"),
+        response_s=_number(doc.get("response_s"), f"{where}.response_s", True),
+        response=choice("response", _CASE_RESPONSES, "pending"),
+        breaches=_whole(doc.get("breaches") or 0, f"{where}.breaches"),
+        route_type=_string(doc.get("route_type") or "", f"{where}.route_type"),
+        route_team=_string(doc.get("route_team") or "", f"{where}.route_team"),
+        route_tier=_whole(doc.get("route_tier"), f"{where}.route_tier", True),
+        handed_over_team=_string(doc.get("handed_over_team") or "", f"{where}.handed_over_team"),
+        handed_over_tier=_whole(doc.get("handed_over_tier"), f"{where}.handed_over_tier", True),
+        outcome=choice("outcome", _CASE_OUTCOMES, ""),
+        resolved_tier=_whole(doc.get("resolved_tier"), f"{where}.resolved_tier", True),
+        resolved_ts=_number(doc.get("resolved_ts"), f"{where}.resolved_ts", True),
+        note=_string(doc.get("note") or "", f"{where}.note"),
+        agent_id=_string(doc.get("agent_id") or "", f"{where}.agent_id"),
+    )
+
+
 def _metadata(value) -> dict[str, str]:
     if value is None:
         return {}
@@ -275,6 +401,9 @@ def call_from_dict(doc) -> LabelledCall:
     feedback = doc.get("feedback") or []  # absent in files written before feedback was archived
     if not isinstance(feedback, list):
         raise _Invalid("feedback must be a list")
+    cases = doc.get("cases") or []  # absent in files written before cases were archived
+    if not isinstance(cases, list):
+        raise _Invalid("cases must be a list")
     esc = doc.get("escalation_time")
     return LabelledCall(
         call_id=call_id,
@@ -285,6 +414,7 @@ def call_from_dict(doc) -> LabelledCall:
         metadata=_metadata(doc.get("metadata")),
         source=_string(doc.get("source") or "", "source"),
         feedback=[_feedback(f, i) for i, f in enumerate(feedback)],
+        cases=[_case(c, i) for i, c in enumerate(cases)],
     )
 
 
@@ -384,6 +514,9 @@ def _read_parquet(path: Path) -> list[LabelledCall]:
 _UTTERANCE_FIELDS = [f.name for f in fields(CallUtterance)]
 _ALERT_FIELDS = [f.name for f in fields(CallAlert)]
 _FEEDBACK_FIELDS = [f.name for f in fields(CallFeedback)]
+_CASE_FIELDS = [f.name for f in fields(CallCase)]
+_CASE_INTS = ("version", "breaches", "route_tier", "handed_over_tier", "resolved_tier")
+_CASE_FLOATS = ("opened_ts", "sla_s", "acknowledged_ts", "response_s", "resolved_ts")
 
 
 def parquet_schema():
@@ -398,6 +531,8 @@ def parquet_schema():
     alert = pa.struct([typed(n, f64 if n in ("risk", "call_time") else s) for n in _ALERT_FIELDS])
     feedback = pa.struct([typed(n, pa.bool_() if n == "helpful" else f64 if n in ("ts", "call_time") else s)
                           for n in _FEEDBACK_FIELDS])
+    case = pa.struct([typed(n, pa.int64() if n in _CASE_INTS else f64 if n in _CASE_FLOATS else s)
+                      for n in _CASE_FIELDS])
     return pa.schema([
         pa.field("call_id", s, nullable=False),
         pa.field("outcome", s),
@@ -407,6 +542,7 @@ def parquet_schema():
         pa.field("metadata", pa.map_(s, s)),
         pa.field("source", s),
         pa.field("feedback", pa.list_(feedback)),
+        pa.field("cases", pa.list_(case)),
     ])
 
 
@@ -445,7 +581,7 @@ def _compact(doc: dict) -> dict:
     """JSONL is for people too: leave out the optional fields that are empty."""
     doc = {k: v for k, v in doc.items() if v not in (None, [], {}, "") or k in ("outcome", "utterances")}
     doc["utterances"] = [{k: v for k, v in u.items() if v is not None} for u in doc["utterances"]]
-    for key in ("alerts", "feedback"):
+    for key in ("alerts", "feedback", "cases"):
         if key in doc:
             doc[key] = [{k: v for k, v in x.items() if v is not None} for x in doc[key]]
     return doc
@@ -476,6 +612,7 @@ def merge_calls(a: LabelledCall, b: LabelledCall) -> LabelledCall:
         metadata={**a.metadata, **b.metadata},
         source=a.source or b.source,
         feedback=latest_feedback(*a.feedback, *b.feedback),
+        cases=latest_cases(*a.cases, *b.cases),
     )
 
 
@@ -536,8 +673,29 @@ def _append_records(path: Path, records: list[Record]) -> Path:
     return path
 
 
+def append_case_events(folder: str | Path, events: list) -> Path:
+    """Append calls.cases events to ``cases.jsonl``: cases are often resolved after their call was written."""
+    return _append_records(Path(folder) / CASES_FILE, events)
+
+
+def read_cases(folder: str | Path) -> dict[str, list[CallCase]]:
+    """Per call, its cases as the events in ``cases.jsonl`` leave them (applied in order, duplicates once)."""
+    path = Path(folder) / CASES_FILE
+    if not path.exists():
+        return {}
+    from callradar.agents.cases import CaseBook
+    from callradar.agents.routing import EscalationMatrix
+    from callradar.pipeline.records import CaseEvent
+
+    book = CaseBook.rebuild(_read_records(path, CaseEvent), EscalationMatrix((), {}))  # applying needs no routes
+    out: dict[str, list[CallCase]] = {}
+    for case in book.cases.values():
+        out.setdefault(case.call_id, []).append(CallCase.from_case(case))
+    return {call_id: sorted(cases, key=lambda c: c.opened_ts) for call_id, cases in out.items()}
+
+
 def archive_parts(folder: Path) -> list[Path]:
-    side_files = (LABELS_FILE, FEEDBACK_FILE)
+    side_files = (LABELS_FILE, FEEDBACK_FILE, CASES_FILE)
     parts = sorted(folder.glob("*.parquet")) + sorted(p for p in folder.glob("*.jsonl") if p.name not in side_files)
     return [p for p in parts if not p.name.startswith(".")]
 
@@ -556,6 +714,9 @@ def read_archive(folder: str | Path) -> list[LabelledCall]:
     for call_id, marks in read_feedback(folder).items():
         if call_id in merged:
             merged[call_id].feedback = latest_feedback(*merged[call_id].feedback, *marks)
+    for call_id, cases in read_cases(folder).items():
+        if call_id in merged:
+            merged[call_id].cases = latest_cases(*merged[call_id].cases, *cases)
     return list(merged.values())
 
 

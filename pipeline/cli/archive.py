@@ -16,10 +16,11 @@ from callradar.training.archive import GRACE_S, IDLE_S
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "archive",
-        help="write finished live calls (transcript, scores, alerts, outcomes, feedback) to Parquet",
-        description="Follow calls.events, calls.transcripts, calls.scores, calls.alerts, calls.outcomes and "
-        "calls.feedback and write each finished call to a Parquet part in the archive folder (outcomes to "
-        "labels.jsonl, agents' feedback to feedback.jsonl; format: docs/labelled-calls.md). "
+        help="write finished live calls (transcript, scores, alerts, outcomes, feedback, cases) to Parquet",
+        description="Follow calls.events, calls.transcripts, calls.scores, calls.alerts, calls.outcomes, "
+        "calls.feedback and calls.cases and write each finished call to a Parquet part in the archive folder "
+        "(outcomes to labels.jsonl, agents' feedback to feedback.jsonl, escalation case events to cases.jsonl; "
+        "format: docs/labelled-calls.md). "
         "A separate consumer group: run one or more next to the workers.",
     )
     p.add_argument("--out", type=Path, default=None, metavar="DIR", help="archive folder (default: <state dir>/archive)")

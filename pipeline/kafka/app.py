@@ -45,6 +45,7 @@ from callradar.pipeline.settings import STAGES, Settings
 log = logging.getLogger(__name__)
 
 SCORE_BATCH = 32
+REBUILDING, PAUSED, READY = "rebuilding", "paused", "ready"  # a calls.cases partition's state in this worker
 
 
 def app_id(settings: Settings, stages: tuple[str, ...]) -> str:
@@ -75,17 +76,46 @@ def create_app(settings: Settings, stages: tuple[str, ...] = STAGES,
         stream_wait_empty=False,
     )
     topics = Topics(settings.topic_prefix)
-    wiring = _Wiring(app, settings, topics, metrics or PrometheusMetrics(stages))
+    metric_stages = (*stages, "cases") if "trigger" in stages else stages
+    wiring = _Wiring(app, settings, topics, metrics or PrometheusMetrics(metric_stages))
     if "transcribe" in stages:
         wiring.transcribe_stage()
     if "score" in stages:
         wiring.score_stage()
     if "trigger" in stages:
         wiring.trigger_stage()
+        wiring.case_stage()  # the cases of the alerts it makes: same group, same partitions (pipeline/stages/cases.py)
     wiring.watch_steps()
     wiring.health_pages()
     wiring.metrics_page()
     return app
+
+
+def read_partitions(settings: Settings, topic: str, partitions: list[int], group: str):
+    """Every record of ``topic``'s ``partitions`` up to their end now, and ``group``'s committed offset of each.
+
+    For a stage that rebuilds its state from a topic when it takes partitions over;
+    blocking (kafka-python), so run it in a thread.
+    """
+    from kafka import TopicPartition
+
+    from callradar.pipeline.kafka.clients import make_consumer
+    from callradar.pipeline.kafka.readers import RawRecord
+
+    consumer = make_consumer(settings, None, group_id=group, enable_auto_commit=False)
+    try:
+        assigned = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(assigned)
+        committed = {tp.partition: consumer.committed(tp) for tp in assigned}
+        end = consumer.end_offsets(assigned)
+        consumer.seek_to_beginning(*assigned)
+        records = []
+        while any(consumer.position(tp) < end[tp] for tp in assigned):
+            for batch in consumer.poll(timeout_ms=200).values():
+                records += [RawRecord.of(r) for r in batch if r.offset < end[TopicPartition(r.topic, r.partition)]]
+    finally:
+        consumer.close()
+    return records, {p: offset for p, offset in committed.items() if offset is not None}
 
 
 def run_worker(app: faust.App, settings: Settings) -> None:
@@ -113,6 +143,7 @@ class _Wiring:
         self.tables: list = []
         self._changelogs_known = False
         self.steps: dict[str, tuple[str, float]] = {}  # stage -> (what it awaits, since): see watch_steps
+        self.case_partitions: dict[int, str] = {}  # calls.cases partition -> REBUILDING | PAUSED | READY
 
     @property
     def ready(self) -> bool:
@@ -122,7 +153,8 @@ class _Wiring:
         are revoked) and clears it only once the new assignment is recovered and the
         streams resume; ``rebalancing_count`` is 0 until the first join begins.
         """
-        return self.app.rebalancing_count > 0 and not self.app.rebalancing
+        rebuilding = any(state == REBUILDING for state in self.case_partitions.values())
+        return self.app.rebalancing_count > 0 and not self.app.rebalancing and not rebuilding
 
     def state_table(self, name: str):
         """Per-call state that survives a crash: call id -> JSON, in a compacted changelog topic.
@@ -268,8 +300,8 @@ class _Wiring:
                 batch = await speech.next_batch(queue)
                 with self.step(name, f"speech to text ({len(batch)} utterances)"):
                     results = await speech.transcribe(batch)
-                records = [utt.to_record(redact(r.text.strip()), r.confidence, stt.model_id, time.time())
-                           for utt, r in zip(batch, results)]
+                records = [utt.to_record(redact(r.text.strip()), r.confidence, stt.model_id, time.time(),
+                                         r.no_speech_prob) for utt, r in zip(batch, results)]
                 with self.step(name, f"the broker to take {len(records)} transcripts"):
                     await self.send_all("transcripts", records)
                 # Progress (which makes a restart skip this audio) only now the transcripts are on the broker.
@@ -392,6 +424,153 @@ class _Wiring:
                 saved[call_event.call_id] = state
                 for call_id in forgotten:
                     saved.pop(call_id, None)
+
+    # ------------------------------------------------------------ cases
+
+    def case_stage(self) -> None:
+        """Escalation cases of the alerts this worker's partitions carry (pipeline/stages/cases.py).
+
+        Part of the trigger worker: its consumer group reads calls.alerts, calls.events
+        and calls.cases co-partitioned with calls.scores, so the worker that owns a
+        call owns its cases. When it takes a partition over it first rebuilds that
+        partition's cases from calls.cases (events before the group's committed offset
+        silently; later ones, which the last owner may not have acted on, live), and
+        the partition's alerts and case events wait until that is done (/readyz says
+        not ready meanwhile). The case-events agent then reads from the committed
+        offset again; what the rebuild applied is skipped by event id.
+        """
+        from callradar.agents.notify import Notifier
+        from callradar.agents.routing import load_matrix
+        from callradar.pipeline.records import Alert, CaseEvent
+        from callradar.pipeline.stages.cases import CaseProcessor
+        from callradar.training.labelled_calls import Outcome
+
+        notifier = Notifier()  # one background thread: a slow or dead receiver never holds up a stage
+        processor = CaseProcessor(load_matrix(self.settings), notifier, agents=self.state_table("case-agents"))
+        self.case_processor = processor
+        self.metrics.watch_webhooks(notifier.reads())
+        self.metrics.watch_open_cases(lambda: processor.open_cases)
+        self.metrics.watch_redelivered("cases", lambda: processor.skipped)
+        cases, alerts, calls = self.topic["cases"], self.topic["alerts"], self.topic["events"]
+        cases_name, group = cases.get_topic_name(), self.app.conf.id
+        states = self.case_partitions
+
+        async def owned(partition: int) -> bool:
+            """Wait while the partition is rebuilt or in a rebalance; False once it is not ours."""
+            while states.get(partition) != READY:
+                if partition not in states:
+                    return False
+                await asyncio.sleep(0.05)
+            return True
+
+        async def publish_outcome(outcome: dict | None) -> None:
+            if outcome is not None:
+                await self.send_all("outcomes", [Outcome.from_dict(outcome)])
+
+        async def rebuild(partitions: set[int]) -> None:
+            loop = asyncio.get_running_loop()
+            while True:
+                try:
+                    records, committed = await loop.run_in_executor(
+                        None, read_partitions, self.settings, cases_name, sorted(partitions), group)
+                    break
+                except Exception as exc:  # the broker is away: try again, the partitions stay paused
+                    log.warning("cases: could not read %s to rebuild cases (%s); retrying", cases_name, exc)
+                    await asyncio.sleep(2.0)
+                    partitions = {p for p in partitions if states.get(p) == REBUILDING}
+                    if not partitions:
+                        return
+            for n, rec in enumerate(records):
+                if states.get(rec.partition) != REBUILDING:
+                    continue  # taken away meanwhile
+                try:
+                    event = CaseEvent.decode(rec.value)
+                except MalformedMessage:
+                    continue  # the case-events agent dead-letters it when it reads it (or did already)
+                live = rec.offset >= committed.get(rec.partition, 0)
+                await publish_outcome(processor.apply(event, rec.partition, live=live))
+                if n % 500 == 499:
+                    await asyncio.sleep(0)  # let the web pages and heartbeats through
+            for p in partitions:
+                if states.get(p) == REBUILDING:
+                    states[p] = READY
+            log.info("cases: rebuilt partition(s) %s of %s from %d event(s); %d open case(s)",
+                     ",".join(map(str, sorted(partitions))), cases_name, len(records), processor.open_cases)
+
+        @self.app.on_partitions_revoked.connect
+        async def pause_cases(app, revoked, **kwargs):
+            for tp in revoked:
+                if tp.topic == cases_name and states.get(tp.partition) == READY:
+                    states[tp.partition] = PAUSED  # no breach checks until we know it is still ours
+
+        @self.app.on_partitions_assigned.connect
+        async def take_cases(app, assigned, **kwargs):
+            mine = {tp.partition for tp in assigned if tp.topic == cases_name}
+            gone = set(states) - mine
+            if gone:
+                processor.forget_partitions(gone)
+                for p in gone:
+                    del states[p]
+            new = mine - set(states)
+            for p in mine - new:
+                if states[p] == PAUSED:
+                    states[p] = READY  # kept through the rebalance: the book is still current
+            if new:
+                for p in new:
+                    states[p] = REBUILDING
+                asyncio.ensure_future(rebuild(new))
+
+        @self.app.agent(cases, name="cases")
+        async def case_events(stream):
+            await self.changelogs_known()
+            async for event in stream.events():
+                self.metrics.on_message_in("cases")
+                if not await owned(event.message.partition):
+                    continue
+                case_event = await self.decoded("cases", cases, event, CaseEvent)
+                if case_event is None:
+                    continue
+                with self.step("cases", "the broker to take an outcome"):
+                    await publish_outcome(processor.apply(case_event, event.message.partition))
+
+        @self.app.agent(alerts, name="cases-alerts")
+        async def case_alerts(stream):
+            await self.changelogs_known()
+            async for event in stream.events():
+                if not await owned(event.message.partition):
+                    continue
+                alert = await self.decoded("cases", alerts, event, Alert)
+                if alert is None:
+                    continue
+                try:
+                    opened = processor.on_alert(alert)
+                except MalformedMessage as exc:
+                    await self.dead_letter("cases", alerts.get_topic_name(), event.key, event.value, event.headers,
+                                           str(exc))
+                    continue
+                if opened is not None:
+                    with self.step("cases", "the broker to take an opened case"):
+                        await self.send_all("cases", [opened])
+
+        @self.app.agent(calls, name="cases-calls")
+        async def case_calls(stream):
+            await self.changelogs_known()
+            async for event in stream.events():
+                try:
+                    processor.on_call_event(CallEvent.decode(event.value))
+                except MalformedMessage:
+                    continue  # the trigger stage dead-letters it
+
+        @self.app.timer(interval=1.0)
+        async def check_response_times():
+            await self.changelogs_known()
+            now = time.time()
+            ready = [p for p, state in states.items() if state == READY]
+            for breach in processor.breaches(now, ready):
+                with self.step("cases", "the broker to take a breach"):
+                    await self.send_all("cases", [breach.event])  # the case climbs ...
+                    await self.send_all("alerts", [Alert.from_dict(breach.alert)])  # ... and raises a new alert
+            processor.evict(now)
 
     # ------------------------------------------------------------ health
 

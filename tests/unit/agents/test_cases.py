@@ -379,6 +379,8 @@ def test_a_breach_climbs_the_hierarchy_raises_an_alert_and_is_recorded(book, mat
     assert "floor-supervisors did not acknowledge" in new_alert.message and "contact-centre-managers" in new_alert.message
     assert new_alert.utterance_id == "call-1/customer/4" and new_alert.risk == 0.91
     assert book.breaches(T0 + 130)[0].event.event_id == event.event_id  # the same breach twice: the same ids
+    later = book.breaches(T0 + 131)[0]  # checked again a second later, before the first came back
+    assert (later.event.event_id, later.alert["alert_id"]) == (event.event_id, event.alert_id)
     act(book, event)
     case = book.get("a1")
     assert (case.status, case.response, case.breaches, case.route["team"]) == (OPEN, BREACHED, 1,

@@ -176,3 +176,76 @@ def test_an_unreadable_outcome_is_dead_lettered_and_a_bad_transcript_skipped(tmp
     deliver(w, topics.transcripts, b"not json", 0, 1.0)  # the score stage dead-letters these
     assert [rec for rec, _ in refused] == [bad] and "furious" in refused[0][1]
     assert w.archive.pending == [] and w.committable((topics.transcripts, 0), 1) == 1
+
+
+def test_cases_land_with_their_call_whenever_their_events_come_and_a_case_verdict_is_the_label(tmp_path):
+    """Opened and claimed during the call (in the Parquet part), resolved after it was written (cases.jsonl),
+    an event redelivered, a malformed one skipped (the case stage dead-letters it): read back whole."""
+    from callradar.agents.cases import CaseBook, outcome_for
+    from callradar.agents.routing import EscalationMatrix
+    from callradar.pipeline.records import Topics
+    from callradar.training.labelled_calls import CASES_FILE, read_archive, read_calls
+
+    matrix = EscalationMatrix.load()
+    book = CaseBook(matrix)
+    alert = Alert("al-c", "escalation_risk", "c10", "c10/customer/0", 0.9, "supervisor_request", [], "!",
+                  route=matrix.route("supervisor_request"), call_time=3.0, created_ts=100.0)
+    events = [book.open(alert, agent_id="a-1")]
+    book.apply(events[-1])
+    events.append(book.acknowledge("al-c", "sam", now=130.0))
+    book.apply(events[-1])
+    events.append(book.hand_over("al-c", "sam", now=140.0, note="billing dispute"))
+    book.apply(events[-1])
+    events.append(book.acknowledge("al-c", "lee", now=150.0))
+    book.apply(events[-1])
+    resolved = book.resolve("al-c", "lee", "resolved", now=400.0, note="refunded", tier=3)
+    book.apply(resolved)
+
+    w, refused = writer(tmp_path, grace_s=0, idle_s=600)
+    topics = Topics("")
+    deliver(w, topics.transcripts, utt("c10", "customer", 0, 1.0, 3.0, "Get me a manager"), 0, 1.0)
+    for i, event in enumerate(events):
+        deliver(w, topics.cases, event, i, 2.0)
+    deliver(w, topics.cases, events[1], 9, 2.0)  # redelivered
+    deliver(w, topics.cases, b'{"v":1,"type":"case_event","kind":"nonsense"}', 10, 2.0)
+    deliver(w, topics.events, CallEvent("c10", "ended", 5.0), 0, 5.0)
+    w.on_tick(now=5.0)
+    assert w.written == 1 and refused == []
+    (part,) = tmp_path.glob("*.parquet")
+    (written,) = read_calls(part)
+    assert [(c.case_id, c.status, c.acknowledged_by, c.handed_over_team) for c in written.cases] == [
+        ("al-c", "acknowledged", "sam", "contact-centre-managers")]
+
+    deliver(w, topics.cases, resolved, 11, 400.0)  # after the call was written
+    deliver(w, topics.outcomes, Outcome.from_dict(outcome_for(book.get("al-c"))), 0, 400.0)
+    w.on_tick(now=401.0)
+    assert w.written == 1 and len((tmp_path / CASES_FILE).read_text().splitlines()) == 6
+    (call,) = read_archive(tmp_path)
+    (case,) = call.cases
+    assert (case.trigger, case.opened_ts, case.sla_s, case.acknowledged_ts, case.response_s, case.response) == (
+        "supervisor_request", 100.0, 120.0, 130.0, 30.0, "met")
+    assert (case.handed_over_team, case.handed_over_tier, case.route_team, case.route_tier) == (
+        "contact-centre-managers", 3, "contact-centre-managers", 3)
+    assert (case.status, case.outcome, case.resolved_tier, case.resolved_ts, case.note, case.version) == (
+        "resolved", "resolved", 3, 400.0, "refunded", 5)
+    assert (call.outcome, call.escalation_time) == ("escalated", 3.0), "the floor's verdict is the label"
+    assert read_calls(tmp_path, labelled_only=True)[0].call_id == "c10"
+
+
+def test_a_breached_case_is_recorded_as_breached_with_its_count():
+    from callradar.agents.cases import CaseBook
+    from callradar.agents.routing import EscalationMatrix
+    from callradar.training.archive import _cases
+
+    matrix = EscalationMatrix.load()
+    book = CaseBook(matrix)
+    alert = Alert("al-b", "escalation_risk", "c11", "c11/customer/0", 0.8, "supervisor_request", [], "!",
+                  route=matrix.route("supervisor_request"), call_time=3.0, created_ts=100.0)
+    events = [book.open(alert)]
+    book.apply(events[-1])
+    (breach,) = book.breaches(now=221.0)
+    events.append(breach.event)
+    book.apply(breach.event)
+    (case,) = _cases(events)
+    assert (case.response, case.breaches, case.route_team, case.acknowledged_ts, case.outcome, case.status) == (
+        "breached", 1, "contact-centre-managers", None, "", "open")

@@ -260,3 +260,26 @@ def test_label_import_refuses_a_bad_csv_whole_and_names_lines(tmp_path, capsys):
     (tmp_path / "nohead.csv").write_text("c-1,calm\n")
     with pytest.raises(LabelledCallsError, match="header"):
         read_outcomes_csv(tmp_path / "nohead.csv")
+
+
+def test_cases_round_trip_through_parquet_and_jsonl_and_bad_ones_are_named(tmp_path):
+    from callradar.training.labelled_calls import CallCase, CallUtterance, LabelledCall, read_calls, write_calls
+
+    case = CallCase("al-1", "cancellation", 100.0, "resolved", version=4, sla_s=300.0, acknowledged_ts=110.0,
+                    acknowledged_by="sam", response_s=10.0, response="met", route_type="functional",
+                    route_team="retention", route_tier=2, outcome="false_alarm", resolved_tier=2, resolved_ts=200.0,
+                    note="customer was joking", agent_id="a-1")
+    call = LabelledCall("c1", "calm", [CallUtterance("customer", 0.0, 1.0, "I'll cancel, ha")], cases=[case])
+    for name in ("calls.parquet", "calls.jsonl"):
+        (back,) = read_calls(write_calls(tmp_path / name, [call]))
+        assert back.cases == [case], name
+    old = tmp_path / "old.jsonl"  # written before cases were archived
+    old.write_text('{"call_id": "c2", "outcome": null, "utterances": [{"speaker": "agent", "start": 0, "end": 1, '
+                   '"text": "Hi"}]}\n')
+    assert read_calls(old)[0].cases == []
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"call_id": "c3", "outcome": null, "utterances": [{"speaker": "agent", "start": 0, "end": 1, '
+                   '"text": "Hi"}], "cases": [{"case_id": "x", "trigger": "t", "opened_ts": 1, "status": "open", '
+                   '"response": "late"}]}\n')
+    with pytest.raises(LabelledCallsError, match=r"line 1 \(call_id 'c3'\): cases\[0\]\.response is 'late'"):
+        read_calls(bad)

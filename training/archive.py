@@ -61,7 +61,7 @@ class _Pending:
     last_seen: float
     ended_at: float | None = None
     metadata: dict[str, str] = field(default_factory=dict)
-    utterances: dict[str, CallUtterance] = field(default_factory=dict)  # by utterance_id, arrival order
+    utterances: dict[str, CallUtterance] = field(default_factory=dict)  # by utterance_id; written in call-time order
     alerts: dict[str, CallAlert] = field(default_factory=dict)
     outcome: Outcome | None = None
     feedback: list[CallFeedback] = field(default_factory=list)
@@ -80,7 +80,8 @@ class _Pending:
             call_id=self.call_id,
             outcome=self.outcome.outcome if self.outcome else None,
             escalation_time=self.outcome.escalation_time if self.outcome else None,
-            utterances=list(self.utterances.values()),
+            # In call-time order: a call's transcripts and scores come on different topics, in any order.
+            utterances=sorted(self.utterances.values(), key=lambda u: (u.start, u.end)),
             alerts=list(self.alerts.values()),
             metadata=self.metadata,
             source=SOURCE,

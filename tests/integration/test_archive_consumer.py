@@ -36,7 +36,7 @@ def test_archive_consumer_writes_finished_calls(kafka_settings, tmp_path):
     stop = threading.Event()
     lines: list[str] = []
     worker = threading.Thread(target=run_archive, args=(kafka_settings, out, stop), daemon=True,
-                              kwargs=dict(grace_s=0.5, idle_s=600, report=lines.append, flush_every_s=0.2))
+                              kwargs=dict(grace_s=3.0, idle_s=600, report=lines.append, flush_every_s=0.2))
     worker.start()
 
     def u(call_id, speaker, i, start, end, text):

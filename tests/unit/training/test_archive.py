@@ -42,6 +42,19 @@ def test_a_call_comes_out_whole_after_the_grace_period():
     assert a.pending == []
 
 
+def test_utterances_are_written_in_call_time_order_whatever_order_their_topics_delivered():
+    a = CallArchive(grace_s=0, idle_s=600)
+    u0, u1, u2 = (utt("c1", "agent", 0, 0.5, 2.0, "Hello"), utt("c1", "customer", 0, 2.5, 5.0, "My bill"),
+                  utt("c1", "agent", 1, 5.5, 7.0, "Let me look"))
+    a.add_score(score(u2, 0.2), 1)  # scores and transcripts are different topics: no order between them
+    a.add_utterance(u1, 1)
+    a.add_score(score(u0, 0.1), 1)
+    a.add_utterance(u2, 1)
+    a.add_event(CallEvent("c1", "ended", 8.0), 2)
+    (call,) = a.finished(now=3)
+    assert [u.utterance_id for u in call.utterances] == ["c1/agent/0", "c1/customer/0", "c1/agent/1"]
+
+
 def test_outcome_attaches_and_redelivery_is_deduplicated():
     a = CallArchive(grace_s=0, idle_s=600)
     u = utt("c2", "customer", 0, 1.0, 3.0, "I want a manager")

@@ -128,6 +128,7 @@ class Settings:
     console_tokens_file: Path | None = None  # YAML: token -> {role: supervisor|agent, agent_id, name}
     console_tokens: str = field(default="", repr=False)  # the same YAML inline; kept out of repr and logs
     console_history_s: float = 3600.0  # how far back the console reads the topics when it starts
+    console_archive_dir: Path | None = None  # the Insights page's call archive; None: where `callradar archive` writes
 
     # Worker processes.
     worker_web_host: str = "127.0.0.1"
@@ -150,7 +151,7 @@ class Settings:
         return Path(self.models_dir) if self.models_dir else Path(self.state_dir) / "models"
 
 
-_OPTIONAL_PATHS = ("escalation_matrix", "playbook", "knowledge_dir", "console_tokens_file",
+_OPTIONAL_PATHS = ("escalation_matrix", "playbook", "knowledge_dir", "console_tokens_file", "console_archive_dir",
                    "kafka_sasl_password_file", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
 
 

@@ -12,6 +12,8 @@ calls.cases, and answered once the event comes back from the topic (up to
 CASE_CONFIRM_S): applied, or beaten by another supervisor's event, who is named.
 The book is never changed on the side, so every console agrees on the winner.
 
+The Insights page (GET /api/insights) reads the call archive, not the topics: insights.py.
+
 Auth: a browser signs in with its token once (POST /api/login) and gets an
 HttpOnly, SameSite=Strict session cookie; scripts may send the token as
 ``Authorization: Bearer``. Tokens never appear in URLs, so the access log
@@ -33,8 +35,10 @@ from aiohttp import web
 
 from callradar.agents.cases import CaseRefused, handover_routes
 from callradar.agents.console.auth import Principal, TokenStore
+from callradar.agents.console.insights import ArchiveInsights, BadPeriod
 from callradar.agents.console.state import ConsoleState, Update
 from callradar.agents.routing import EscalationMatrix
+from callradar.pipeline.errors import UserError
 from callradar.pipeline.records import Alert, CallEvent, CaseEvent, Feedback, MalformedMessage, Score, Topics
 
 log = logging.getLogger(__name__)
@@ -193,7 +197,7 @@ async def _no_case_sender(event: CaseEvent) -> None:
 
 
 def create_app(hub: Hub, tokens: TokenStore, send_feedback: FeedbackSender,
-               send_case: CaseSender = _no_case_sender) -> web.Application:
+               send_case: CaseSender = _no_case_sender, insights: ArchiveInsights | None = None) -> web.Application:
     sessions: dict[str, tuple[Principal, float]] = {}
 
     def who(request: web.Request) -> Principal | None:
@@ -457,6 +461,22 @@ def create_app(hub: Hub, tokens: TokenStore, send_feedback: FeedbackSender,
             hub.publish(update)
         return _json({"event_id": body["event_id"], "read": True})
 
+    # ------------------------------------------------------------ insights from the call archive
+
+    async def insights_tables(request):
+        error = supervisor_only(request, "insights")
+        if error:
+            return error
+        if insights is None:
+            return _json({"error": "this console was started without a call archive"}, 503)
+        try:
+            return _json(await insights.get(request.query.get("since", "7d")))
+        except BadPeriod as exc:
+            return _json({"error": str(exc)}, 400)
+        except UserError as exc:  # an archive part that cannot be read: say which
+            log.warning("insights: %s", exc)
+            return _json({"error": f"the archive could not be read: {exc}"}, 500)
+
     async def healthz(request):
         return _json({"status": "ok", "kafka": hub.feed_connected, "cases": hub.cases_ready,
                       "streams": len(hub.subscribers)})
@@ -478,6 +498,7 @@ def create_app(hub: Hub, tokens: TokenStore, send_feedback: FeedbackSender,
     app.router.add_get("/api/coaching", coaching)
     app.router.add_post("/api/coaching/read", coaching_read)
     app.router.add_get("/api/stream", stream)
+    app.router.add_get("/api/insights", insights_tables)
     app.router.add_static("/static/", STATIC_DIR)
     return app
 
@@ -570,8 +591,10 @@ class KafkaSender:
         self.producer.close(timeout=5)
 
 
-async def serve(settings, tokens: TokenStore, stop: asyncio.Event, matrix: EscalationMatrix | None = None) -> None:
-    """Run the console until ``stop`` is set; ``matrix``: the escalation matrix the worker routes by."""
+async def serve(settings, tokens: TokenStore, stop: asyncio.Event, matrix: EscalationMatrix | None = None,
+                insights: ArchiveInsights | None = None) -> None:
+    """Run the console until ``stop`` is set; ``matrix``: the escalation matrix the worker routes by;
+    ``insights``: the Insights page's archive reader."""
     loop = asyncio.get_running_loop()
     hub = Hub(ConsoleState(matrix=matrix), settings.risk_alert_threshold)
     feed = KafkaFeed(settings, lambda batch: loop.call_soon_threadsafe(hub.apply_batch, batch),
@@ -579,7 +602,7 @@ async def serve(settings, tokens: TokenStore, stop: asyncio.Event, matrix: Escal
                      settings.console_history_s,
                      on_caught_up=lambda: loop.call_soon_threadsafe(setattr, hub, "cases_ready", True))
     sender = KafkaSender(settings)
-    runner = web.AppRunner(create_app(hub, tokens, sender.feedback, sender.case_event), shutdown_timeout=2.0)
+    runner = web.AppRunner(create_app(hub, tokens, sender.feedback, sender.case_event, insights), shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, settings.console_host, settings.console_port)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +22,15 @@ def register(sub) -> None:
     p.add_argument("--supervisor", action="append", default=[], metavar="NAME", help="with --init-tokens; repeatable")
     p.add_argument("--agent", action="append", default=[], metavar="AGENT_ID",
                    help="with --init-tokens: an agent id as on calls.events; repeatable")
+    p.add_argument("--archive", metavar="DIR",
+                   help="call archive for the Insights page (default CALLRADAR_CONSOLE_ARCHIVE_DIR, else where "
+                        "`callradar archive` writes: <state dir>/archive)")
     p.set_defaults(func=_run)
 
 
 def _run(args) -> int:
     import asyncio
     import signal
-    from pathlib import Path
 
     from callradar.agents.console.auth import TokenError, TokenStore, write_tokens_file
     from callradar.agents.routing import load_matrix
@@ -49,6 +52,8 @@ def _run(args) -> int:
     overrides = {k: v for k, v in (("console_host", args.host), ("console_port", args.port)) if v is not None}
     if args.tokens:
         overrides["console_tokens_file"] = Path(args.tokens)
+    if args.archive:
+        overrides["console_archive_dir"] = Path(args.archive)
     settings = load_settings(**overrides)
     try:
         tokens = TokenStore.from_settings(settings)
@@ -64,13 +69,17 @@ def _run(args) -> int:
     _connect(settings)
 
     from callradar.agents.console.server import serve
+    from callradar.training.labelled_calls import default_archive_dir
+
+    insights = archive_insights(settings.console_archive_dir or default_archive_dir(settings),
+                                settings.risk_rearm_threshold)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(settings, tokens, stop, matrix)
+        await serve(settings, tokens, stop, matrix, insights)
 
     try:
         asyncio.run(main())
@@ -78,6 +87,30 @@ def _run(args) -> int:
         raise UserError(f"cannot serve on {settings.console_host}:{settings.console_port}: {exc.strerror or exc}"
                         " (choose another with --port)") from None
     return 0
+
+
+def archive_insights(folder: Path, rearm_threshold: float):
+    """The Insights page's reader: the archive as the report reads it (training/insights.py), which the
+    console may not import itself (it sits below training)."""
+    from callradar.agents.console.insights import ArchiveEmpty, ArchiveInsights
+    from callradar.training.insights import insights, read_columns
+    from callradar.training.labelled_calls import archive_parts
+
+    folder = Path(folder)
+
+    def read():
+        if not folder.is_dir():
+            raise ArchiveEmpty(f"{folder}: no such folder")
+        if not archive_parts(folder):
+            raise ArchiveEmpty(f"{folder}: no archived calls in it")
+        return read_columns(folder)
+
+    def tables(columns, since_ts: float) -> dict:
+        found = insights(columns, since_ts, rearm_threshold=rearm_threshold)
+        return {"calls": int((columns.calls["ts"] >= since_ts).sum()), "archived_calls": columns.n_calls,
+                "tables": {name: table.to_dict() for name, table in found.items()}}
+
+    return ArchiveInsights(folder, read, tables)
 
 
 def _connect(settings) -> None:

@@ -436,3 +436,88 @@ def test_two_supervisors_claim_at_once_one_wins_and_a_restart_loses_no_case(case
         now = after[case_id]
         assert (now["status"], now["holder"], now["version"], now["outcome"], now["response"]) == (
             was["status"], was["holder"], was["version"], was["outcome"], was["response"]), case_id
+
+
+# ---------------------------------------------------------------- insights from the call archive
+
+
+def insights_archive(folder: Path) -> Path:
+    """Four archived calls, 2 hours, 3 days, 10 days and 40 days old (as tests/unit/agents/test_console_insights.py)."""
+    from callradar.training.labelled_calls import CallAlert, CallFeedback, CallUtterance, LabelledCall, write_calls
+
+    def call(cid, queue, agent, outcome, esc, hours_ago, alerts=(), feedback=()):
+        return LabelledCall(
+            call_id=cid, outcome=outcome, escalation_time=esc, source="archive",
+            metadata={"queue": queue, "agent_id": agent, "customer_tier": "gold",
+                      "started_ts": str(time.time() - hours_ago * 3600)},
+            utterances=[CallUtterance("customer", 4.0, 5.0, "words", utterance_id=f"{cid}/customer/0", risk=0.5)],
+            alerts=[CallAlert(a, kind, trig, 0.7, t) for a, kind, trig, t in alerts],
+            feedback=[CallFeedback(f"{a}/{agent}", a, p, helpful, agent, "", 100.0) for a, p, helpful in feedback])
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_calls(folder / "calls-20250110T120000-1-0001.parquet", [
+        call("c1", "billing", "a1", "escalated", 40.0, 2,
+             [("c1-p", "assist_prompt", "billing_dispute", 10.0), ("c1-s", "escalation_risk", "billing_dispute", 30.0)],
+             [("c1-p", "billing.explain", True)]),
+        call("c2", "billing", "a2", "calm", None, 72, [("c2-s", "escalation_risk", "supervisor_request", 20.0)]),
+        call("c3", "tech", "a1", "escalated", 50.0, 240, [("c3-s", "escalation_risk", "supervisor_request", 45.0)]),
+        call("c4", "orders", "a3", "calm", None, 960),
+    ])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def insights_live(kafka_settings, tmp_path_factory):
+    """A console whose archive (CALLRADAR_CONSOLE_ARCHIVE_DIR) holds four known calls."""
+    settings = dataclasses.replace(kafka_settings, topic_prefix=kafka_settings.topic_prefix + "insights-")
+    kafka_io.ensure_topics(settings)
+    logs_dir = tmp_path_factory.mktemp("insights-logs")
+    archive = insights_archive(logs_dir / "archive")
+    tokens_file = logs_dir / "tokens.yaml"
+    tokens_file.write_text(json.dumps({"tokens": {
+        SUPERVISOR: {"role": "supervisor", "name": "Sam"},
+        CASE_AGENT_TOKEN: {"role": "agent", "agent_id": "agent-7", "name": "Priya"}}}))
+    tokens_file.chmod(0o600)
+    with pytest.MonkeyPatch.context() as env:  # settings_env passes the environment on to the console
+        env.setenv("CALLRADAR_CONSOLE_ARCHIVE_DIR", str(archive))
+        console = ConsoleProcess(settings, tokens_file, logs_dir / "console.log")
+    try:
+        console.wait_ready()
+        yield SimpleNamespace(url=console.url, console=console)
+    finally:
+        console.stop()
+        kafka_io.delete_topics(settings, Topics(settings.topic_prefix).all())
+
+
+def test_a_supervisor_opens_insights_and_the_charts_render(browser, insights_live):
+    live = insights_live
+    context, page = case_sign_in(browser, live.url, SUPERVISOR)
+    page.click("#tab-insights")
+    assert page.locator("#live-view").is_hidden()
+
+    def bars(table: str) -> int:
+        return page.locator(f'svg.chart[data-table="{table}"] rect.bar').count()
+
+    page.wait_for_selector('#insights-view[data-since="7d"][data-state="ready"]', timeout=20_000)
+    assert "2 of 4 archived calls" in page.inner_text("#insights-status")
+    # 7 days: c1 and c2, both billing, on two days; two series (escalated, alerted) per row
+    assert (bars("escalations_by_queue"), bars("escalations_by_day"), bars("escalations_by_agent")) == (2, 4, 4)
+    assert bars("prompt_helpfulness") == 1 and bars("alert_precision_by_trigger") == 2
+    queue = page.locator('section[data-table="escalations_by_queue"] table tbody tr')
+    assert queue.count() == 1 and queue.first.inner_text().split("\t")[:4] == ["billing", "2", "2", "1"]
+
+    page.click('.period[data-since="30d"]')
+    page.wait_for_selector('#insights-view[data-since="30d"][data-state="ready"]', timeout=20_000)
+    assert (bars("escalations_by_queue"), bars("escalations_by_day")) == (4, 6)
+    assert page.locator('svg.chart[data-table="escalations_by_queue"] rect.bar[data-label="tech"]').count() == 2
+    page.screenshot(path=str(ARTIFACTS / "insights.png"), full_page=True)  # docs/img/insights.png
+
+    page.click('.period[data-since="24h"]')
+    page.wait_for_selector('#insights-view[data-since="24h"][data-state="ready"]', timeout=20_000)
+    assert bars("escalations_by_queue") == 2 and "1 of 4 archived calls" in page.inner_text("#insights-status")
+    context.close()
+
+    agent, agent_page = case_sign_in(browser, live.url, CASE_AGENT_TOKEN)
+    assert agent_page.locator("#tab-insights").is_hidden()
+    assert agent.request.get(f"{live.url}/api/insights?since=7d").status == 403
+    agent.close()

@@ -52,6 +52,8 @@ async function api(path, options = {}) {
 async function start() {
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", onLogout);
+  for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.tab));
+  for (const b of document.querySelectorAll(".period")) b.addEventListener("click", () => loadInsights(b.dataset.since));
   const { status, body } = await api("/api/me");
   if (status === 200) begin(body.me);
   else showLogin();
@@ -614,6 +616,175 @@ async function sendFeedback(alert, helpful, button) {
   } else {
     button.parentElement.querySelector(".feedback-note").textContent = body.error || "Could not send; try again.";
   }
+}
+
+// ------------------------------------------------------------------ insights (supervisors): the archive's numbers
+
+// What each of the report's tables is drawn as: [column, legend, colour] per series; share: a 0..1 axis.
+const SERIES_ESCALATIONS = [["escalated", "escalated", "red"], ["alerted_calls", "with a supervisor alert", "orange"]];
+const CHARTS = {
+  escalations_by_day: { columns: true, label: (r, c) => String(r[c.day]).slice(5), series: SERIES_ESCALATIONS, wide: true },
+  escalations_by_queue: { series: SERIES_ESCALATIONS },
+  escalations_by_agent: { series: SERIES_ESCALATIONS },
+  escalations_by_customer_tier: { series: SERIES_ESCALATIONS },
+  escalations_by_trigger: { series: [["supervisor_alerts", "supervisor alerts", "orange"], ["escalated_calls", "escalated calls", "red"]] },
+  escalations_by_tier: { label: (r) => `tier ${r[0]}`, series: [["cases", "cases", "blue"], ["customer_escalated", "customer escalated", "red"], ["false_alarm", "false alarm", "grey"]] },
+  alert_precision_by_trigger: { share: true, series: [["precision", "precision: confirmed / (confirmed + false alarm)", "green"]] },
+  lead_time_histogram: { columns: true, label: (r, c) => `${r[c.from_s]}…${r[c.to_s]}`, series: [["calls", "escalated calls by lead time, s (> 0: warned before)", "green"]] },
+  response_adherence: { share: true, series: [["adherence", "met / (met + breached)", "blue"]] },
+  prompt_helpfulness: { share: true, series: [["helpful_share", "share of marks that said Helpful", "purple"]] },
+  calmed_after_prompt: { share: true, series: [["calmed_share", "share of prompted calls that calmed down", "cyan"]] },
+};
+const MAX_BARS = 20;
+const MAX_TABLE_ROWS = 50;
+const insights = { since: "7d", loading: 0 };
+
+function showTab(tab) {
+  for (const t of document.querySelectorAll(".tab")) t.setAttribute("aria-selected", String(t.dataset.tab === tab));
+  $("live-view").hidden = tab !== "live";
+  $("insights-view").hidden = tab !== "insights";
+  if (tab === "insights") loadInsights(insights.since);
+}
+
+async function loadInsights(since) {
+  insights.since = since;
+  for (const b of document.querySelectorAll(".period")) b.setAttribute("aria-pressed", String(b.dataset.since === since));
+  const mine = ++insights.loading;
+  $("insights-status").textContent = "Reading the archive…";
+  const { status, body } = await api("/api/insights?since=" + encodeURIComponent(since));
+  if (mine !== insights.loading) return; // another period was chosen meanwhile
+  renderInsights(status, body);
+}
+
+function renderInsights(status, doc) {
+  const view = $("insights-view");
+  view.dataset.since = insights.since;
+  const empty = (message, reason) => {
+    $("insights-message").textContent = message;
+    $("insights-reason").textContent = reason || "";
+    $("insights-empty").hidden = false;
+    $("insights-body").replaceChildren();
+  };
+  $("insights-empty").hidden = true;
+  if (status !== 200) {
+    $("insights-status").textContent = "";
+    view.dataset.state = "error";
+    return empty(doc.error || `The insights could not be read (HTTP ${status}).`);
+  }
+  if (doc.empty) {
+    $("insights-status").textContent = "";
+    view.dataset.state = "empty";
+    return empty(doc.message, `${doc.reason}.`);
+  }
+  const updated = new Date(doc.generated_ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  $("insights-status").textContent = `${doc.calls} of ${doc.archived_calls} archived calls · ${doc.archive} · as of ${updated}`;
+  if (!doc.calls) {
+    view.dataset.state = "none";
+    return empty(`No archived calls in the last ${doc.since}.`, `The archive holds ${doc.archived_calls}; choose a longer period.`);
+  }
+  view.dataset.state = "ready";
+  $("insights-body").replaceChildren(...Object.entries(doc.tables).map(([name, table]) => insightCard(name, table)));
+}
+
+function insightCard(name, table) {
+  const spec = CHARTS[name];
+  const card = el("section", { class: `card insight${spec && spec.wide ? " wide" : ""}`, data: { table: name } },
+    el("h2", {}, table.title));
+  if (table.note) card.append(el("p", { class: "insight-note" }, table.note));
+  if (spec && table.rows.length) card.append(legend(spec.series), chart(name, table, spec));
+  card.append(table.rows.length ? insightTable(table) : el("p", { class: "empty" }, table.note.startsWith("no case") ? "" : "Nothing in this period."));
+  return card;
+}
+
+function legend(series) {
+  return el("div", { class: "legend" }, series.map(([, text, colour]) => el("span", {}, el("i", { class: `bar-${colour}` }), text)));
+}
+
+function cell(v) {
+  if (v === null || v === undefined) return "";
+  if (typeof v === "number" && !Number.isInteger(v)) return String(Number(v.toPrecision(4)));
+  return String(v);
+}
+
+function insightTable(table) {
+  const rows = table.rows.slice(0, MAX_TABLE_ROWS);
+  const numeric = table.columns.map((_, i) => rows.some((r) => typeof r[i] === "number"));
+  const cls = (i) => (numeric[i] ? "num" : "");
+  return el("div", { class: "insight-table" },
+    el("table", {},
+      el("thead", {}, el("tr", {}, table.columns.map((c, i) => el("th", { class: cls(i) }, c.replaceAll("_", " "))))),
+      el("tbody", {}, rows.map((r) => el("tr", {}, r.map((v, i) => el("td", { class: cls(i) }, cell(v))))))),
+    table.rows.length > rows.length ? el("p", { class: "count" }, `${rows.length} of ${table.rows.length} rows; all in callradar report's CSV`) : "");
+}
+
+function svgNode(tag, attrs = {}, text) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// Bars drawn here, no chart library: horizontal bars per row, or columns (days, lead-time bins).
+function chart(name, table, spec) {
+  const col = Object.fromEntries(table.columns.map((c, i) => [c, i]));
+  const rows = table.rows.slice(0, MAX_BARS);
+  const label = spec.label || ((r) => String(r[0]));
+  const value = (r, key) => (typeof r[col[key]] === "number" ? r[col[key]] : null);
+  const top = spec.share ? 1 : Math.max(1, ...rows.flatMap((r) => spec.series.map(([key]) => value(r, key) || 0)));
+  const svg = svgNode("svg", { class: "chart", role: "img", "aria-label": table.title, "data-table": name });
+  const bar = (x, y, w, h, colour, key, r) => {
+    const v = value(r, key);
+    const rect = svgNode("rect", { class: `bar bar-${colour}`, x: x.toFixed(1), y: y.toFixed(1), width: Math.max(0, w).toFixed(1),
+      height: Math.max(0, h).toFixed(1), rx: 1.5, "data-series": key, "data-label": label(r, col) });
+    rect.append(svgNode("title", {}, `${label(r, col)}: ${cell(v)} ${key.replaceAll("_", " ")}`));
+    return rect;
+  };
+  const tick = (v) => (spec.share ? `${Math.round(v * 100)}%` : cell(v));
+  const series = spec.series;
+  if (spec.columns) {
+    const width = spec.wide ? 1300 : 560, height = spec.wide ? 190 : 170, left = 36, bottom = 22, plotH = height - bottom - 8;
+    const band = (width - left) / rows.length, barW = Math.min(28, (band * 0.8) / series.length);
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    for (const f of [0.5, 1]) {
+      const y = 8 + plotH * (1 - f);
+      svg.append(svgNode("line", { class: "grid-line", x1: left, x2: width, y1: y, y2: y }),
+        svgNode("text", { x: left - 4, y: y + 4, "text-anchor": "end" }, tick(top * f)));
+    }
+    const step = Math.ceil(rows.length / 12);
+    rows.forEach((r, i) => {
+      const mid = left + band * (i + 0.5);
+      series.forEach(([key, , colour], k) => {
+        const v = value(r, key);
+        if (v === null) return;
+        const h = (plotH * v) / top;
+        svg.append(bar(mid + (k - series.length / 2) * barW, 8 + plotH - h, barW - 1, h, colour, key, r));
+      });
+      if (i % step === 0) svg.append(svgNode("text", { x: mid, y: height - 6, "text-anchor": "middle" }, label(r, col)));
+    });
+    svg.append(svgNode("line", { class: "axis", x1: left, x2: width, y1: 8 + plotH, y2: 8 + plotH }));
+    return svg;
+  }
+  const width = 560, left = 150, right = 44, rowH = 6 + 12 * series.length, plotW = width - left - right;
+  const height = rows.length * rowH + 18;
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  for (const f of [0, 0.5, 1]) {
+    const x = left + plotW * f;
+    svg.append(svgNode("line", { class: f ? "grid-line" : "axis", x1: x, x2: x, y1: 0, y2: height - 16 }),
+      svgNode("text", { x, y: height - 4, "text-anchor": "middle" }, tick(top * f)));
+  }
+  rows.forEach((r, i) => {
+    const y0 = i * rowH + 3;
+    const text = label(r, col);
+    svg.append(svgNode("text", { x: left - 6, y: y0 + (rowH - 6) / 2 + 4, "text-anchor": "end" }, text.length > 24 ? text.slice(0, 23) + "…" : text));
+    series.forEach(([key, , colour], k) => {
+      const v = value(r, key);
+      if (v === null) return;
+      const w = (plotW * v) / top;
+      svg.append(bar(left, y0 + k * 12, w, 10, colour, key, r),
+        svgNode("text", { x: left + w + 4, y: y0 + k * 12 + 9 }, spec.share ? `${Math.round(v * 100)}%` : cell(v)));
+    });
+  });
+  return svg;
 }
 
 // ------------------------------------------------------------------ clocks

@@ -111,6 +111,10 @@ class PipelineMetrics:
     def watch_stt_queue(self, read: Callable[[], int]) -> None:
         """``read()`` gives the number of utterances waiting for speech to text."""
 
+    def watch_agent_backlog(self, worker: str, read: Callable[[], tuple[float, int, float]]) -> None:
+        """``read()`` gives whisper worker ``worker``'s agent utterances waiting behind customer ones:
+        (seconds of audio, utterances, seconds the oldest has waited)."""
+
     def watch_timed_out_channels(self, read: Callable[[], int]) -> None:
         """``read()`` gives how many call channels the idle timeout has closed (no end marker came)."""
 
@@ -192,6 +196,8 @@ class PrometheusMetrics(PipelineMetrics):
                                      "Webhook messages about escalation cases, by result (sent, failed after "
                                      "retries, dropped from a full queue).", label="result")
         self.registry.register(self.webhooks)
+        self.agent_backlog = _AgentBacklogCollector()
+        self.registry.register(self.agent_backlog)
         self.open_cases = Gauge("callradar_cases_open", "Escalation cases this worker owns that are not resolved.",
                                 **reg)
 
@@ -253,6 +259,9 @@ class PrometheusMetrics(PipelineMetrics):
     def watch_stt_queue(self, read: Callable[[], int]) -> None:
         self.stt_queue.set_function(read)
 
+    def watch_agent_backlog(self, worker: str, read: Callable[[], tuple[float, int, float]]) -> None:
+        self.agent_backlog.reads[worker] = read
+
     def watch_timed_out_channels(self, read: Callable[[], int]) -> None:
         self.timed_out.read = read
 
@@ -303,6 +312,33 @@ class _ReadCounter:
         for value, read in self.reads.items():
             family.add_metric([value], read())
         yield family
+
+
+class _AgentBacklogCollector:
+    """The agent side's backlog per whisper worker, read at scrape time (pipeline/stages/stt_queue.py)."""
+
+    FAMILIES = (
+        ("callradar_stt_agent_backlog_seconds", "Seconds of agent audio waiting behind customer utterances."),
+        ("callradar_stt_agent_backlog_utterances", "Agent utterances waiting behind customer utterances."),
+        ("callradar_stt_agent_oldest_wait_seconds", "How long the oldest waiting agent utterance has waited."),
+    )
+
+    def __init__(self):
+        self.reads: dict[str, Callable[[], tuple[float, int, float]]] = {}
+
+    def describe(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        return [GaugeMetricFamily(name, doc, labels=["worker"]) for name, doc in self.FAMILIES]
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        families = [GaugeMetricFamily(name, doc, labels=["worker"]) for name, doc in self.FAMILIES]
+        for worker, read in sorted(self.reads.items()):
+            for family, value in zip(families, read()):
+                family.add_metric([worker], value)
+        yield from families
 
 
 class _LagCollector:

@@ -28,6 +28,9 @@ class SettingsError(ValueError):
 
 STAGES = ("transcribe", "score", "trigger")  # what a worker can run (callradar worker --stages)
 
+# What CALLRADAR_STT_PRIORITY may name (pipeline/stages/stt_queue.py).
+STT_PRIORITIES = ("customer-first", "fifo")
+
 # What CALLRADAR_REDACT_TYPES may name; here, below pipeline/audio/redact.py, so settings can check it.
 PII_TYPES = ("card", "ssn", "phone", "email")
 
@@ -92,9 +95,14 @@ class Settings:
     # A call channel whose audio stops without an end marker (a call that never ends) is
     # closed, and its open utterance transcribed, after this many seconds with no audio.
     channel_idle_timeout_s: float = 60.0
-    # Overload: at most this many finished utterances wait for speech to text; beyond it the
+    # Overload: at most this many finished (customer-first: customer) utterances wait for speech to text; beyond it the
     # stage stops reading audio (Kafka keeps the backlog), so memory stays bounded.
     stt_queue_max: int = 64
+    # Overload order (pipeline/stages/stt_queue.py): customer-first sends customer utterances to
+    # Whisper before agent ones, and lets up to stt_agent_backlog_s seconds of agent audio per
+    # whisper worker wait behind them before ingest pauses; fifo: first finished, first transcribed.
+    stt_priority: str = "customer-first"
+    stt_agent_backlog_s: float = 600.0
 
     # Text encoder and heads.
     encoder_model: str = "all-MiniLM-L6-v2"
@@ -260,6 +268,11 @@ def _validate(s: Settings) -> None:
         raise SettingsError("CALLRADAR_WHISPER_WORKERS must be at least 1")
     if s.stt_queue_max < 1:
         raise SettingsError("CALLRADAR_STT_QUEUE_MAX must be at least 1")
+    if s.stt_priority not in STT_PRIORITIES:
+        raise SettingsError(f"CALLRADAR_STT_PRIORITY={s.stt_priority!r}: choose from {', '.join(STT_PRIORITIES)}")
+    if not s.stt_agent_backlog_s >= 0 or s.stt_agent_backlog_s == float("inf"):
+        raise SettingsError(f"CALLRADAR_STT_AGENT_BACKLOG_S={s.stt_agent_backlog_s!r}: must be a number of "
+                            "seconds >= 0 (0: an agent utterance waits to be queued while another waits)")
     if s.shed_assist_after_s <= 0:
         raise SettingsError("CALLRADAR_SHED_ASSIST_AFTER_S must be > 0")
     if s.models_reload_s <= 0:

@@ -5,14 +5,26 @@ No Kafka here: pipeline/kafka/app.py puts finished utterances in and sends what 
 * One queue per whisper worker (``CALLRADAR_WHISPER_WORKERS``), a call always in
   the same one, so a channel's utterances come out in order (its saved progress
   and held audio rely on that); the queues' model calls run at once.
+* Customer first (``CALLRADAR_STT_PRIORITY=customer-first``, the default): an
+  alert is driven by what the customer says, so a batch holds customer
+  utterances only while any waits; agent utterances go when none does. Up to
+  ``CALLRADAR_STT_AGENT_BACKLOG_S`` seconds of agent audio per queue wait
+  without stopping ingest (they do not count against ``CALLRADAR_STT_QUEUE_MAX``);
+  past that bound an agent utterance waits to be queued, like a full queue:
+  ingest pauses, the backlog stays in Kafka, the agent side drains, and memory
+  stays bounded. Nothing is dropped, each channel stays in order (its lane is
+  first in, first out), and a waiting utterance keeps its audio's offsets held
+  (pipeline/kafka/acks.py) until it is sent. ``fifo`` is the order before.
 * Transcribe ahead (``CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS``): once an open
   utterance has been followed by that much silence, the utterance it will
-  become is transcribed then, if its queue is empty: one guess at a time, on a
-  model worker of its own, so a guess never holds up an utterance that has
-  ended. When the silence reaches the end-of-utterance length with the same
-  bounds, that transcript is used and the model is not called again: the
-  end-of-utterance wait and the model time overlap. If speech resumes first,
-  the guess is wasted CPU (bench/transcribe_ahead.py measures how much).
+  become is transcribed then, if no finished utterance of its priority waits
+  (customer first: a customer guess ignores waiting agent utterances; an agent
+  guess needs the queue empty): one guess at a time, on a model worker of its
+  own, so a guess never holds up an utterance that has ended. When the silence
+  reaches the end-of-utterance length with the same bounds, that transcript is
+  used and the model is not called again: the end-of-utterance wait and the
+  model time overlap. If speech resumes first, the guess is wasted CPU
+  (bench/transcribe_ahead.py measures how much).
 """
 
 from __future__ import annotations
@@ -20,27 +32,105 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
+from collections import deque
 from concurrent.futures import Executor
 
+from callradar.pipeline.settings import STT_PRIORITIES
 from callradar.pipeline.stages.transcribe import MODEL_RATE, PendingUtterance, TranscribeProcessor
 
 BATCH = 8  # utterances handed to the speech model at once
+PRIORITIES = STT_PRIORITIES  # CALLRADAR_STT_PRIORITY: customer-first | fifo
+
+
+class UtteranceQueue:
+    """One whisper worker's finished utterances waiting for the model, in two lanes.
+
+    ``customer-first``: customers (at most ``maxsize`` waiting) before agents (up to
+    ``agent_backlog_s`` of audio waiting). ``fifo``: one lane, ``maxsize`` in all.
+    """
+
+    def __init__(self, maxsize: int, priority: str = "customer-first", agent_backlog_s: float = 600.0,
+                 clock=time.monotonic):
+        if priority not in PRIORITIES:
+            raise ValueError(f"priority {priority!r}: choose from {', '.join(PRIORITIES)}")
+        self.maxsize = maxsize
+        self.priority = priority
+        self.agent_backlog_s = agent_backlog_s
+        self.clock = clock
+        self.first: deque[PendingUtterance] = deque()  # customer (all, for fifo)
+        self.agent: deque[PendingUtterance] = deque()  # customer-first only
+        self.agent_audio_s = 0.0  # audio of the agent lane, seconds
+        self.changed = asyncio.Condition()
+
+    def empty(self) -> bool:
+        return not self.first and not self.agent
+
+    def qsize(self) -> int:
+        return len(self.first) + len(self.agent)
+
+    def customer_waits(self) -> bool:
+        """A finished customer utterance waits (fifo: any utterance, as every one is first in line)."""
+        return bool(self.first)
+
+    def agent_backlog(self) -> tuple[float, int, float]:
+        """(seconds of agent audio, agent utterances, seconds the oldest has waited) in this queue."""
+        oldest = self.clock() - self.agent[0].queued_at if self.agent else 0.0
+        return self.agent_audio_s, len(self.agent), max(0.0, oldest)
+
+    def _lane(self, utt: PendingUtterance) -> deque:
+        return self.agent if self.priority == "customer-first" and utt.speaker == "agent" else self.first
+
+    def _room_for(self, utt: PendingUtterance) -> bool:
+        if self._lane(utt) is self.agent:
+            return not self.agent or self.agent_audio_s < self.agent_backlog_s
+        return len(self.first) < self.maxsize
+
+    async def put(self, utt: PendingUtterance) -> None:
+        """Waits while its lane is full: ingest stops reading and the backlog stays in Kafka."""
+        async with self.changed:
+            await self.changed.wait_for(lambda: self._room_for(utt))
+            utt.queued_at = self.clock()
+            lane = self._lane(utt)
+            lane.append(utt)
+            if lane is self.agent:
+                self.agent_audio_s += len(utt.audio) / MODEL_RATE
+            self.changed.notify_all()
+
+    async def take(self, size: int) -> list[PendingUtterance]:
+        """The next batch, waiting for one: customers (or, fifo, the oldest) while any wait, else agents."""
+        async with self.changed:
+            await self.changed.wait_for(lambda: not self.empty())
+            lane = self.first if self.first else self.agent
+            batch = [lane.popleft() for _ in range(min(size, len(lane)))]
+            if lane is self.agent:
+                self.agent_audio_s = max(0.0, self.agent_audio_s - sum(len(u.audio) for u in batch) / MODEL_RATE)
+                if not self.agent:
+                    self.agent_audio_s = 0.0  # no float drift left over
+            now = self.clock()
+            for utt in batch:
+                utt.queued_s = max(0.0, now - utt.queued_at)
+            self.changed.notify_all()
+            return batch
 
 
 class SpeechQueue:
     """The transcribe stage's speech-to-text side; the app feeds it utterances and sends its transcripts."""
 
-    def __init__(self, stt, pool: Executor, workers: int, queue_max: int, ahead_ms: int, metrics):
+    def __init__(self, stt, pool: Executor, workers: int, queue_max: int, ahead_ms: int, metrics,
+                 priority: str = "customer-first", agent_backlog_s: float = 600.0):
         self.stt = stt
         self.pool = pool
         self.workers = workers
-        self.queues = [asyncio.Queue(maxsize=max(1, queue_max // workers)) for _ in range(workers)]
+        self.queues = [UtteranceQueue(max(1, queue_max // workers), priority, agent_backlog_s)
+                       for _ in range(workers)]
         self.ahead_ms = ahead_ms
         self.metrics = metrics
         self.guessing = 0  # guesses in flight: one at a time, on a model worker of their own
         self.ahead: dict[str, tuple[tuple[float, float], asyncio.Future]] = {}  # utterance id -> (bounds, transcript)
+        for i, queue in enumerate(self.queues):
+            metrics.watch_agent_backlog(str(i), queue.agent_backlog)
 
-    def queue_for(self, call_id: str) -> asyncio.Queue:
+    def queue_for(self, call_id: str) -> UtteranceQueue:
         return self.queues[zlib.crc32(call_id.encode()) % self.workers]
 
     async def put(self, utt: PendingUtterance) -> None:
@@ -51,9 +141,11 @@ class SpeechQueue:
         return sum(q.qsize() for q in self.queues)
 
     def guess(self, processor: TranscribeProcessor, call_id: str, channel: str) -> None:
-        """After a chunk: transcribe the channel's open utterance ahead if it may have ended, its queue
-        is empty and no other guess is running."""
-        if not self.ahead_ms or self.guessing or not self.queue_for(call_id).empty():
+        """After a chunk: transcribe the channel's open utterance ahead if it may have ended, no finished
+        utterance it would have to wait behind is queued, and no other guess is running."""
+        queue = self.queue_for(call_id)
+        busy = queue.customer_waits() if channel == "customer" else not queue.empty()
+        if not self.ahead_ms or self.guessing or busy:
             return
         utt = processor.tentative(call_id, channel, self.ahead_ms)
         if utt is None:
@@ -69,11 +161,8 @@ class SpeechQueue:
         for utterance_id in [u for u in self.ahead if u.startswith(prefixes)]:
             self._wasted(self.ahead.pop(utterance_id)[1])
 
-    async def next_batch(self, queue: asyncio.Queue) -> list[PendingUtterance]:
-        batch = [await queue.get()]
-        while len(batch) < BATCH and not queue.empty():
-            batch.append(queue.get_nowait())
-        return batch
+    async def next_batch(self, queue: UtteranceQueue) -> list[PendingUtterance]:
+        return await queue.take(BATCH)
 
     async def transcribe(self, batch: list[PendingUtterance]) -> list:
         """Transcripts of the batch, in order: those made ahead where the bounds match, the rest now.

@@ -154,7 +154,8 @@ class Triggers:
             "prompt_id": suggestion.prompt.id, "call_time": float(end_time), "audio_end_ts": 0.0,
             "created_ts": 0.0, "route": route,
         }
-        why = ", ".join(f"{r['feature']}={r['value']:g}" for r in reasons if isinstance(r, dict)
+        why = ", ".join(r["text"] if isinstance(r.get("text"), str) and r["text"] else f"{r['feature']}={r['value']:g}"
+                        for r in reasons if isinstance(r, dict)
                         and "feature" in r and isinstance(r.get("value"), (int, float)))
         supervisor = f"Escalation risk {risk:.2f}: {category.replace('_', ' ')}"
         supervisor += f" ({why})" if why else ""

@@ -424,6 +424,45 @@ def model_set_mismatch(risk: tuple[str, dict], heads: dict[str, tuple[str, dict 
             f"are {has}; promote the heads it was trained on, or retrain it on these (callradar train risk)")
 
 
+# A risk model whose held-out call AUROC is lower than the model it replaces by more than this is
+# refused. Small on purpose: on a few hundred held-out calls AUROC moves by a few hundredths between
+# draws, so this refuses a model that is clearly worse, not one that merely failed to improve.
+PROMOTION_AUROC_TOLERANCE = 0.01
+
+
+def heldout_regression(version: str, card: dict, replaced: tuple[str, dict],
+                       tolerance: float = PROMOTION_AUROC_TOLERANCE) -> str | None:
+    """Why risk ``version`` must not replace ``replaced`` (version, card), or None.
+
+    Judged on the comparison ``callradar train risk`` records in the card
+    (``heldout_comparison``): the new model and the model then current, on the same
+    held-out calls. None when the card records no comparison (a model from elsewhere)
+    or it has no AUROC. Refused when the comparison was made against another model
+    than the one it would replace, since it says nothing about that one.
+    """
+    comp = card.get("heldout_comparison")
+    if not isinstance(comp, dict):
+        return None
+    base, new_auc = comp.get("baseline") or {}, (comp.get("new") or {}).get("auroc")
+    base_auc = (comp.get("baseline_metrics") or {}).get("auroc")
+    if not isinstance(new_auc, (int, float)) or not isinstance(base_auc, (int, float)):
+        return None
+    replaced_version, replaced_card = replaced
+    same = (base.get("model_sha256") == replaced_card.get("sha256") if base.get("model_sha256")
+            and replaced_card.get("sha256") else base.get("model_version") == replaced_card.get("version"))
+    if not same:
+        return (f"risk {version} was compared on its held-out calls with risk {base.get('registry_version', '?')} "
+                f"({base.get('model_version', '?')}), not with risk {replaced_version} "
+                f"({replaced_card.get('version', '?')}), which it would replace; retrain it while "
+                f"{replaced_version} is current (callradar train risk) to compare the two")
+    if new_auc < base_auc - tolerance:
+        held = comp.get("heldout") or {}
+        return (f"risk {version} did worse than risk {replaced_version} on its held-out calls: call AUROC "
+                f"{new_auc:.3f} against {base_auc:.3f}, lower by {base_auc - new_auc:.3f} (more than the "
+                f"{tolerance:g} allowed; {held.get('calls', '?')} calls, {held.get('escalated', '?')} escalated)")
+    return None
+
+
 def resolve_versions(registry: Registry | None, pins: dict[str, str] | None = None) -> dict[str, tuple[str, Path]]:
     """kind -> (version, folder) for what should run: pins (a version or a folder) over the registry."""
     out = {}

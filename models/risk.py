@@ -14,8 +14,21 @@ measures every model against. Both use this schema and load the same way:
     {"schema": "callradar.risk/1", "version": str, "kind": "prior" | "trained",
      "feature_names": [str], "coef": [float], "means": [float], "scales": [float > 0],
      "intercept": float,
-     "calibration": {"x": [strictly increasing in 0..1], "y": [non-decreasing in 0..1]}  # optional
+     "calibration": {"x": [strictly increasing in 0..1], "y": [non-decreasing in 0..1]},  # optional
+     "shrink": {"k": float > 0, "count": str, "features": [str]}  # optional; schema callradar.risk/2
     }
+
+Shrinkage (``shrink``): early in a call a mean over two utterances says little, and a
+live alert fires on the highest reading over the call, so the listed features are
+pulled toward the training mean by ``w = n / (n + k)``, ``n`` the feature ``count``
+(customer utterances so far): ``x' = mean + w (x - mean)``. Training applies the very
+same :func:`shrink_weight` before fitting. A model with ``shrink`` is written as
+``callradar.risk/2``, so an older reader refuses it instead of ignoring it.
+
+Reasons: the features with the largest positive contributions, each with the
+feature id, its value and contribution (for data scientists) and a sentence a
+supervisor reads (``text``, :func:`reason_text`): "customer repeated the same
+request 3 times", "asked for a manager".
 
 ``feature_names`` may be any subset of FEATURE_NAMES, in any order; a name the
 feature code does not compute is refused, so a model can never silently read
@@ -35,6 +48,7 @@ from callradar.models.call_features import FEATURE_NAMES
 from callradar.models.types import RiskReading
 
 SCHEMA = "callradar.risk/1"
+SCHEMA_SHRINK = "callradar.risk/2"  # the same plus ``shrink``
 DEFAULT_RISK_DIR = Path(__file__).resolve().parent / "artifacts" / "risk"
 PRIOR_RISK_DIR = Path(__file__).resolve().parent / "artifacts" / "risk-prior"  # the baseline
 MODEL_FILE = "model.json"
@@ -50,6 +64,67 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def shrink_weight(n, k: float):
+    """``n / (n + k)``: how far a shrunk feature may move from the training mean (numbers or numpy arrays)."""
+    return n / (n + k) if k > 0 else n * 0 + 1.0
+
+
+def _times(n: float) -> str:
+    n = int(round(n))
+    return "once" if n == 1 else "twice" if n == 2 else f"{n} times"
+
+
+# feature -> (sentence when its value above the mean raised the risk, sentence when a value below it did);
+# ``{v}`` is the value, ``{times}`` the value as a count ("3 times"), ``{pct}`` a rate as a percentage.
+REASON_TEXTS: dict[str, tuple[str, str]] = {
+    "cust_neg_ewma": ("customer negative in the last few utterances", "customer less positive than usual lately"),
+    "cust_neg_peak": ("customer very negative at one point", "customer never clearly positive"),
+    "cust_neg_slope": ("customer getting more negative", "customer mood not improving"),
+    "cust_neg_streak": ("customer negative {times} in a row", "customer mood not improving"),
+    "frustration_max": ("customer very frustrated at one point", "customer frustration"),
+    "frustration_ewma": ("customer frustrated in the last few utterances", "customer frustration"),
+    "intent_max": ("customer asked to escalate, complained or threatened to leave",
+                   "customer escalation intent"),
+    "intent_recent": ("customer asked to escalate, complained or threatened to leave",
+                      "customer escalation intent"),
+    "intent_count": ("customer asked to escalate or complained {times}", "customer escalation intent"),
+    "intent_corroborated": ("customer asked to escalate, complained or threatened to leave more than once",
+                      "customer escalation intent"),
+    "kw_supervisor_request": ("asked for a manager", "asked for a manager"),
+    "kw_cancellation": ("threatened to cancel", "threatened to cancel"),
+    "kw_legal_threat": ("mentioned legal action", "mentioned legal action"),
+    "kw_complaint": ("made a complaint", "made a complaint"),
+    "kw_repeat_contact": ("said they have called about this before", "said they have called before"),
+    "cust_talk_share": ("customer doing most of the talking", "customer barely getting a word in"),
+    "interruptions_by_customer": ("customer interrupted the agent {times}", "customer interruptions"),
+    "interruptions_by_agent": ("agent interrupted the customer {times}", "agent interruptions"),
+    "overlap_s": ("both talking at once for {v:.0f} s", "talking over each other"),
+    "dead_air_max_s": ("a silence of {v:.0f} s", "long silences"),
+    "dead_air_total_s": ("{v:.0f} s of silence in all", "silences"),
+    "duration_s": ("a long call ({v:.0f} s so far)", "a short call so far"),
+    "agent_empathy_count": ("agent empathy", "agent has shown little empathy"),
+    "agent_empathy_rate": ("agent empathy", "agent has shown little empathy"),
+    "cust_turns": ("many customer turns ({v:.0f})", "few customer turns so far"),
+    "cust_neg_mean": ("customer negative on average this call", "customer less negative than usual"),
+    "cust_pos_mean": ("customer positive on average this call", "customer seldom positive this call"),
+    "frustration_mean": ("customer frustrated on average this call", "customer frustration"),
+    "cust_corrections": ("customer corrected the agent {times}", "customer corrections"),
+    "cust_repeats": ("customer repeated the same request {times}", "customer repeats"),
+    "cust_repeat_max": ("customer said much the same thing again", "customer repeats"),
+    "agent_reasks": ("agent asked the customer to repeat or explain {times}", "agent asking again"),
+    "cust_unanswered": ("customer questions left unanswered: {v:.0f}", "unanswered questions"),
+    "hold_transfer": ("hold or transfer mentioned {times}", "hold or transfer"),
+    "cust_thanks_rate": ("customer thanking the agent often", "customer seldom thanks the agent"),
+    "cust_negation_rate": ("customer often says no or not ({pct:.0f} % of utterances)", "customer negations"),
+}
+
+
+def reason_text(name: str, value: float, above_mean: bool) -> str:
+    """The sentence a supervisor sees for a feature that raised the risk (the feature id if none is written)."""
+    up, down = REASON_TEXTS.get(name, (name, name))
+    return (up if above_mean else down).format(v=value, times=_times(value), pct=100 * value)
+
+
 def _sigmoid(z: float) -> float:
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
@@ -61,7 +136,7 @@ class RiskModel:
     """A loaded, validated risk model. Build with :meth:`load` or :meth:`from_dict`."""
 
     def __init__(self, feature_names, coef, means, scales, intercept, version,
-                 kind="trained", calibration=None):
+                 kind="trained", calibration=None, shrink=None):
         self.feature_names = tuple(feature_names)
         self.coef = tuple(float(c) for c in coef)
         self.means = tuple(float(m) for m in means)
@@ -70,6 +145,9 @@ class RiskModel:
         self.version = str(version)
         self.kind = kind
         self.calibration = calibration  # (xs, ys) or None
+        self.shrink = ({"k": float(shrink["k"]), "count": shrink["count"], "features": tuple(shrink["features"])}
+                       if shrink else None)  # {"k", "count", "features"} or None
+        self._shrunk = frozenset(shrink["features"]) if shrink else frozenset()
 
     # ------------------------------------------------------------------ loading
 
@@ -112,8 +190,10 @@ class RiskModel:
 
         if not isinstance(doc, dict):
             fail(f"expected a JSON object, got {type(doc).__name__}")
-        if doc.get("schema") != SCHEMA:
-            fail(f"schema is {doc.get('schema')!r}; expected {SCHEMA!r}")
+        if doc.get("schema") not in (SCHEMA, SCHEMA_SHRINK):
+            fail(f"schema is {doc.get('schema')!r}; expected {SCHEMA!r} or {SCHEMA_SHRINK!r}")
+        if (doc.get("shrink") is not None) != (doc["schema"] == SCHEMA_SHRINK):
+            fail(f"a model with shrink has schema {SCHEMA_SHRINK!r}, one without has {SCHEMA!r}")
         for key in ("version", "feature_names", "coef", "means", "scales", "intercept"):
             if key not in doc:
                 fail(f"missing field {key!r}")
@@ -144,12 +224,15 @@ class RiskModel:
         calibration = None
         if doc.get("calibration") is not None:
             calibration = _check_calibration(doc["calibration"], fail)
+        shrink = None
+        if doc.get("shrink") is not None:
+            shrink = _check_shrink(doc["shrink"], names, fail)
         return cls(names, doc["coef"], doc["means"], doc["scales"], doc["intercept"],
-                   doc["version"], kind, calibration)
+                   doc["version"], kind, calibration, shrink)
 
     def to_dict(self) -> dict:
         doc = {
-            "schema": SCHEMA,
+            "schema": SCHEMA_SHRINK if self.shrink else SCHEMA,
             "version": self.version,
             "kind": self.kind,
             "feature_names": list(self.feature_names),
@@ -160,6 +243,9 @@ class RiskModel:
         }
         if self.calibration is not None:
             doc["calibration"] = {"x": list(self.calibration[0]), "y": list(self.calibration[1])}
+        if self.shrink is not None:
+            doc["shrink"] = {"k": self.shrink["k"], "count": self.shrink["count"],
+                             "features": list(self.shrink["features"])}
         return doc
 
     def save(self, directory: str | Path, card: dict | None = None) -> Path:
@@ -177,29 +263,51 @@ class RiskModel:
     # ------------------------------------------------------------------ scoring
 
     def predict(self, features: Mapping[str, float]) -> RiskReading:
-        """Risk of the call so far, with up to three features that pushed it up most."""
+        """Risk of the call so far, with up to three features that pushed it up most, in words."""
         contributions = []
         z = self.intercept
+        w = 1.0
+        if self.shrink is not None:
+            w = shrink_weight(self._value(features, self.shrink["count"]), self.shrink["k"])
         for name, c, m, s in zip(self.feature_names, self.coef, self.means, self.scales):
-            try:
-                value = float(features[name])
-            except KeyError:
-                raise ValueError(f"features lack {name!r}, which risk model {self.version} needs") from None
-            if not math.isfinite(value):
-                raise ValueError(f"feature {name!r} is {value}")
-            term = c * (value - m) / s
+            value = self._value(features, name)
+            term = c * (value - m) / s * (w if name in self._shrunk else 1.0)
             z += term
-            contributions.append((term, name, value))
+            contributions.append((term, name, value, value >= m))
         risk = _sigmoid(z)
         if self.calibration is not None:
             risk = _interp(risk, *self.calibration)
         contributions.sort(key=lambda t: -t[0])
         reasons = [
-            {"feature": name, "value": round(value, 4), "contribution": round(term, 4)}
-            for term, name, value in contributions[:TOP_REASONS]
+            {"feature": name, "value": round(value, 4), "contribution": round(term, 4),
+             "text": reason_text(name, value, above)}
+            for term, name, value, above in contributions[:TOP_REASONS]
             if round(term, 4) > 0
         ]
         return RiskReading(risk=min(1.0, max(0.0, risk)), reasons=reasons, model_version=self.version)
+
+
+    def _value(self, features: Mapping[str, float], name: str) -> float:
+        try:
+            value = float(features[name])
+        except KeyError:
+            raise ValueError(f"features lack {name!r}, which risk model {self.version} needs") from None
+        if not math.isfinite(value):
+            raise ValueError(f"feature {name!r} is {value}")
+        return value
+
+
+def _check_shrink(shrink, names, fail) -> dict:
+    if not isinstance(shrink, dict) or set(shrink) != {"k", "count", "features"}:
+        fail("shrink must be an object with k, count and features")
+    if not _finite(shrink["k"]) or shrink["k"] <= 0:
+        fail("shrink k must be a number > 0")
+    if shrink["count"] not in FEATURE_NAMES:
+        fail(f"shrink count {shrink['count']!r} is not a feature the feature code computes")
+    feats = shrink["features"]
+    if not isinstance(feats, list) or not all(isinstance(f, str) and f in names for f in feats):
+        fail("shrink features must be a list of the model's own features")
+    return {"k": float(shrink["k"]), "count": shrink["count"], "features": tuple(feats)}
 
 
 def _check_calibration(cal, fail) -> tuple[tuple[float, ...], tuple[float, ...]]:

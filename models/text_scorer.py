@@ -89,13 +89,13 @@ class TextScorer:
         sentiments = self.sentiment.predict(emb, texts)
         p_intent = self.intent.predict(emb, texts)
         out = []
-        for text, speaker, (label, scores, frustration), p in zip(texts, speakers, sentiments, p_intent):
+        for text, speaker, (label, scores, frustration), p, vector in zip(texts, speakers, sentiments, p_intent, emb):
             hits = self.rules.match(text)
             if speaker == "customer":
                 intent, empathy = fuse_intent(float(p), hits, self.rules.weights), 0.0
             else:
                 intent, empathy = float(p), self.rules.empathy(text)
-            out.append(TextScores(label, scores, frustration, round(intent, 6), hits, empathy))
+            out.append(TextScores(label, scores, frustration, round(intent, 6), hits, empathy, vector))
         return out
 
     def score(self, text: str, speaker: str = "customer") -> TextScores:

@@ -33,6 +33,9 @@ class TextScores:
     intent: float  # P(asks to escalate, complains or threatens to leave)
     keywords: tuple[KeywordHit, ...] = ()
     empathy: float = 0.0  # agent utterances: 0..1 how much empathy phrasing was used
+    # The encoder's L2-normalised embedding (float32 vector) the heads read; the call
+    # features use it to see a customer repeating a request. Never put on a record.
+    embedding: object = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class ScoredUtterance:
     end: float
     text: str
     scores: TextScores
+    # From speech to text, where known (live calls, archived calls): whether it is a noise fragment.
+    confidence: float | None = None
+    no_speech_prob: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,5 +57,5 @@ class RiskReading:
     """P(escalation | the call so far) and the features that pushed it most."""
 
     risk: float
-    reasons: list[dict] = field(default_factory=list)  # {"feature", "value", "contribution"}
+    reasons: list[dict] = field(default_factory=list)  # {"feature", "value", "contribution", "text"}
     model_version: str = ""

@@ -389,6 +389,8 @@ class Utterance(Record):
     audio_end_ts: float  # wall-clock time the last voiced audio was captured
     emitted_ts: float = 0.0
     model: str = ""
+    no_speech_prob: float | None = None  # Whisper's, highest over segments; None from older producers
+    queued_s: float | None = None  # seconds it waited for speech to text (agent side behind); None from older producers
 
     def validate(self) -> None:
         _check(isinstance(self.call_id, str) and self.call_id, "utterance: bad call_id")
@@ -397,6 +399,7 @@ class Utterance(Record):
         for name in ("start", "end", "confidence", "audio_end_ts"):
             _check(_is_number(getattr(self, name)), f"utterance: {name} must be a finite number")
         _check(self.end >= self.start >= 0, "utterance: need 0 <= start <= end")
+        _check(self.queued_s is None or self.queued_s >= 0, "utterance: queued_s must be >= 0")
 
 
 @dataclass
@@ -416,7 +419,7 @@ class Score(Record):
     intent: float  # P(customer asks to escalate, complains or threatens to leave)
     keywords: list  # [{"category": ..., "phrase": ..., "matched": ...}]
     risk: float  # P(escalation | call so far)
-    reasons: list  # [{"feature": ..., "value": ..., "contribution": ...}] strongest first
+    reasons: list  # [{"feature": ..., "value": ..., "contribution": ..., "text": ...}] strongest first
     model_version: str
     audio_end_ts: float
     scored_ts: float = 0.0

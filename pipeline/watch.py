@@ -41,7 +41,7 @@ class LiveView:
 
     def alert_line(self, a: Alert) -> str:
         if a.alert_type == "escalation_risk":
-            reasons = ", ".join(str(r.get("feature", r)) for r in a.reasons[:3]) if a.reasons else a.trigger
+            reasons = ", ".join(str(r.get("text") or r.get("feature", r)) for r in a.reasons[:3]) if a.reasons else a.trigger
             route = f" -> {a.route.get('team', '')}" if a.route.get("team") else ""
             head = self.paint(f"!! ALERT {a.call_id}", "red", "bold")
             return f"{head} risk {a.risk:.2f} [{a.trigger}] {reasons}{route}"

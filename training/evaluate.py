@@ -319,3 +319,88 @@ def prior_model():
     from callradar.models.risk import PRIOR_RISK_DIR, RiskModel
 
     return RiskModel.load(PRIOR_RISK_DIR)
+
+
+# ---------------------------------------------------------------- learning curve and the held-out comparison
+
+CURVE_SIZES = (100, 300, 1000)
+CURVE_SEEDS = 3
+# What a promotion is judged by (models/registry.py reads these from the card's heldout_comparison).
+COMPARED = ("auroc", "auroc_before_escalation", "pr_auc", "precision", "recall", "false_alarm_rate",
+            "median_lead_time_s", "paired_median_lead_time_s", "paired_calls")
+
+
+def curve_points(n_calls: int, sizes=CURVE_SIZES) -> list[int]:
+    """Training-set sizes for the learning curve: the sizes below ``n_calls``, then all of them.
+
+    With fewer than three points (small data), a quarter and a half of the calls are added,
+    so the curve still says whether more calls would help.
+    """
+    points = sorted({s for s in sizes if 0 < s < n_calls} | {n_calls})
+    if len(points) < 3:
+        points = sorted(set(points) | {s for s in (n_calls // 4, n_calls // 2) if s >= 8})
+    return points
+
+
+def stratified_subsample(cfs: list[CallFeatures], size: int, seed: int, min_per_outcome: int = 2) -> list[CallFeatures]:
+    """``size`` whole calls with the outcome mix of ``cfs`` (at least ``min_per_outcome`` of each)."""
+    rng = np.random.default_rng(seed)
+    esc = [cf for cf in cfs if cf.call.outcome == "escalated"]
+    calm = [cf for cf in cfs if cf.call.outcome != "escalated"]
+    if size >= len(cfs):
+        return list(cfs)
+    k = int(round(size * len(esc) / len(cfs)))
+    k = min(len(esc), max(min_per_outcome, k), size - min(min_per_outcome, len(calm)))
+    pick = lambda group, n: [group[i] for i in sorted(rng.choice(len(group), n, replace=False))]
+    return pick(esc, k) + pick(calm, size - k)
+
+
+def learning_curve(train_cfs: list[CallFeatures], heldout_cfs: list[CallFeatures], fit, *, threshold: float,
+                   horizon_s: float = HORIZON_S, sizes=CURVE_SIZES, seeds: int = CURVE_SEEDS,
+                   log=None) -> list[dict]:
+    """Held-out call AUROC / PR-AUC of models fitted on more and more of the training calls.
+
+    ``fit(cfs, seed)`` returns a model (the same fit as the final model). Each point draws
+    whole calls (a call's prefixes are never split), stratified by outcome, ``seeds`` times:
+    the spread says how much of a difference between two points is the draw.
+    """
+    import time
+
+    out = []
+    for size in curve_points(len(train_cfs), sizes):
+        runs = []
+        for seed in range(seeds):
+            t0 = time.monotonic()
+            sample = stratified_subsample(train_cfs, size, seed)
+            m = evaluate_models({"m": fit(sample, seed)}, heldout_cfs, threshold, horizon_s)["m"]
+            runs.append(m)
+            if log:
+                log(f"learning curve: {size} calls, seed {seed}: held-out call AUROC {fmt_metric(m['auroc'])} "
+                    f"({time.monotonic() - t0:.1f} s)")
+        point = {"calls": size, "escalated": sum(cf.call.outcome == "escalated" for cf in sample), "seeds": seeds}
+        for key in ("auroc", "pr_auc"):
+            vals = [r[key] for r in runs if r[key] is not None]
+            point[key] = [r[key] for r in runs]
+            point[f"{key}_mean"] = round(float(np.mean(vals)), 4) if vals else None
+            point[f"{key}_sd"] = round(float(np.std(vals)), 4) if vals else None
+        out.append(point)
+    return out
+
+
+def heldout_comparison(new, baseline, cfs: list[CallFeatures], threshold: float, horizon_s: float = HORIZON_S, *,
+                       baseline_info: dict, heldout_info: dict) -> dict:
+    """New model against the model it would replace, on the same held-out calls: what the card records
+    and ``callradar models promote`` judges (models/registry.py, ``heldout_regression``)."""
+    m = evaluate_models({"new": new, "baseline": baseline}, cfs, threshold, horizon_s)
+    new_m, base_m = m["new"], m["baseline"]
+    diff = (round(new_m["auroc"] - base_m["auroc"], 4)
+            if new_m["auroc"] is not None and base_m["auroc"] is not None else None)
+    return {
+        "heldout": {**heldout_info, "calls": new_m["calls"], "escalated": new_m["escalated"]},
+        "baseline": {**baseline_info, "model_version": baseline.version},
+        "threshold": threshold,
+        "horizon_s": horizon_s,
+        "new": {k: new_m.get(k) for k in COMPARED},
+        "baseline_metrics": {k: base_m.get(k) for k in COMPARED},
+        "auroc_difference": diff,
+    }

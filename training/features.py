@@ -32,7 +32,8 @@ def score_calls(calls: list[LabelledCall], scorer, batch: int = 256, progress: b
             chunk = flat[k : k + batch]
             scores = scorer.score_batch([u.text for _, u in chunk], [u.speaker for _, u in chunk])
             for (i, u), s in zip(chunk, scores):
-                out[i].append(ScoredUtterance(u.speaker, u.start, u.end, u.text, s))
+                out[i].append(ScoredUtterance(u.speaker, u.start, u.end, u.text, s, u.confidence,
+                                              getattr(u, "no_speech_prob", None)))
             bar.update(len(chunk))
     return out
 
@@ -105,7 +106,7 @@ def _features_key(calls: list[LabelledCall], scorer) -> str:
     for c in calls:
         h.update(c.call_id.encode() + b"\0")
         for u in c.utterances:
-            h.update(f"{u.speaker}\0{u.start!r}\0{u.end!r}\0{u.text}\n".encode())
+            h.update(f"{u.speaker}\0{u.start!r}\0{u.end!r}\0{u.confidence!r}\0{u.text}\n".encode())
     return h.hexdigest()[:24]
 
 

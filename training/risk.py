@@ -25,7 +25,9 @@ JSON schema of models/risk.py with a card.json and model_card.md. Nothing is pic
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import sys
 import time
@@ -36,7 +38,15 @@ import numpy as np
 
 from callradar.models.call_features import FEATURE_NAMES
 from callradar.pipeline.errors import UserError
-from callradar.training.evaluate import evaluate_models, fmt_metric, prior_model
+from callradar.training.evaluate import (
+    CURVE_SEEDS,
+    CURVE_SIZES,
+    evaluate_models,
+    fmt_metric,
+    heldout_comparison,
+    learning_curve,
+    prior_model,
+)
 from callradar.training.features import HORIZON_S, CallFeatures, features_of, prefix_labels, text_models
 from callradar.training.labelled_calls import read_calls
 
@@ -53,14 +63,36 @@ CV_FOLDS = 5
 # with a long calm call; intent_max, bounded, carries the signal. Keyword counts
 # stay: the rules rarely fire by accident. Pass --exclude '' to learn every
 # feature, on real archived calls.
+# intent_max is left out too: one misfire on a fragment owns it for the rest of the call
+# (the two real calm calls' false alerts); intent_corroborated needs a second utterance.
+# Agent text (re-asking), holds and transfers, and unanswered questions are the
+# generator's in the corpus, so they are left out by default like timing; cust_turns
+# grows with the call's length.
 TEXT_FEATURES = ("cust_neg_ewma", "cust_neg_peak", "cust_neg_slope", "cust_neg_streak", "frustration_max",
-                 "frustration_ewma", "intent_max", "intent_count", *(n for n in FEATURE_NAMES if n.startswith("kw_")))
-DEFAULT_EXCLUDED = tuple(n for n in FEATURE_NAMES if n not in TEXT_FEATURES or n == "intent_count")
-# More negativity, frustration, intent or keywords never means less risk: a negative
-# weight on one of these is collinearity or an artefact of the data, and would
-# generalise the wrong way, so such a feature is dropped and the model refitted.
-MONOTONE_UP = TEXT_FEATURES
-MIN_CALLS_PER_OUTCOME = 3
+                 "frustration_ewma", "intent_max", "intent_count", *(n for n in FEATURE_NAMES if n.startswith("kw_")),
+                 "intent_corroborated", "intent_recent", "cust_neg_mean", "cust_pos_mean", "frustration_mean", "cust_corrections",
+                 "cust_repeats", "cust_repeat_max", "cust_thanks_rate", "cust_negation_rate")
+# cust_thanks_rate too: in the corpus every calm call ends with the generator's "thanks" line and
+# no escalating one does, so it learns the template (weight -6 per sd on the corpus), not people.
+DEFAULT_EXCLUDED = tuple(n for n in FEATURE_NAMES
+                         if n not in TEXT_FEATURES or n in ("intent_count", "intent_max", "cust_thanks_rate"))
+# More negativity, frustration, intent, keywords, corrections or repeats never means
+# less risk (and more positivity or thanks never more): a weight of the other sign
+# is collinearity or an artefact of the data, and would generalise the wrong way, so
+# such a feature is dropped and the model refitted.
+MONOTONE_DOWN = ("cust_pos_mean", "cust_thanks_rate", "agent_empathy_count", "agent_empathy_rate")
+MONOTONE_UP = tuple(n for n in FEATURE_NAMES if n not in MONOTONE_DOWN
+                    and (n in TEXT_FEATURES or n in ("agent_reasks", "cust_unanswered", "hold_transfer")))
+# Pulled toward the training mean by n / (n + k), n = customer utterances so far
+# (models/risk.py, shrink): averages over one or two utterances say little, and the
+# live alert takes the highest reading over the call. Keyword and other counts are
+# not shrunk: "I want a manager" in the first utterance must count in full.
+SHRINK_FEATURES = ("cust_neg_ewma", "cust_neg_peak", "cust_neg_slope", "frustration_max", "frustration_ewma",
+                   "cust_neg_mean", "cust_pos_mean", "frustration_mean", "cust_repeat_max", "cust_thanks_rate",
+                   "cust_negation_rate")
+SHRINK_COUNT = "cust_turns"
+SHRINK_K = 6.0
+MIN_CALLS_PER_OUTCOME = 5  # for a held-out part and call-grouped CV: enough to run, too few to trust
 
 
 # ---------------------------------------------------------------- fitting
@@ -74,12 +106,12 @@ def _grouped_folds(groups: np.ndarray, y: np.ndarray, seed: int):
     return list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(groups, y, groups))
 
 
-def _oof_decision(z: np.ndarray, y: np.ndarray, folds, C: float) -> np.ndarray:
+def _oof_decision(z: np.ndarray, y: np.ndarray, folds, C: float, class_weight=None) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
 
     oof = np.zeros(len(y))
     for tr, va in folds:
-        clf = LogisticRegression(C=C, max_iter=5000).fit(z[tr], y[tr])
+        clf = LogisticRegression(C=C, max_iter=5000, class_weight=class_weight).fit(z[tr], y[tr])
         oof[va] = clf.decision_function(z[va])
     return oof
 
@@ -104,12 +136,18 @@ def _isotonic_points(p: np.ndarray, y: np.ndarray) -> dict:
 
 def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, calibration: str = "platt",
                    features: tuple[str, ...] | None = None, seed: int = 0, prior=None, version: str | None = None,
-                   monotone: bool = True):
-    """Fit, calibrate and export. Returns (RiskModel, details for the card)."""
+                   monotone: bool = True, class_weight: str | None = "balanced", shrink_k: float | None = SHRINK_K):
+    """Fit, calibrate and export. Returns (RiskModel, details for the card).
+
+    ``class_weight="balanced"`` weighs escalated and calm prefixes equally whatever a
+    queue's escalation rate (Platt calibration then maps back to the data's rate);
+    ``shrink_k`` (0 or None: off) is the n / (n + k) shrinkage of SHRINK_FEATURES,
+    applied here exactly as models/risk.py applies it live.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    from callradar.models.risk import RiskModel
+    from callradar.models.risk import RiskModel, shrink_weight
 
     names = tuple(features or [n for n in FEATURE_NAMES if n not in DEFAULT_EXCLUDED])
     rows, y, groups = [], [], []
@@ -123,7 +161,16 @@ def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, cal
     if len(set(y)) < 2:
         raise UserError("the training prefixes hold only one class; need calm and escalated calls")
 
-    means, scales = x.mean(axis=0), x.std(axis=0)
+    means = x.mean(axis=0)
+    shrink = None
+    shrunk = [j for j, n in enumerate(names) if shrink_k and n in SHRINK_FEATURES]
+    if shrunk:
+        counts = np.vstack([cf.matrix([SHRINK_COUNT])[prefix_labels(cf, horizon_s) >= 0] for cf in cfs])[:, 0]
+        w = shrink_weight(counts, float(shrink_k))[:, None]
+        x = x.copy()
+        x[:, shrunk] = means[shrunk] + (x[:, shrunk] - means[shrunk]) * w
+        shrink = {"k": float(shrink_k), "count": SHRINK_COUNT, "features": [names[j] for j in shrunk]}
+    scales = x.std(axis=0)
     constant = scales < 1e-9
     scales = np.where(constant, 1.0, scales)
     z = (x - means) / scales
@@ -131,25 +178,25 @@ def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, cal
 
     cv = {}
     for C in C_GRID:
-        cv[C] = float(roc_auc_score(y, _oof_decision(z, y, folds, C)))
+        cv[C] = float(roc_auc_score(y, _oof_decision(z, y, folds, C, class_weight)))
         print(f"  C={C:<5}: {len(folds)}-fold call-grouped CV prefix AUROC {cv[C]:.4f}", file=sys.stderr, flush=True)
     C = min(c for c in C_GRID if cv[c] >= max(cv.values()) - C_TOLERANCE)
     active, wrong_sign = ~constant, []
     while True:
-        clf = LogisticRegression(C=C, max_iter=5000).fit(z[:, active], y)
+        clf = LogisticRegression(C=C, max_iter=5000, class_weight=class_weight).fit(z[:, active], y)
         w = clf.coef_[0]
-        bad = [(w[i], j) for i, j in enumerate(np.flatnonzero(active))
-               if monotone and w[i] < 0 and names[j] in MONOTONE_UP]
+        bad = [(-abs(w[i]), j) for i, j in enumerate(np.flatnonzero(active))
+               if monotone and ((w[i] < 0 and names[j] in MONOTONE_UP) or (w[i] > 0 and names[j] in MONOTONE_DOWN))]
         if not bad:
             break
         j = min(bad)[1]
         active[j] = False
         wrong_sign.append(names[j])
-        print(f"  dropped {names[j]}: its weight came out negative (see MONOTONE_UP); refitting",
-              file=sys.stderr, flush=True)
+        print(f"  dropped {names[j]}: its weight came out with the wrong sign (see MONOTONE_UP, MONOTONE_DOWN); "
+              "refitting", file=sys.stderr, flush=True)
     coef = np.zeros(len(names))
     coef[active], intercept = w, float(clf.intercept_[0])
-    oof = _oof_decision(z[:, active], y, folds, C)
+    oof = _oof_decision(z[:, active], y, folds, C, class_weight)
 
     cal_doc = None
     if calibration == "platt":
@@ -177,10 +224,11 @@ def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, cal
 
     version = version or "risk-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
     model = RiskModel(names, [round(float(c), 6) for c in coef], [round(float(m), 6) for m in means],
-                      [round(float(s), 6) for s in scales], round(intercept, 6), version, "trained", None)
+                      [round(float(s), 6) for s in scales], round(intercept, 6), version, "trained", None, shrink)
     if cal_doc is not None:
         model = RiskModel.from_dict({**model.to_dict(), "calibration": cal_doc}, source="trained risk model")
     details = {
+        "class_weight": class_weight or "none", "shrink": shrink or "none",
         "C": C, "cv_prefix_auroc_by_C": {str(k): round(v, 4) for k, v in cv.items()},
         "cv_folds": len(folds), "calibration": calibration_note, "carried_from_prior": carried,
         "prefixes": int(len(y)), "positive_prefixes": int(y.sum()),
@@ -192,6 +240,14 @@ def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, cal
 
 
 # ---------------------------------------------------------------- the command
+
+# A held-out part of the user's calls, when no --test file is given: drawn per outcome
+# (stratified), whole calls (a call's prefixes never straddle the split), fixed by --seed.
+HELDOUT_SHARE = 0.25
+# An escalation time this far outside the transcript contradicts it. A little slack: a CRM's
+# clock and the transcript's rarely agree to the millisecond.
+LABEL_SLACK_S = 1.0
+REASONS_LEARNT = 8  # largest weights the report shows
 
 
 def data_hash(path: Path) -> str:
@@ -205,49 +261,182 @@ def data_hash(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_outcome_counts(calls: list, path: Path, unlabelled: int = 0) -> None:
+    """Enough escalated and calm calls to learn from; else one line saying what is needed and what there is."""
+    n_esc = sum(c.outcome == "escalated" for c in calls)
+    n_calm = len(calls) - n_esc
+    need = f"need at least {MIN_CALLS_PER_OUTCOME} escalated and {MIN_CALLS_PER_OUTCOME} calm calls"
+    left = f"; {unlabelled} unlabelled call(s) left out" if unlabelled else ""
+    if not calls:
+        raise UserError(f"{path}: no labelled calls{left}; {need} (label them with `callradar label import`)")
+    if n_esc == 0:
+        raise UserError(f"{path}: no escalated call among its {n_calm} labelled calls{left}; {need} to learn "
+                        "what comes before an escalation")
+    if n_calm == 0:
+        raise UserError(f"{path}: no calm call among its {n_esc} labelled calls{left}; {need} to learn what "
+                        "sets an escalation apart")
+    if min(n_esc, n_calm) < MIN_CALLS_PER_OUTCOME:
+        raise UserError(f"{path}: too few calls to learn from: {n_esc} escalated and {n_calm} calm{left}; {need}")
+
+
+def check_heldout_counts(calls: list, path: Path) -> None:
+    """A held-out file must hold both outcomes, or no model can be compared on it."""
+    n_esc = sum(c.outcome == "escalated" for c in calls)
+    if n_esc == 0 or n_esc == len(calls):
+        raise UserError(f"{path}: held-out calls need at least one escalated and one calm call to compare models; "
+                        f"it has {n_esc} escalated and {len(calls) - n_esc} calm labelled calls")
+
+
+def check_labels_against_transcript(calls: list, path: Path) -> None:
+    """Refuse escalation times outside the call's transcript, naming each call.
+
+    Reading the file already refuses a negative time or a time on a calm call; a time after
+    the last utterance ends, or before the first begins, reads fine but would label prefixes
+    the customer never spoke as "escalating soon".
+    """
+    bad = []
+    for c in calls:
+        t = c.escalation_time
+        if c.outcome != "escalated" or t is None or not c.utterances:
+            continue
+        first = min(u.start for u in c.utterances)
+        if t > c.end + LABEL_SLACK_S:
+            bad.append(f"{c.call_id!r} (escalation_time {t:g} s is after the call's end at {c.end:g} s)")
+        elif t < first - LABEL_SLACK_S:
+            bad.append(f"{c.call_id!r} (escalation_time {t:g} s is before the call's first utterance at {first:g} s)")
+    if bad:
+        more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise UserError(f"{path}: {len(bad)} label(s) contradict the transcript: {'; '.join(bad[:10])}{more}; "
+                        "fix escalation_time (seconds since the call started) or leave it out")
+
+
+def split_heldout(calls: list, share: float, seed: int) -> tuple[list, list]:
+    """(training part, held-out part): whole calls, ``share`` of each outcome held out (at least one),
+    the same split for the same calls and seed whatever their order in the file."""
+    rng = np.random.default_rng(seed)
+    train, heldout = [], []
+    for outcome in ("escalated", "calm"):
+        group = sorted((c for c in calls if c.outcome == outcome), key=lambda c: c.call_id)
+        k = min(len(group) - 2, max(1, int(round(share * len(group)))))
+        chosen = set(rng.permutation(len(group))[:k].tolist())
+        for i, c in enumerate(group):
+            (heldout if i in chosen else train).append(c)
+    return train, heldout
+
+
+def learnt_reasons(model, top: int = REASONS_LEARNT) -> list[dict]:
+    """The largest weights (per standard deviation of the feature), in the words a supervisor sees.
+
+    The words describe the risky side one standard deviation from the training mean: above
+    it for a positive weight, below it for a negative one (models/risk.py's ``reason_text``).
+    """
+    from callradar.models.risk import reason_text
+
+    rows = sorted(((float(c), n, m, s) for n, c, m, s in zip(model.feature_names, model.coef, model.means, model.scales)
+                   if c), key=lambda t: -abs(t[0]))
+    out = []
+    for c, name, mean, scale in rows[:top]:
+        up = c > 0
+        out.append({"feature": name, "weight": round(c, 4),
+                    "direction": "higher raises risk" if up else "lower raises risk",
+                    "words": reason_text(name, mean + scale if up else max(0.0, mean - scale), up)})
+    return out
+
+
+def _quiet_fit(cfs, **kwargs):
+    """fit_risk_model without its per-C lines: a learning curve fits many times."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        return fit_risk_model(cfs, **kwargs)[0]
+
+
 def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | None = None, horizon_s: float = HORIZON_S,
                calibration: str = "platt", features: tuple[str, ...] | None = None, seed: int = 0,
                threshold: float = 0.6, version: str | None = None, progress: bool = True,
-               cache_dir: Path | None = None) -> dict:
+               cache_dir: Path | None = None, current_dir: Path | None = None, current_label: str = "builtin",
+               heldout_share: float = HELDOUT_SHARE, curve_sizes=CURVE_SIZES, curve_seeds: int = CURVE_SEEDS) -> dict:
     """Train on ``train_path``, write the model folder to ``out_dir``; returns the card.
 
-    ``scorer`` is a TextScorer, or a function making one: loading the text models
-    takes seconds, so a bad data file is reported before that.
+    Held out: ``test_path``, else ``heldout_share`` of the calls (stratified by outcome,
+    whole calls). The model is fitted on the rest only, so the held-out comparison with
+    the current model (``current_dir``, the bundled model by default; ``current_label``
+    is its registry version) is honest; the card records it and ``callradar models
+    promote`` refuses a model that did worse. ``scorer`` is a TextScorer, or a function
+    making one: loading the text models takes seconds, so bad data is reported first.
+    Nothing is written unless training succeeds.
     """
+    from callradar.models.risk import DEFAULT_RISK_DIR, RiskModel
+
     t0 = time.monotonic()
+
+    def say(line: str) -> None:
+        if progress:
+            print(line, file=sys.stderr, flush=True)
+
     calls = read_calls(train_path)
     labelled = [c for c in calls if c.outcome is not None]
-    n_esc = sum(c.outcome == "escalated" for c in labelled)
-    if min(n_esc, len(labelled) - n_esc) < MIN_CALLS_PER_OUTCOME:
-        raise UserError(f"{train_path}: {n_esc} escalated and {len(labelled) - n_esc} calm labelled calls; "
-                        f"need at least {MIN_CALLS_PER_OUTCOME} of each ({len(calls) - len(labelled)} unlabelled left out)")
-    print(f"training on {len(labelled)} labelled calls ({n_esc} escalated) from {train_path}"
-          + (f"; {len(calls) - len(labelled)} unlabelled left out" if len(calls) > len(labelled) else ""),
-          file=sys.stderr, flush=True)
-    prior = prior_model()  # the baseline, and the weights of features the data never moves
-    test = read_calls(test_path, labelled_only=True) if test_path is not None else None
+    check_outcome_counts(labelled, train_path, len(calls) - len(labelled))
+    check_labels_against_transcript(labelled, train_path)
+    if test_path is not None:
+        test = read_calls(test_path, labelled_only=True)
+        check_heldout_counts(test, test_path)
+        check_labels_against_transcript(test, test_path)
+        train = labelled
+        heldout_info = {"source": "file", "path": _shown(test_path), "sha256": data_hash(test_path)}
+    else:
+        if not 0 < heldout_share < 1:
+            raise UserError(f"held-out share must be between 0 and 1, got {heldout_share:g}")
+        train, test = split_heldout(labelled, heldout_share, seed)
+        heldout_info = {"source": "split", "path": _shown(train_path), "sha256": data_hash(train_path),
+                        "share": heldout_share, "seed": seed, "stratified_by": "outcome", "grouped_by": "call"}
+    heldout_info["call_ids_sha256"] = hashlib.sha256("\n".join(sorted(c.call_id for c in test)).encode()).hexdigest()
+    n_esc = sum(c.outcome == "escalated" for c in train)
+    say(f"training on {len(train)} labelled calls ({n_esc} escalated) from {train_path}"
+        + (f"; {len(calls) - len(labelled)} unlabelled left out" if len(calls) > len(labelled) else ""))
+    say(f"held out {len(test)} calls ({sum(c.outcome == 'escalated' for c in test)} escalated) "
+        + (f"from {test_path}" if test_path is not None else f"({heldout_share:.0%} of each outcome, seed {seed})"))
+
+    prior = prior_model()  # the weights of features the data never moves, and a fixed baseline
+    current_dir = Path(current_dir or DEFAULT_RISK_DIR)
+    current = RiskModel.load(current_dir)
+    current_card = json.loads((current_dir / "card.json").read_text()) if (current_dir / "card.json").exists() else {}
     if not hasattr(scorer, "score_batch"):
         scorer = scorer()
-    cfs = features_of(labelled, scorer, progress, cache_dir)
-    model, details = fit_risk_model(cfs, horizon_s=horizon_s, calibration=calibration, features=features,
-                                    seed=seed, prior=prior, version=version)
-    metrics = {"train": evaluate_models({"trained": model}, cfs, threshold, horizon_s)["trained"]}
-    if test:
+    if test_path is None:  # one scoring pass (and one cache entry) for the whole file
+        by_id = {cf.call.call_id: cf for cf in features_of(labelled, scorer, progress, cache_dir)}
+        cfs, test_cfs = [by_id[c.call_id] for c in train], [by_id[c.call_id] for c in test]
+    else:
+        cfs = features_of(train, scorer, progress, cache_dir)
         test_cfs = features_of(test, scorer, progress, cache_dir)
-        both = evaluate_models({"trained": model, "prior": prior}, test_cfs, threshold, horizon_s)
-        metrics["heldout"], metrics["heldout_prior"] = both["trained"], both["prior"]
+
+    # Balanced class weights: real queues escalate 5-20 % of calls; calibration maps back to the data's rate.
+    fit_kwargs = {"horizon_s": horizon_s, "calibration": calibration, "features": features, "prior": prior,
+                  "class_weight": "balanced"}
+    say(f"fitting on {len(cfs)} calls (C by call-grouped CV)")
+    model, details = fit_risk_model(cfs, seed=seed, version=version, **fit_kwargs)
+    curve = []
+    if curve_seeds > 0 and curve_sizes:
+        curve = learning_curve(cfs, test_cfs, lambda sample, s: _quiet_fit(sample, seed=seed + s, **fit_kwargs),
+                               threshold=threshold, horizon_s=horizon_s, sizes=curve_sizes, seeds=curve_seeds,
+                               log=say)
+    comparison = heldout_comparison(
+        model, current, test_cfs, threshold, horizon_s, heldout_info=heldout_info,
+        baseline_info={"registry_version": current_label, "model_sha256": current_card.get("sha256")})
+    both = evaluate_models({"trained": model, "prior": prior}, test_cfs, threshold, horizon_s)
+    metrics = {"train": evaluate_models({"trained": model}, cfs, threshold, horizon_s)["trained"],
+               "heldout": both["trained"], "heldout_prior": both["prior"],
+               "heldout_current": evaluate_models({"current": current}, test_cfs, threshold, horizon_s)["current"]}
     sources: dict[str, int] = {}
-    for c in labelled:
+    for c in train:
         sources[f"{c.source or 'unknown'} {c.outcome}"] = sources.get(f"{c.source or 'unknown'} {c.outcome}", 0) + 1
     card = {
         "description": "P(escalation within the horizon | call so far), logistic regression on the live call "
                        "features, calibrated; trained by `callradar train risk`.",
         "trained": True,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "training_data": {"path": _shown(train_path), "sha256": data_hash(train_path), "calls": len(labelled),
+        "training_data": {"path": _shown(train_path), "sha256": data_hash(train_path), "calls": len(train),
                           "by_source_and_outcome": sources, "corpus": _corpus_info(train_path),
-                          "heldout_path": _shown(test_path) if test_path else None,
-                          "heldout_sha256": data_hash(test_path) if test_path else None},
+                          "heldout_path": heldout_info["path"], "heldout_sha256": heldout_info["sha256"],
+                          "heldout_calls": len(test), "heldout_source": heldout_info["source"]},
         "labels": {"horizon_s": horizon_s,
                    "rule": f"calm: every prefix 0; escalated: prefixes from {horizon_s:g} s before the escalation "
                            "time on are 1, earlier ones are left out; no escalation time: the call's end"},
@@ -260,6 +449,9 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
         "threshold": threshold,
         "baseline": prior.version,
         "metrics": metrics,
+        "learning_curve": curve,
+        "heldout_comparison": comparison,
+        "reasons_learnt": learnt_reasons(model),
         "feature_module": "callradar.models.call_features",
         "card": "model_card.md",
         "train_seconds": round(time.monotonic() - t0, 1),
@@ -267,6 +459,36 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
     model.save(out_dir, card)
     (Path(out_dir) / "model_card.md").write_text(model_card_md(model, card))
     return card
+
+
+def summary_lines(card: dict) -> list[str]:
+    """What `callradar train risk` prints (and a notebook can): learning curve, comparison, reasons."""
+    lines = []
+    curve = card.get("learning_curve") or []
+    if curve:
+        lines.append(f"learning curve (held-out call AUROC, mean ± sd over {curve[0]['seeds']} draws of the calls):")
+        for p in curve:
+            lines.append(f"  {p['calls']:>6} calls ({p['escalated']} escalated)  {fmt_metric(p['auroc_mean'])} "
+                         f"± {fmt_metric(p['auroc_sd'])}   PR-AUC {fmt_metric(p['pr_auc_mean'])}")
+    comp = card.get("heldout_comparison")
+    if comp:
+        b, h = comp["baseline"], comp["heldout"]
+        lines.append(f"new vs current (risk {b['registry_version']}, {b['model_version']}) on {h['calls']} held-out "
+                     f"calls ({h['escalated']} escalated), threshold {comp['threshold']}:")
+        lines.append(f"  {'':<28}{'new':>9}{'current':>9}")
+        for key, label in (("auroc", "call AUROC"), ("pr_auc", "call PR-AUC"),
+                           ("auroc_before_escalation", "AUROC before the escalation"),
+                           ("precision", "precision at the threshold"), ("recall", "recall at the threshold"),
+                           ("false_alarm_rate", "calm calls flagged"),
+                           ("paired_median_lead_time_s", "median lead time, s (both)")):
+            lines.append(f"  {label:<28}{fmt_metric(comp['new'].get(key)):>9}"
+                         f"{fmt_metric(comp['baseline_metrics'].get(key)):>9}")
+    reasons = card.get("reasons_learnt") or []
+    if reasons:
+        lines.append("reasons it learnt (largest weights, per standard deviation of the feature):")
+        for r in reasons:
+            lines.append(f"  {r['weight']:+.3f}  {r['words']} ({r['feature']}: {r['direction']})")
+    return lines
 
 
 def _shown(path: Path) -> str:
@@ -303,7 +525,8 @@ def model_card_md(model, card: dict) -> str:
             ("false_alarm_rate", "calm calls flagged"), ("median_lead_time_s", "median lead time (s)"),
             ("paired_median_lead_time_s", "median lead time (s), calls both models flagged")]
     cols = [("train", "train (in-sample)")] + [(k, t) for k, t in (("heldout", "held out"),
-                                                                    ("heldout_prior", f"{card['baseline']}, held out"))
+                                                                    ("heldout_prior", f"{card['baseline']}, held out"),
+                                                                    ("heldout_current", "current model, held out"))
                                               if k in m]
     table = "| metric | " + " | ".join(t for _, t in cols) + " |\n| --- |" + " --- |" * len(cols) + "\n"
     table += "\n".join(f"| {label} | " + " | ".join(fmt_metric(m[c].get(k)) for c, _ in cols) + " |" for k, label in keys)
@@ -345,7 +568,7 @@ time of the first alert (end of the utterance that crossed); positive = warned b
 
 {table}
 
-Full report with plots: `callradar evaluate --model <this folder>`.
+{_retraining_md(card)}Full report with plots: `callradar evaluate --model <this folder>`.
 
 ## Coefficients (standardised; sorted by size)
 | feature | mean | scale | coef |
@@ -359,3 +582,36 @@ Intercept {model.intercept:+.3f}.
   corpus_card.md). Expect weaker results on real calls from other domains; retrain on archived real calls.
 - Probabilities are calibrated to the training mix of calm and escalated calls, not to a real queue's rate.
 """
+
+
+def _retraining_md(card: dict) -> str:
+    """The learning curve, the held-out comparison a promotion is judged by, and the reasons learnt."""
+    out = ""
+    curve = card.get("learning_curve") or []
+    if curve:
+        out += (f"## Learning curve\nHeld-out call AUROC and PR-AUC when fitting on part of the training calls "
+                f"(drawn by outcome, whole calls; mean ± sd over {curve[0]['seeds']} draws). Still rising at the "
+                "right: more labelled calls would help.\n\n| calls | escalated | AUROC | PR-AUC |\n"
+                "| --- | --- | --- | --- |\n")
+        out += "".join(f"| {p['calls']} | {p['escalated']} | {fmt_metric(p['auroc_mean'])} ± {fmt_metric(p['auroc_sd'])} "
+                       f"| {fmt_metric(p['pr_auc_mean'])} ± {fmt_metric(p['pr_auc_sd'])} |\n" for p in curve)
+        out += "\n"
+    comp = card.get("heldout_comparison")
+    if comp:
+        b, h = comp["baseline"], comp["heldout"]
+        where = (f"`{h['path']}`" if h["source"] == "file"
+                 else f"{h.get('share', 0):.0%} of each outcome of the training file, seed {h.get('seed')}")
+        out += (f"## Against the current model\nOn {h['calls']} held-out calls ({h['escalated']} escalated; {where}), "
+                f"threshold {comp['threshold']}, against risk {b['registry_version']} (`{b['model_version']}`), "
+                "the model that ran when this one was trained. `callradar models promote` refuses this model "
+                "when its call AUROC here is lower than the model it replaces by more than the tolerance "
+                "(docs/models.md).\n\n| metric | new | current |\n| --- | --- | --- |\n")
+        out += "".join(f"| {k} | {fmt_metric(comp['new'].get(k))} | {fmt_metric(comp['baseline_metrics'].get(k))} |\n"
+                       for k in comp["new"])
+        out += "\n"
+    reasons = card.get("reasons_learnt") or []
+    if reasons:
+        out += "## Reasons it learnt\nLargest weights, per standard deviation of the feature:\n\n"
+        out += "".join(f"- {r['weight']:+.3f} {r['words']} (`{r['feature']}`: {r['direction']})\n" for r in reasons)
+        out += "\n"
+    return out

@@ -36,6 +36,7 @@ def _run(args) -> int:
     from callradar.training.evaluate import fmt_metric, load_model_dir, prior_model, write_report
     from callradar.training.features import feature_cache_dir, features_of
     from callradar.training.labelled_calls import read_calls
+    from callradar.training.risk import check_labels_against_transcript
 
     settings = load_settings()
     model = load_model_dir(args.model) if args.model else load_risk_model(Registry(settings.models_root))
@@ -47,6 +48,7 @@ def _run(args) -> int:
     calls = read_calls(data, labelled_only=True)
     if not calls:
         raise UserError(f"{data}: no labelled calls (import outcomes with `callradar label import`)")
+    check_labels_against_transcript(calls, data)  # lead times from such a label would be nonsense
     models = {"model": model}
     if baseline.version != model.version:
         models["baseline"] = baseline

@@ -7,7 +7,10 @@ CALLRADAR_MODELS_RELOAD_S seconds, without a restart.
 A risk model is fitted on the scores of particular sentiment and intent heads
 (its card records which), so a promotion or roll back that would serve it with
 other heads is refused, naming both, unless ``--force`` is given; a forced one is
-logged and marked in the registry's history.
+logged and marked in the registry's history. A risk model whose card records a
+held-out comparison (``callradar train risk``) is also refused when it did worse
+there than the model it would replace; ``--force`` overrides that too, logged and
+noted in the history.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from callradar.models.types import MODEL_KINDS as KINDS
 log = logging.getLogger(__name__)
 
 
-FORCE_HELP = ("even if the risk model would then run with text heads it was not trained on "
-              "(logged, and marked in the history)")
+FORCE_HELP = ("even if the risk model would then run with text heads it was not trained on, or did worse than "
+              "the model it replaces on its held-out calls (logged, and marked in the history)")
 
 
 def register(sub) -> None:
@@ -79,7 +82,8 @@ def _run(args) -> int:
             if args.promote:
                 _check_head_fits_encoder(settings, registry, args.kind, version)
                 forced = _check_model_set(settings, registry, args.kind, version, args.force)
-                registry.promote(args.kind, version, note=_note(args.note, forced), forced=bool(forced))
+                worse = _check_heldout(registry, args.kind, version, args.force)
+                registry.promote(args.kind, version, note=_note(args.note, forced, worse), forced=bool(forced))
                 print(f"promoted {args.kind} {version}")
             return 0
         if args.action == "promote":
@@ -91,7 +95,8 @@ def _run(args) -> int:
             _check_head_fits_encoder(settings, registry, args.kind, version)
             before = registry.current(args.kind)
             forced = _check_model_set(settings, registry, args.kind, version, args.force) if before != version else None
-            registry.promote(args.kind, version, note=_note(args.note, forced), forced=bool(forced))
+            worse = _check_heldout(registry, args.kind, version, args.force) if before != version else None
+            registry.promote(args.kind, version, note=_note(args.note, forced, worse), forced=bool(forced))
             print(f"{args.kind} {version} is already current" if before == version
                   else f"promoted {args.kind} {version} (was {before})")
             return 0
@@ -151,9 +156,36 @@ def _check_model_set(settings, registry, kind: str, version: str, force: bool) -
     return problem
 
 
-def _note(note: str, forced: str | None) -> str:
+def _check_heldout(registry, kind: str, version: str, force: bool) -> str | None:
+    """Refuse a risk model that did worse on its held-out calls than the model it would replace.
+
+    Returns None when it did no worse (or its card records no comparison); the reason when
+    ``force`` overrides it. The registry's pointer is not marked forced for this: that mark
+    lets a mismatched model set load, which this override has nothing to do with.
+    """
+    from callradar.models.registry import RegistryError, heldout_regression, read_card
+
+    if kind != "risk" or version == "builtin":
+        return None
+    card = read_card(registry.path(kind, version))
+    if not isinstance(card.get("heldout_comparison"), dict):
+        print(f"note: risk {version} records no held-out comparison (not trained by `callradar train risk`); "
+              "not checked against the current model", file=sys.stderr)
+        return None
+    replaced = registry.current(kind)
+    problem = heldout_regression(version, card, (replaced, read_card(registry.path(kind, replaced))))
+    if problem is None:
+        return None
+    if not force:
+        raise RegistryError(f"refused: {problem}; pass --force to promote it anyway")
+    print(f"warning: forced: {problem}", file=sys.stderr)
+    log.warning("forced %s %s past the held-out comparison: %s", kind, version, problem)
+    return problem
+
+
+def _note(note: str, *forced: str | None) -> str:
     """The history's note: the user's, and for a forced change what it overrode."""
-    return "; ".join(filter(None, [note, f"forced: {forced}" if forced else ""]))
+    return "; ".join(filter(None, [note, *(f"forced: {f}" for f in forced if f)]))
 
 
 def _list(registry, kinds: list[str], as_json: bool, history: bool) -> int:

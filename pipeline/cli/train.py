@@ -11,20 +11,31 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
+    from callradar.training.evaluate import CURVE_SEEDS, CURVE_SIZES
     from callradar.training.features import HORIZON_S
-    from callradar.training.risk import DEFAULT_EXCLUDED
+    from callradar.training.risk import DEFAULT_EXCLUDED, HELDOUT_SHARE
 
     p = subparsers.add_parser("train", help="train the risk model (or the sentiment / intent heads)")
     sub = p.add_subparsers(dest="train_command", metavar="MODEL", required=True)
     r = sub.add_parser(
         "risk", help="train the call-risk model on labelled calls",
         description="Train P(escalation | call so far) on labelled calls (Parquet, JSONL or an archive folder; "
-        "docs/labelled-calls.md) with the live feature code; write model.json, card.json and model_card.md.",
+        "docs/labelled-calls.md) with the live feature code; write model.json, card.json and model_card.md "
+        "with a learning curve, the new model against the current one on held-out calls, and the reasons "
+        "it learnt; add it to the model registry (not promoted).",
     )
     r.add_argument("--data", type=Path, default=None, metavar="PATH",
                    help="labelled calls (default: <state dir>/corpus/train.parquet)")
     r.add_argument("--test", type=Path, default=None, metavar="PATH",
-                   help="held-out calls for the card's metrics (default: test.parquet next to --data, if there)")
+                   help="held-out calls for the comparison with the current model (default: test.parquet next "
+                   "to --data, if there; else --heldout-share of --data)")
+    r.add_argument("--heldout-share", type=float, default=HELDOUT_SHARE, metavar="F",
+                   help=f"without --test: the share of each outcome held out, whole calls (default {HELDOUT_SHARE:g})")
+    r.add_argument("--curve-sizes", default=",".join(map(str, CURVE_SIZES)), metavar="N1,N2",
+                   help="learning-curve points, in calls (default %(default)s; fewer when there are fewer calls; "
+                   "'' for none)")
+    r.add_argument("--curve-seeds", type=int, default=CURVE_SEEDS, metavar="K",
+                   help=f"draws of the calls per learning-curve point, for the spread (default {CURVE_SEEDS}; 0: no curve)")
     r.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="model folder to write (default: <state dir>/trained/<version>)")
     r.add_argument("--horizon-s", type=float, default=HORIZON_S,
@@ -56,12 +67,13 @@ def _run_head(args) -> int:
 
 def _run_risk(args) -> int:
     from callradar.models.call_features import FEATURE_NAMES
+    from callradar.models.registry import Registry, RegistryError, heldout_regression, read_card
     from callradar.pipeline.errors import UserError
     from callradar.pipeline.settings import load_settings
     from callradar.pipeline.stages.score import load_models
     from callradar.training.evaluate import fmt_metric
     from callradar.training.features import feature_cache_dir
-    from callradar.training.risk import train_risk
+    from callradar.training.risk import summary_lines, train_risk
 
     settings = load_settings()
     data = args.data or settings.state_dir / "corpus" / "train.parquet"
@@ -77,6 +89,18 @@ def _run_risk(args) -> int:
         raise UserError(f"--exclude: unknown feature(s) {', '.join(sorted(unknown))}; known: {', '.join(FEATURE_NAMES)}")
     if args.horizon_s < 0:
         raise UserError("--horizon-s must be >= 0")
+    if test is None and not 0 < args.heldout_share < 1:
+        raise UserError(f"--heldout-share must be between 0 and 1, got {args.heldout_share:g}")
+    try:
+        sizes = tuple(int(n) for n in args.curve_sizes.split(",") if n.strip())
+    except ValueError:
+        raise UserError(f"--curve-sizes: expected numbers of calls such as 100,300,1000, got {args.curve_sizes!r}") from None
+    if any(n < 1 for n in sizes) or args.curve_seeds < 0:
+        raise UserError("--curve-sizes must be positive numbers of calls and --curve-seeds >= 0")
+    try:  # the model the new one must beat: what runs now
+        current_label, current_dir = Registry(settings.models_root).resolve("risk")
+    except RegistryError as exc:
+        raise UserError(str(exc)) from None
     version = args.version or "risk-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
     out = args.out or settings.state_dir / "trained" / version
     if out.exists() and any(out.iterdir()):
@@ -84,15 +108,22 @@ def _run_risk(args) -> int:
     card = train_risk(data, out, scorer=lambda: load_models(settings).text_scorer, test_path=test, horizon_s=args.horizon_s,
                       calibration=args.calibration, features=tuple(n for n in FEATURE_NAMES if n not in excluded),
                       seed=args.seed, threshold=settings.risk_alert_threshold, version=version,
-                      cache_dir=feature_cache_dir(settings))
+                      cache_dir=feature_cache_dir(settings), current_dir=current_dir, current_label=current_label,
+                      heldout_share=args.heldout_share, curve_sizes=sizes, curve_seeds=args.curve_seeds)
     m = card["metrics"]
     line = f"wrote {out} ({version})"
     if "heldout" in m:
-        h, pr = m["heldout"], m["heldout_prior"]
-        line += (f": held-out call AUROC {fmt_metric(h['auroc'])} (prior {fmt_metric(pr['auroc'])}), before escalation "
-                 f"{fmt_metric(h['auroc_before_escalation'])} (prior {fmt_metric(pr['auroc_before_escalation'])}), median lead "
-                 f"{fmt_metric(h['median_lead_time_s'], 1)} s (prior {fmt_metric(pr['median_lead_time_s'], 1)} s)")
+        h, cur, pr = m["heldout"], m["heldout_current"], m["heldout_prior"]
+        line += (f": held-out call AUROC {fmt_metric(h['auroc'])} (current {current_label} {fmt_metric(cur['auroc'])}, "
+                 f"prior {fmt_metric(pr['auroc'])}), before escalation {fmt_metric(h['auroc_before_escalation'])} "
+                 f"(current {fmt_metric(cur['auroc_before_escalation'])}), median lead "
+                 f"{fmt_metric(h['median_lead_time_s'], 1)} s (current {fmt_metric(cur['median_lead_time_s'], 1)} s)")
     print(line)
+    for text in summary_lines(card):
+        print(text)
+    worse = heldout_regression(version, card, (current_label, read_card(current_dir)))
+    if worse:
+        print(f"not better: {worse}; `callradar models promote` will refuse it unless --force")
     registered = None if args.no_register else _register(out, settings)
     if registered:
         print(registered)

@@ -247,10 +247,11 @@ class _Wiring:
         in_order = InOrderAcks()  # ... and acked in offset order per partition (see its docstring)
         # PII never leaves this stage: transcripts, scores, alerts and the archive get placeholders.
         redact = transcript_redactor(self.settings, getattr(self.metrics, "registry", None))
-        # Queues (bounded: when speech to text falls behind, ingest waits and the backlog stays
-        # in Kafka), concurrent model calls, and transcripts made ahead: pipeline/stages/stt_queue.py.
+        # Queues (bounded: when speech to text falls behind, ingest waits and the backlog stays in Kafka;
+        # customer utterances first), concurrent model calls, transcripts made ahead: pipeline/stages/stt_queue.py.
         speech = SpeechQueue(stt, self.model_pool, self.settings.whisper_workers, self.settings.stt_queue_max,
-                             self.settings.vad_transcribe_ahead_ms, self.metrics)
+                             self.settings.vad_transcribe_ahead_ms, self.metrics,
+                             priority=self.settings.stt_priority, agent_backlog_s=self.settings.stt_agent_backlog_s)
         self.metrics.set_model_version("speech", stt.model_id)
         self.metrics.watch_live_calls("transcribe", lambda: processor.live_calls)
         self.metrics.watch_redelivered("transcribe", lambda: processor.replayed)
@@ -295,7 +296,7 @@ class _Wiring:
             await self.changelogs_known()
             await asyncio.gather(*(transcribe_from(q, f"transcribe-{i}") for i, q in enumerate(speech.queues)))
 
-        async def transcribe_from(queue: asyncio.Queue, name: str):
+        async def transcribe_from(queue, name: str):
             while True:
                 batch = await speech.next_batch(queue)
                 with self.step(name, f"speech to text ({len(batch)} utterances)"):

@@ -116,7 +116,7 @@ class ScoreProcessor:
             if state is None:
                 state = self.calls[utt.call_id] = CallState()
             self.last_seen[utt.call_id] = now
-            state.add(ScoredUtterance(utt.speaker, utt.start, utt.end, utt.text, ts))
+            state.add(ScoredUtterance(utt.speaker, utt.start, utt.end, utt.text, ts, utt.confidence, utt.no_speech_prob))
             reading = models.risk_model.predict(state.features())
             out.append(
                 Score(

@@ -52,12 +52,15 @@ class PendingUtterance:
     audio: np.ndarray  # float32, 16 kHz
     audio_end_ts: float  # wall clock when the last voiced sample was captured
     progress: dict = field(default_factory=dict)  # the channel's progress once this is sent
+    queued_at: float = 0.0  # monotonic clock when it joined a speech-to-text queue (pipeline/stages/stt_queue.py)
+    queued_s: float | None = None  # how long it waited there for the model
 
     @property
     def utterance_id(self) -> str:
         return f"{self.call_id}/{self.speaker}/{self.index}"
 
-    def to_record(self, text: str, confidence: float, model: str, emitted_ts: float) -> Utterance:
+    def to_record(self, text: str, confidence: float, model: str, emitted_ts: float,
+                  no_speech_prob: float | None = None) -> Utterance:
         return Utterance(
             utterance_id=self.utterance_id,
             call_id=self.call_id,
@@ -70,6 +73,8 @@ class PendingUtterance:
             audio_end_ts=self.audio_end_ts,
             emitted_ts=emitted_ts,
             model=model,
+            no_speech_prob=None if no_speech_prob is None else round(float(no_speech_prob), 4),
+            queued_s=None if self.queued_s is None else round(self.queued_s, 3),
         )
 
 

@@ -45,7 +45,8 @@ def text_of(nb) -> str:
 
 # Notebook 01 on the call-script sample, 02 on whatever is there (Bitext when present): both sample paths run.
 @pytest.mark.parametrize("name, sample, min_plots", [("01_explore_labelled_calls", "scripts", 3),
-                                                     ("02_train_and_tune_threshold", "auto", 3)])
+                                                     ("02_train_and_tune_threshold", "auto", 3),
+                                                     ("03_labelled_calls_to_promoted_model", "auto", 3)])
 def test_notebook_runs_and_plots(name, sample, min_plots, tmp_path, monkeypatch):
     monkeypatch.setenv("CALLRADAR_NOTEBOOK_SAMPLE", sample)
     monkeypatch.delenv("CALLRADAR_NOTEBOOK_DATA", raising=False)
@@ -53,6 +54,7 @@ def test_notebook_runs_and_plots(name, sample, min_plots, tmp_path, monkeypatch)
     monkeypatch.setenv("CALLRADAR_NOTEBOOK_REGISTRY", str(tmp_path / "registry"))
     monkeypatch.setenv("CALLRADAR_MODELS_DIR", str(tmp_path / "models"))  # the built-in models, not the checkout's
     monkeypatch.setenv("CALLRADAR_NOTEBOOK_CALLS", "40")
+    monkeypatch.setenv("CALLRADAR_NOTEBOOK_CURVE_SEEDS", "2")  # notebook 03: spread from two draws is enough here
     nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     assert not any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), \
         "commit notebooks without outputs"
@@ -70,3 +72,13 @@ def test_notebook_runs_and_plots(name, sample, min_plots, tmp_path, monkeypatch)
         out = text_of(nb)
         assert "registered as risk v1" in out and "largest difference in a call's peak risk" in out
         assert (tmp_path / "registry" / "risk" / "v1" / "model.json").exists()
+    if name.startswith("03"):
+        out = text_of(nb)
+        assert "learning curve (held-out call AUROC" in out and "reasons it learnt" in out
+        assert "registered as risk v1" in out and "registered the reversed model as risk v2" in out
+        # v1 promoted (forced past the guard if the small sample made it worse than the bundled model);
+        # the reversed model, judged against v1, refused
+        assert "refused: risk v2 did worse than risk v1" in out
+        from callradar.models.registry import Registry
+
+        assert Registry(tmp_path / "registry").current("risk") == "v1"

@@ -49,3 +49,63 @@ def test_train_then_evaluate_with_the_real_text_models(tmp_path, monkeypatch, ca
     metrics = json.loads((report / "metrics.json").read_text())["metrics"]
     assert set(metrics) == {"model", "baseline"} and metrics["model"]["auroc"] > 0.9
     assert (report / "report.md").exists() and (report / "lead_time.png").exists()
+
+
+def flipped(cs: list[LabelledCall]) -> list[LabelledCall]:
+    """The same calls with the outcomes swapped: what a model learns from them is the wrong way round."""
+    out = []
+    for c in cs:
+        escalated = c.outcome == "calm"
+        out.append(LabelledCall(c.call_id, "escalated" if escalated else "calm", c.utterances,
+                                escalation_time=None, source=c.source))
+    return out
+
+
+def test_train_report_promote_and_a_refused_promotion_through_the_cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CALLRADAR_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CALLRADAR_MODELS_DIR", str(tmp_path / "models"))
+    good = calls(24)
+    data = write_calls(tmp_path / "calls.jsonl", good)
+
+    # train on the user's calls: a quarter of each outcome held out, a learning curve, the comparison, the reasons
+    assert main(["train", "risk", "--data", str(data), "--out", str(tmp_path / "first"), "--version", "risk-first",
+                 "--curve-seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    for said in ("learning curve (held-out call AUROC", "new vs current (risk builtin", "on 6 held-out calls (3 escalated)",
+                 "reasons it learnt", "registered as risk v1"):
+        assert said in out, said
+    card = json.loads((tmp_path / "first" / "card.json").read_text())
+    assert len(card["learning_curve"]) >= 2 and all(len(p["auroc"]) == 2 for p in card["learning_curve"])
+    assert card["heldout_comparison"]["baseline"]["registry_version"] == "builtin"
+    report = (tmp_path / "first" / "model_card.md").read_text()
+    assert "## Learning curve" in report and "## Against the current model" in report and "## Reasons it learnt" in report
+
+    assert main(["models", "promote", "risk", "v1"]) == 0
+    assert "promoted risk v1 (was builtin)" in capsys.readouterr().out
+
+    # trained on the wrong labels, judged on the right ones against v1 (now current): refused unless forced
+    wrong = write_calls(tmp_path / "wrong.jsonl", flipped(good))
+    assert main(["train", "risk", "--data", str(wrong), "--test", str(data), "--out", str(tmp_path / "second"),
+                 "--version", "risk-second", "--curve-seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "new vs current (risk v1, risk-first)" in out and "will refuse it unless --force" in out
+    assert "registered as risk v2" in out
+    assert main(["models", "promote", "risk", "v2"]) == 2
+    assert "refused: risk v2 did worse than risk v1 on its held-out calls" in capsys.readouterr().err
+    assert main(["models", "list", "risk", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["kinds"]["risk"]
+    assert listed["current"] == "v1"
+    assert main(["models", "promote", "risk", "v2", "--force"]) == 0
+    assert "warning: forced: risk v2 did worse" in capsys.readouterr().err
+    assert main(["models", "list", "risk", "--json", "--history"]) == 0
+    history = json.loads(capsys.readouterr().out)["kinds"]["risk"]["history"]
+    assert history[-1]["version"] == "v2" and "forced: risk v2 did worse" in history[-1]["note"]
+
+
+def test_a_failed_training_run_registers_and_promotes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CALLRADAR_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CALLRADAR_MODELS_DIR", str(tmp_path / "models"))
+    calm_only = write_calls(tmp_path / "calm.jsonl", [c for c in calls(24) if c.outcome == "calm"])
+    assert main(["train", "risk", "--data", str(calm_only), "--out", str(tmp_path / "m")]) == 2
+    assert "no escalated call among its 12 labelled calls" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists() and not (tmp_path / "models" / "risk").exists()

@@ -20,10 +20,11 @@ SENTIMENT = {
 }
 
 
-def utt(speaker, start, end, sentiment="neutral", frus=0.05, intent=0.02, kws=(), empathy=0.0):
+def utt(speaker, start, end, sentiment="neutral", frus=0.05, intent=0.02, kws=(), empathy=0.0,
+        text="the account number follows"):
     hits = tuple(KeywordHit(c, c, c) for c in kws)
     scores = TextScores(sentiment, SENTIMENT[sentiment], frus, intent, hits, empathy)
-    return ScoredUtterance(speaker, start, end, "", scores)
+    return ScoredUtterance(speaker, start, end, text, scores)
 
 
 def calm_call(turns=30):
@@ -59,7 +60,7 @@ def risks(model, call):
 def test_bundled_prior_loads_and_says_what_it_is(prior):
     assert prior.version == "prior-2"
     assert prior.kind == "prior"
-    assert prior.feature_names == FEATURE_NAMES
+    assert prior.feature_names == FEATURE_NAMES[: len(prior.feature_names)] and len(prior.feature_names) == 22
     card = json.loads((PRIOR_RISK_DIR / "card.json").read_text())
     assert card["version"] == "prior-2" and card["trained"] is False
     assert "PRIOR" in (PRIOR_RISK_DIR / "model_card.md").read_text()
@@ -109,7 +110,8 @@ def test_reasons_are_top_three_positive_strongest_first(prior):
     contributions = [r["contribution"] for r in reading.reasons]
     assert contributions == sorted(contributions, reverse=True)
     assert all(c > 0 for c in contributions)
-    assert set(reading.reasons[0]) == {"feature", "value", "contribution"}
+    assert set(reading.reasons[0]) == {"feature", "value", "contribution", "text"}
+    assert reading.reasons[0]["text"] == "asked for a manager"  # words, not the feature id
     calm = prior.predict(features_for_call(calm_call())[-1])
     assert all(r["contribution"] > 0 for r in calm.reasons)
 
@@ -236,3 +238,32 @@ def test_model_card_table_matches_the_bundled_model(prior):
         assert rows[name] == pytest.approx([mean, scale, coef]), name
     card = (PRIOR_RISK_DIR / "model_card.md").read_text()
     assert f"Intercept {prior.intercept:g}".replace("-", "−") in card
+
+
+@pytest.mark.parametrize("name, value, above, text", [
+    ("cust_repeats", 3.0, True, "customer repeated the same request 3 times"),
+    ("cust_repeats", 1.0, True, "customer repeated the same request once"),
+    ("cust_corrections", 2.0, True, "customer corrected the agent twice"),
+    ("kw_supervisor_request", 1.0, True, "asked for a manager"),
+    ("cust_neg_mean", 0.4, True, "customer negative on average this call"),
+    ("cust_pos_mean", 0.05, False, "customer seldom positive this call"),
+    ("dead_air_max_s", 14.2, True, "a silence of 14 s"),
+])
+def test_reason_texts_say_what_the_feature_measured(name, value, above, text):
+    from callradar.models.risk import reason_text
+
+    assert reason_text(name, value, above) == text
+
+
+def test_every_feature_has_a_reason_in_words():
+    from callradar.models.risk import REASON_TEXTS
+
+    assert set(REASON_TEXTS) == set(FEATURE_NAMES)
+
+
+def test_a_feature_below_its_mean_that_raises_risk_is_explained_as_such():
+    model = RiskModel(("cust_pos_mean", "cust_repeats"), [-1.0, 0.5], [0.3, 0.0], [0.1, 1.0], 0.0, "t")
+    reading = model.predict({"cust_pos_mean": 0.05, "cust_repeats": 3.0})
+    assert [r["text"] for r in reading.reasons] == ["customer seldom positive this call",
+                                                    "customer repeated the same request 3 times"]
+    assert reading.reasons[0]["contribution"] == pytest.approx(2.5)

@@ -11,7 +11,7 @@ import pytest
 from training_fakes import StubScorer, write_fake_bitext
 
 from callradar.models.call_features import FEATURE_NAMES
-from callradar.models.risk import RiskModel
+from callradar.models.risk import DEFAULT_RISK_DIR, RiskModel
 from callradar.pipeline.cli.main import main
 from callradar.training.corpus import build_corpus
 from callradar.training.evaluate import evaluate_models, load_model_dir, prior_model, write_report
@@ -31,7 +31,7 @@ def corpus(tmp_path_factory):
 def trained(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("model") / "risk"
     card = train_risk(corpus / "train.parquet", out, scorer=StubScorer(), test_path=corpus / "test.parquet",
-                      version="risk-test", progress=False)
+                      version="risk-test", progress=False, curve_seeds=1)
     return out, card
 
 
@@ -59,6 +59,33 @@ def test_training_writes_a_loadable_trained_model_with_its_card(trained):
     for split in ("train", "heldout", "heldout_prior"):
         assert all(v is None or math.isfinite(v) for v in saved["metrics"][split].values() if isinstance(v, float))
     assert "Labels." in (out / "model_card.md").read_text()
+
+
+def test_the_card_reports_the_curve_the_comparison_and_the_reasons(trained):
+    out, card = trained
+    saved = json.loads((out / "card.json").read_text())
+    assert [p["calls"] for p in saved["learning_curve"]] == [11, 22, 44]  # 44 training calls: a quarter, a half, all
+    assert all(p["seeds"] == 1 and len(p["auroc"]) == 1 for p in saved["learning_curve"])
+    comp = saved["heldout_comparison"]
+    bundled = json.loads((DEFAULT_RISK_DIR / "card.json").read_text())
+    assert comp["baseline"] == {"registry_version": "builtin", "model_version": bundled["version"],
+                                "model_sha256": bundled["sha256"]}
+    assert comp["heldout"]["source"] == "file" and comp["heldout"]["calls"] == saved["metrics"]["heldout"]["calls"]
+    assert comp["new"]["auroc"] == saved["metrics"]["heldout"]["auroc"]
+    assert comp["baseline_metrics"]["auroc"] == saved["metrics"]["heldout_current"]["auroc"]
+    weights = [abs(r["weight"]) for r in saved["reasons_learnt"]]
+    assert weights == sorted(weights, reverse=True) and all(r["words"] for r in saved["reasons_learnt"])
+    md = (out / "model_card.md").read_text()
+    for section in ("## Learning curve", "## Against the current model", "## Reasons it learnt"):
+        assert section in md
+
+
+def test_without_a_test_file_a_stratified_part_is_held_out_and_never_trained_on(corpus, tmp_path):
+    card = train_risk(corpus / "train.parquet", tmp_path / "m", scorer=StubScorer(), progress=False, curve_seeds=0,
+                      heldout_share=0.25)
+    held = card["heldout_comparison"]["heldout"]
+    assert held["source"] == "split" and held["share"] == 0.25 and held["calls"] == 12 and held["escalated"] == 6
+    assert card["training_data"]["calls"] == 32 and card["learning_curve"] == []
 
 
 def test_the_trained_model_changes_scores_and_separates_the_calls(trained, corpus):

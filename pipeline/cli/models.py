@@ -138,7 +138,7 @@ def _check_model_set(settings, registry, kind: str, version: str, force: bool) -
     Returns None when the set belongs together; the mismatch when ``force`` overrides it.
     A head replaced by a Hugging Face model (CALLRADAR_<KIND>_MODEL) is not checked.
     """
-    from callradar.models.registry import HEADS, RegistryError, model_set_mismatch, read_card
+    from callradar.models.registry import HEADS, model_set_mismatch, read_card
 
     def card(k: str, v: str) -> dict:
         return read_card(registry.path(k, v))
@@ -147,13 +147,7 @@ def _check_model_set(settings, registry, kind: str, version: str, force: bool) -
     chosen[kind] = version
     heads = {k: (chosen[k], None if getattr(settings, f"{k}_model") else card(k, chosen[k])) for k in HEADS}
     problem = model_set_mismatch((chosen["risk"], card("risk", chosen["risk"])), heads)
-    if problem is None:
-        return None
-    if not force:
-        raise RegistryError(f"refused: {problem}; pass --force to do it anyway")
-    print(f"warning: forced: {problem}", file=sys.stderr)
-    log.warning("forced %s %s past the model-set check: %s", kind, version, problem)
-    return problem
+    return _refuse_unless_forced(problem, force, "do it anyway", f"{kind} {version}", "the model-set check")
 
 
 def _check_heldout(registry, kind: str, version: str, force: bool) -> str | None:
@@ -163,7 +157,7 @@ def _check_heldout(registry, kind: str, version: str, force: bool) -> str | None
     ``force`` overrides it. The registry's pointer is not marked forced for this: that mark
     lets a mismatched model set load, which this override has nothing to do with.
     """
-    from callradar.models.registry import RegistryError, heldout_regression, read_card
+    from callradar.models.registry import heldout_regression, read_card
 
     if kind != "risk" or version == "builtin":
         return None
@@ -174,12 +168,19 @@ def _check_heldout(registry, kind: str, version: str, force: bool) -> str | None
         return None
     replaced = registry.current(kind)
     problem = heldout_regression(version, card, (replaced, read_card(registry.path(kind, replaced))))
+    return _refuse_unless_forced(problem, force, "promote it anyway", f"{kind} {version}", "the held-out comparison")
+
+
+def _refuse_unless_forced(problem: str | None, force: bool, override: str, what: str, check: str) -> str | None:
+    """None when a check found no problem; else refused, or with ``force`` warned, logged and returned."""
+    from callradar.models.registry import RegistryError
+
     if problem is None:
         return None
     if not force:
-        raise RegistryError(f"refused: {problem}; pass --force to promote it anyway")
+        raise RegistryError(f"refused: {problem}; pass --force to {override}")
     print(f"warning: forced: {problem}", file=sys.stderr)
-    log.warning("forced %s %s past the held-out comparison: %s", kind, version, problem)
+    log.warning("forced %s past %s: %s", what, check, problem)
     return problem
 
 

@@ -120,7 +120,7 @@ def check_login(settings: Settings, timeout_s: float = 10.0) -> None:
                         request_timeout_ms=int(timeout_s * 1000), **auth), timeout_s)
         conn.close()
 
-    for host, port in _bootstrap_addresses(settings):
+    for host, port in bootstrap_addresses(settings):
         try:
             # A thread of its own: the caller may already be inside an event loop.
             with ThreadPoolExecutor(max_workers=1) as pool:
@@ -154,7 +154,7 @@ def _security_failure(settings: Settings, exc: BaseException) -> KafkaSecurityEr
     return None
 
 
-def _bootstrap_addresses(settings: Settings) -> list[tuple[str, int]]:
+def bootstrap_addresses(settings: Settings) -> list[tuple[str, int]]:
     out = []
     for server in client_config(settings, "probe")["bootstrap_servers"]:
         host, sep, port = server.rpartition(":")
@@ -215,7 +215,7 @@ def wait_for_broker(settings: Settings, timeout_s: float = 30.0) -> dict:
     thread behind. Raises BrokerUnreachable (a TimeoutError) naming the bootstrap servers.
     """
     deadline = time.monotonic() + timeout_s
-    addresses = _bootstrap_addresses(settings)
+    addresses = bootstrap_addresses(settings)
     last_error: Exception | None = None
     while True:
         remaining = deadline - time.monotonic()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callradar.pipeline.errors import UserError
-from callradar.pipeline.kafka.clients import BrokerUnreachable, _bootstrap_addresses, port_open, wait_for_broker
+from callradar.pipeline.kafka.clients import BrokerUnreachable, bootstrap_addresses, port_open, wait_for_broker
 from callradar.pipeline.kafka.embedded import EmbeddedKafka
 from callradar.pipeline.settings import Settings
 
@@ -16,7 +16,7 @@ def connect_or_explain(settings: Settings, timeout_s: float | None = None) -> di
     A refused login or TLS handshake stays a KafkaSecurityError (also one line).
     """
     timeout_s = settings.kafka_connect_timeout_s if timeout_s is None else timeout_s
-    if settings.embedded and not any(port_open(host, port) for host, port in _bootstrap_addresses(settings)) \
+    if settings.embedded and not any(port_open(host, port) for host, port in bootstrap_addresses(settings)) \
             and not EmbeddedKafka(settings).is_running():
         # Nobody is starting the embedded broker either: waiting would only delay the same answer.
         raise UserError(unreachable_message(BrokerUnreachable(settings, 0, None)))

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.live_load import (  # noqa: E402
     add_counts,
     all_over_budget,
+    backlog_series,
     largest_within,
     parse_int_list,
     percentiles,
@@ -173,7 +174,8 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
 
     threads = threads_per_worker(args.threads_per_worker, k, os.cpu_count() or 1)
     partitions = max(args.partitions or base.topic_partitions, k)
-    settings = dataclasses.replace(base, topic_prefix=f"{tag}-n{n}k{k}-", topic_partitions=partitions)
+    settings = dataclasses.replace(base, topic_prefix=f"{tag}-n{n}k{k}{getattr(args, 'priority_now', '') or ''}-",
+                                   topic_partitions=partitions)
     ensure_topics(settings)
     run_calls, run_labels = calls[:n], labels[:n]
     expected = sum(len(lab["transcript"]) for lab in run_labels if lab)
@@ -193,24 +195,38 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
 
     load_before = os.getloadavg()
     print(f"-- {n} calls ({sum(1 for lab in run_labels if not lab)} real), {k} worker(s) x {threads} thread(s), "
+          f"{getattr(args, 'priority_now', None) or load_settings().stt_priority}, "
           f"{partitions} partitions; load {load_before[0]:.2f}", flush=True)
     # Whisper gets the product's thread setting (or --whisper-threads), never more than its share of cores.
     whisper_threads = min(args.whisper_threads or load_settings().whisper_threads, threads)
     whisper_workers = args.whisper_workers or load_settings().whisper_workers
     ahead_ms = load_settings().vad_transcribe_ahead_ms if args.transcribe_ahead_ms is None else args.transcribe_ahead_ms
     math_threads = args.math_threads or load_settings().math_threads
+    priority = getattr(args, "priority_now", None) or load_settings().stt_priority
     env = {"CALLRADAR_WHISPER_THREADS": str(whisper_threads), "CALLRADAR_WHISPER_WORKERS": str(whisper_workers),
-           "CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS": str(ahead_ms), "CALLRADAR_MATH_THREADS": str(math_threads)}
+           "CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS": str(ahead_ms), "CALLRADAR_MATH_THREADS": str(math_threads),
+           "CALLRADAR_STT_PRIORITY": priority}
+    archive = ArchiveThread(settings, base.state_dir / "bench-archive" / f"{settings.topic_prefix}")
     run = run_live(settings, run_calls, base.state_dir / "logs" / f"bench-worker-n{n}k{k}.log",
                    sample_worker=sample, expected_scores=expected, workers=k, worker_env=env, settle_s=5.0,
-                   stagger_s=args.stagger, chunk_ms=args.chunk_ms)
+                   stagger_s=args.stagger, chunk_ms=args.chunk_ms, poll_metrics_s=2.0)
     load_after = os.getloadavg()
+    archived = archive.stop_and_read()
 
-    utterances = {u.utterance_id: (arrived, u) for arrived, u in reversed(run.utterances())}  # first copy wins
+    all_utterances = run.utterances()
+    utterances = {u.utterance_id: (arrived, u) for arrived, u in reversed(all_utterances)}  # first copy wins
     scores = {s.utterance_id: (arrived, s) for arrived, s in reversed(run.scores())}
+    speaker = {uid: u.speaker for uid, (_, u) in utterances.items()}
     to_transcript = [u.emitted_ts - u.audio_end_ts for _, u in utterances.values()]
     to_score = [arrived - s.audio_end_ts for arrived, s in scores.values()]
-    to_alert = [arrived - a.audio_end_ts for arrived, a in run.alerts() if a.alert_type == "escalation_risk"]
+    to_score_by = {who: [arrived - s.audio_end_ts for uid, (arrived, s) in scores.items() if speaker.get(uid) == who]
+                   for who in ("customer", "agent")}
+    agent_lag = [u.emitted_ts - u.audio_end_ts for _, u in utterances.values() if u.speaker == "agent"]
+    # Alerts driven by an utterance; a case's breach alert (pipeline/stages/cases.py) has no utterance behind it.
+    risk_alerts = [a for _, a in run.alerts() if a.alert_type == "escalation_risk"]
+    to_alert = [arrived - a.audio_end_ts for arrived, a in run.alerts()
+                if a.alert_type == "escalation_risk" and a.audio_end_ts > 0]
+    archived_utterances = {u.utterance_id for call in archived for u in call.utterances}
 
     accounting = []
     for call, lab in zip(run_calls, run_labels):
@@ -230,6 +246,7 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
     return {
         "calls": n, "workers": k, "threads_per_worker": threads, "whisper_threads": whisper_threads,
         "whisper_workers": whisper_workers, "transcribe_ahead_ms": ahead_ms, "math_threads": math_threads,
+        "priority": priority,
         "partitions": partitions,
         "real_calls": sum(1 for lab in run_labels if not lab), "seed": args.seed, "speed": 1.0,
         "stagger_s": args.stagger, "chunk_ms": args.chunk_ms,
@@ -244,9 +261,19 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
                                       for m in run.worker_metrics),
         "call_seconds_max": round(max(c.duration_s for c in run_calls), 1),
         "utterances": len(utterances), "scores": len(scores), "alerts": len(to_alert),
+        "alerts_without_utterance": len(risk_alerts) - len(to_alert),
+        "transcripts_sent_twice": len(all_utterances) - len(utterances),
         "latency_s": {"utterance_end_to_transcript": percentiles(to_transcript),
                       "utterance_end_to_score": percentiles(to_score),
-                      "utterance_end_to_alert": percentiles(to_alert)},
+                      "utterance_end_to_alert": percentiles(to_alert),
+                      "customer_utterance_end_to_score": percentiles(to_score_by["customer"]),
+                      "agent_utterance_end_to_score": percentiles(to_score_by["agent"]),
+                      "agent_utterance_end_to_transcript": percentiles(agent_lag)},
+        "agent_backlog_over_time": {
+            "seconds_of_audio": backlog_series(run.metric_samples, "callradar_stt_agent_backlog_seconds"),
+            "calls_behind": backlog_series(run.metric_samples, "callradar_stt_agent_behind_calls")},
+        "archive": {"calls": len(archived), "utterances": len(archived_utterances),
+                    "utterances_missing": len(set(utterances) - archived_utterances)},
         "customer_turns": counts,
         "transcription_rtf": {
             "of_speech": round(sum(stt_busy) / sum(stt_audio), 4) if sum(stt_audio) else None,
@@ -258,20 +285,54 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
     }
 
 
+class ArchiveThread:
+    """``callradar archive`` on the run's topics, in a thread of this process: is every transcript archived?"""
+
+    def __init__(self, settings, out_dir: Path):
+        import threading
+
+        from callradar.pipeline.cli.archive import run_archive
+
+        shutil.rmtree(out_dir, ignore_errors=True)
+        self.out_dir, self.stop = out_dir, threading.Event()
+        self.thread = threading.Thread(target=run_archive, args=(settings, out_dir, self.stop),
+                                       kwargs=dict(grace_s=5.0, report=lambda _s: None), daemon=True, name="archive")
+        self.thread.start()
+
+    def stop_and_read(self, catch_up_s: float = 5.0) -> list:
+        """Give the archive ``catch_up_s`` to read the last records; stopping writes every call in progress."""
+        from callradar.training.labelled_calls import read_archive
+
+        time.sleep(catch_up_s)
+        self.stop.set()
+        self.thread.join(timeout=60)
+        return read_archive(self.out_dir) if self.out_dir.exists() else []
+
+
 def worst_p95(point: dict) -> float | None:
-    """The larger of the alert and score p95 of one run; None when nothing was scored."""
+    """The larger of the alert and the customer-utterance score p95 of one run; None when nothing was scored.
+
+    Customer first lets the agent side lag by design (its lag is reported apart); runs recorded
+    before the split have only the score p95 over all utterances, which stands in.
+    """
     lat = point["latency_s"]
-    if not lat["utterance_end_to_score"]["n"]:
+    score = "customer_utterance_end_to_score" if "customer_utterance_end_to_score" in lat else "utterance_end_to_score"
+    if not lat[score]["n"]:
         return None
-    return max(lat[h]["p95"] for h in ("utterance_end_to_score", "utterance_end_to_alert") if lat[h]["n"])
+    return max(lat[h]["p95"] for h in (score, "utterance_end_to_alert") if lat[h]["n"])
+
+
+def group_key(point: dict, several_priorities: bool) -> str:
+    return f"{point['workers']}/{point.get('priority')}" if several_priorities else str(point["workers"])
 
 
 def choose(points: list[dict], budget_s: float) -> dict:
     """Per worker count: the largest N whose alert and score p95 both stayed within the budget."""
     out = {}
-    for k in sorted({p["workers"] for p in points}):
-        worst = {p["calls"]: worst_p95(p) for p in points if p["workers"] == k}
-        out[str(k)] = {"largest_calls_within_budget": largest_within(worst, budget_s), "worst_p95_by_calls": worst}
+    several = len({p.get("priority") for p in points}) > 1
+    for key in sorted({group_key(p, several) for p in points}):
+        worst = {p["calls"]: worst_p95(p) for p in points if group_key(p, several) == key}
+        out[key] = {"largest_calls_within_budget": largest_within(worst, budget_s), "worst_p95_by_calls": worst}
     return out
 
 
@@ -316,6 +377,60 @@ def plot(points: list[dict], budget_s: float, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def parse_priorities(text: str | None) -> list[str | None]:
+    """``--priority``: None (the setting's default) or a list of known orders."""
+    from callradar.pipeline.settings import STT_PRIORITIES
+
+    if not text:
+        return [None]
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in names if t not in STT_PRIORITIES]
+    if unknown or not names:
+        raise ValueError(f"--priority {text!r}: choose from {', '.join(STT_PRIORITIES)} (comma-separated to compare)")
+    return names
+
+
+def summary_line(point: dict) -> str:
+    """One line a person reads: the customer's and the alerts' p95 against the agent side's lag."""
+    lat = point["latency_s"]
+
+    def p(hop: str, q: str = "p95") -> str:
+        return f"{lat[hop][q]:.2f}" if lat.get(hop, {}).get("n") else "-"
+
+    backlog = [v for _, v in point["agent_backlog_over_time"]["seconds_of_audio"]]
+    return (f"   {point['calls']} calls, {point['priority']}: customer score p95 {p('customer_utterance_end_to_score')} s, "
+            f"alert p95 {p('utterance_end_to_alert')} s; agent transcript lag p50/p95/max "
+            f"{p('agent_utterance_end_to_transcript', 'p50')}/{p('agent_utterance_end_to_transcript')}/"
+            f"{p('agent_utterance_end_to_transcript', 'max')} s; agent backlog max {max(backlog, default=0):.0f} s of audio; "
+            f"archive {point['archive']['utterances']}/{point['utterances']} utterances; "
+            f"dead letters {point['dead_letters']}; sent twice {point['transcripts_sent_twice']}")
+
+
+def plot_backlog(points: list[dict], path: Path, title: str) -> Path:
+    """Agent audio waiting for the model over each run, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for point in points:
+        series = point["agent_backlog_over_time"]["seconds_of_audio"]
+        if series:
+            ax.plot([t for t, _ in series], [v for _, v in series],
+                    label=f"{point['calls']} calls, {point['workers']} worker(s), {point['priority']}")
+    ax.set_xlabel("seconds since the replay started")
+    ax.set_ylabel("agent audio waiting (s)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.suptitle("\n".join(textwrap.wrap(title, 110)), fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = parser.add_mutually_exclusive_group()
@@ -346,6 +461,8 @@ def main(argv=None) -> int:
     parser.add_argument("--stagger", type=float, default=0.0,
                         help="start each call this many seconds after the previous one (a steady load over "
                              "time, e.g. the overload run: 40 calls of about 60 s, --stagger 3 keeps about 20 live)")
+    parser.add_argument("--priority", help="speech-to-text order, or a list to compare in the same run: "
+                        "customer-first,fifo (default CALLRADAR_STT_PRIORITY)")
     parser.add_argument("--budget", type=float, default=1.5, help="p95 budget in seconds (default 1.5)")
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="folder for the JSON result")
@@ -366,6 +483,7 @@ def main(argv=None) -> int:
         sweep = parse_int_list(args.sweep, "--sweep") if args.sweep else [args.calls or 4]
         worker_counts = parse_int_list(args.workers, "--workers")
         threads_per_worker(args.threads_per_worker, 1, 1)
+        priorities = parse_priorities(args.priority)
     except ValueError as exc:
         parser.error(str(exc))
     if args.real_calls and min(sweep) < 3:
@@ -401,10 +519,12 @@ def main(argv=None) -> int:
     try:
         for i, n in enumerate(sweep):
             for k in worker_counts:
-                doc["points"].append(run_point(settings, calls, labels, n, k, args, tag))
-                print(json.dumps(doc["points"][-1]), flush=True)
-                path.write_text(json.dumps(doc, indent=2))  # after every point: a crash keeps what ran
-            at_n = {p["workers"]: worst_p95(p) for p in doc["points"] if p["calls"] == n}
+                for args.priority_now in priorities:
+                    doc["points"].append(run_point(settings, calls, labels, n, k, args, tag))
+                    print(json.dumps(doc["points"][-1]), flush=True)
+                    print(summary_line(doc["points"][-1]), flush=True)
+                    path.write_text(json.dumps(doc, indent=2))  # after every point: a crash keeps what ran
+            at_n = {(p["workers"], p["priority"]): worst_p95(p) for p in doc["points"] if p["calls"] == n}
             if not args.keep_going and i + 1 < len(sweep) and all_over_budget(at_n, args.budget):
                 doc["skipped_calls"] = sweep[i + 1:]
                 print(f"every worker count missed {args.budget} s at {n} calls: not running {sweep[i + 1:]}")
@@ -424,6 +544,9 @@ def main(argv=None) -> int:
         point["offline_transcription_rtf"] = {"of_speech": floor["rtf_of_speech"],
                                               "of_call_audio": floor["rtf_of_call_audio"]}
     finish(doc, None if args.calls else args.plot or args.out / f"{name}.png")
+    if any(p["agent_backlog_over_time"]["seconds_of_audio"] for p in doc["points"]):
+        doc["backlog_plot"] = str(plot_backlog(doc["points"], args.out / f"{name}_backlog.png", doc["command"]))
+        print(f"backlog plot: {doc['backlog_plot']}")
     path.write_text(json.dumps(doc, indent=2))
     print(json.dumps(doc["choice"], indent=2))
     print(f"written to {path}")

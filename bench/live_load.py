@@ -118,6 +118,26 @@ def prometheus_value(text: str, name: str) -> float | None:
     return None
 
 
+def prometheus_sum(text: str, name: str) -> float:
+    """The sum of every series of ``name`` whatever its labels (0.0 when absent), e.g. a per-worker gauge."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith((name + " ", name + "{")):
+            try:
+                total += float(line.rsplit(None, 1)[1])
+            except (IndexError, ValueError):
+                pass
+    return total
+
+
+def backlog_series(samples: Sequence[tuple[float, Sequence[str]]], name: str) -> list[tuple[float, float]]:
+    """(seconds since the replay started, ``name`` summed over workers and their series) per /metrics sample.
+
+    A sample where no worker answered is left out (a gap, not a zero).
+    """
+    return [(t, round(sum(prometheus_sum(page, name) for page in pages), 2)) for t, pages in samples if any(pages)]
+
+
 def threads_per_worker(spec: str, workers: int, cores: int) -> int:
     """``auto`` shares the cores between the workers (at least 1 each); else the number given."""
     if spec == "auto":

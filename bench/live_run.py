@@ -6,6 +6,7 @@ it in one place means the benchmark measures what the tests check.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ class LiveRunResult:
     worker_stats: dict = field(default_factory=dict)
     worker_pids: list[int] = field(default_factory=list)
     worker_metrics: list[str] = field(default_factory=list)  # each worker's /metrics page after the drain
+    metric_samples: list[tuple[float, list[str]]] = field(default_factory=list)  # (seconds since replay start, pages)
 
     def _decode(self, topic: str, kind):
         return [(arrived, kind.decode(rec.value)) for arrived, rec in self.records[topic]]
@@ -56,7 +58,7 @@ def run_live(settings: Settings, calls: list[CallAudio], log_path: Path, speed: 
              before_replay: list[tuple[str, bytes, list]] | None = None, chunk_ms: int = 40,
              sample_worker=None, expected_scores: int = 0, workers: int = 1,
              worker_env: dict[str, str] | None = None, settle_s: float = 0.0,
-             stagger_s: float = 0.0) -> LiveRunResult:
+             stagger_s: float = 0.0, poll_metrics_s: float = 0.0) -> LiveRunResult:
     """Start ``workers`` worker processes (one consumer group), replay ``calls`` side by side, drain, stop.
 
     ``before_replay`` is raw (key, value, headers) messages for calls.audio sent
@@ -69,6 +71,8 @@ def run_live(settings: Settings, calls: list[CallAudio], log_path: Path, speed: 
     when the segmenter splits turns). Worker 0 logs to
     ``log_path``, worker i to ``<stem>-<i><suffix>`` beside it. ``stagger_s`` starts
     call i that many seconds after call i-1 (a steady load instead of one burst).
+    ``poll_metrics_s`` > 0 reads every worker's /metrics page that often from the
+    replay's start to the end of the drain (``metric_samples``: backlog over time).
     """
     topics = Topics(settings.topic_prefix)
     recorder = TopicRecorder(settings, [topics.transcripts, topics.scores, topics.alerts,
@@ -78,6 +82,8 @@ def run_live(settings: Settings, calls: list[CallAudio], log_path: Path, speed: 
     procs = [WorkerProcess(settings, log_path if i == 0 else log_path.with_name(f"{log_path.stem}-{i}{log_path.suffix}"),
                            extra_env=worker_env) for i in range(workers)]
     metrics: list[str] = []
+    samples: list[tuple[float, list[str]]] = []
+    stop_polling = threading.Event()
     try:
         for proc in procs:
             proc.start()
@@ -97,6 +103,9 @@ def run_live(settings: Settings, calls: list[CallAudio], log_path: Path, speed: 
                     sample_worker(proc.proc.pid)
 
         t0 = time.time()
+        if poll_metrics_s > 0:
+            threading.Thread(target=_poll_metrics, args=(procs, poll_metrics_s, t0, samples, stop_polling),
+                             daemon=True, name="poll-metrics").start()
         replay_calls(calls, lambda t, k, v, h: producer.send(t, key=k.encode(), value=v, headers=h),
                      topics, speed=speed, chunk_ms=chunk_ms, stagger_s=stagger_s, on_progress=lambda _t: sample_all())
         producer.flush()
@@ -107,11 +116,19 @@ def run_live(settings: Settings, calls: list[CallAudio], log_path: Path, speed: 
         if settle_s > 0:
             recorder.wait_until(lambda: False, stall_s=settle_s, limit_s=300.0)
         sample_all()
+        stop_polling.set()
         metrics = [proc.get("/metrics") for proc in procs]
         producer.close()
     finally:
+        stop_polling.set()
         for proc in procs:
             proc.stop()
         recorder.stop()
     return LiveRunResult(topics, recorder.records, ready_s, replay_s, procs[0].log_tail(80),
-                         worker_pids=[p.proc.pid for p in procs], worker_metrics=metrics)
+                         worker_pids=[p.proc.pid for p in procs], worker_metrics=metrics, metric_samples=samples)
+
+
+def _poll_metrics(procs, every_s: float, t0: float, out: list, stop: threading.Event) -> None:
+    """Each worker's /metrics page every ``every_s`` seconds until ``stop`` (a worker that does not answer: '')."""
+    while not stop.wait(every_s):
+        out.append((round(time.time() - t0, 1), [proc.get("/metrics", timeout_s=2.0) for proc in procs]))

@@ -34,6 +34,7 @@ import time
 from typing import Callable
 
 from callradar.models.types import SPEAKERS
+from callradar.pipeline.records import AGENT_BEHIND_NOTICE_S
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,10 @@ class PipelineMetrics:
     def watch_agent_backlog(self, worker: str, read: Callable[[], tuple[float, int, float]]) -> None:
         """``read()`` gives whisper worker ``worker``'s agent utterances waiting behind customer ones:
         (seconds of audio, utterances, seconds the oldest has waited)."""
+
+    def watch_agent_behind(self, worker: str, read: Callable[[], tuple[int, float]]) -> None:
+        """``read()`` gives, for whisper worker ``worker``'s calls, (calls whose agent side is behind by more
+        than AGENT_BEHIND_NOTICE_S, the most behind call's lag in seconds): per-call news without a per-call label."""
 
     def watch_timed_out_channels(self, read: Callable[[], int]) -> None:
         """``read()`` gives how many call channels the idle timeout has closed (no end marker came)."""
@@ -196,8 +201,10 @@ class PrometheusMetrics(PipelineMetrics):
                                      "Webhook messages about escalation cases, by result (sent, failed after "
                                      "retries, dropped from a full queue).", label="result")
         self.registry.register(self.webhooks)
-        self.agent_backlog = _AgentBacklogCollector()
+        self.agent_backlog = _PerWorkerGauges(AGENT_BACKLOG_GAUGES)
         self.registry.register(self.agent_backlog)
+        self.agent_behind = _PerWorkerGauges(AGENT_BEHIND_GAUGES)
+        self.registry.register(self.agent_behind)
         self.open_cases = Gauge("callradar_cases_open", "Escalation cases this worker owns that are not resolved.",
                                 **reg)
 
@@ -262,6 +269,9 @@ class PrometheusMetrics(PipelineMetrics):
     def watch_agent_backlog(self, worker: str, read: Callable[[], tuple[float, int, float]]) -> None:
         self.agent_backlog.reads[worker] = read
 
+    def watch_agent_behind(self, worker: str, read: Callable[[], tuple[int, float]]) -> None:
+        self.agent_behind.reads[worker] = read
+
     def watch_timed_out_channels(self, read: Callable[[], int]) -> None:
         self.timed_out.read = read
 
@@ -314,27 +324,36 @@ class _ReadCounter:
         yield family
 
 
-class _AgentBacklogCollector:
-    """The agent side's backlog per whisper worker, read at scrape time (pipeline/stages/stt_queue.py)."""
+# The agent side per whisper worker (pipeline/stages/stt_queue.py): (name, help), in the order its read gives them.
+AGENT_BACKLOG_GAUGES = (
+    ("callradar_stt_agent_backlog_seconds", "Seconds of agent audio waiting behind customer utterances."),
+    ("callradar_stt_agent_backlog_utterances", "Agent utterances waiting behind customer utterances."),
+    ("callradar_stt_agent_oldest_wait_seconds", "How long the oldest waiting agent utterance has waited."),
+)
+AGENT_BEHIND_GAUGES = (
+    ("callradar_stt_agent_behind_calls", f"Calls whose agent side is more than {AGENT_BEHIND_NOTICE_S:g} s behind "
+                                         "(their oldest waiting agent utterance has waited that long)."),
+    ("callradar_stt_agent_behind_max_seconds", "How far behind the most behind call's agent side is."),
+)
 
-    FAMILIES = (
-        ("callradar_stt_agent_backlog_seconds", "Seconds of agent audio waiting behind customer utterances."),
-        ("callradar_stt_agent_backlog_utterances", "Agent utterances waiting behind customer utterances."),
-        ("callradar_stt_agent_oldest_wait_seconds", "How long the oldest waiting agent utterance has waited."),
-    )
 
-    def __init__(self):
-        self.reads: dict[str, Callable[[], tuple[float, int, float]]] = {}
+class _PerWorkerGauges:
+    """Gauges labelled by whisper worker, read at scrape time: ``reads`` maps a worker to a function giving
+    one value per family."""
+
+    def __init__(self, families: tuple[tuple[str, str], ...]):
+        self.families = families
+        self.reads: dict[str, Callable[[], tuple]] = {}
 
     def describe(self):
         from prometheus_client.core import GaugeMetricFamily
 
-        return [GaugeMetricFamily(name, doc, labels=["worker"]) for name, doc in self.FAMILIES]
+        return [GaugeMetricFamily(name, doc, labels=["worker"]) for name, doc in self.families]
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
-        families = [GaugeMetricFamily(name, doc, labels=["worker"]) for name, doc in self.FAMILIES]
+        families = [GaugeMetricFamily(name, doc, labels=["worker"]) for name, doc in self.families]
         for worker, read in sorted(self.reads.items()):
             for family, value in zip(families, read()):
                 family.add_metric([worker], value)

@@ -373,6 +373,12 @@ class CallEvent(Record):
         _check(isinstance(self.metadata, dict), "call_event: metadata must be an object")
 
 
+# An agent side this far behind (agent_behind_s) is worth telling people: the console marks the call and
+# /metrics counts it. Under customer first, agent utterances wait a model call or two behind customer ones
+# (well under a second each); 2 s is past that, so the marker does not flicker on ordinary load.
+AGENT_BEHIND_NOTICE_S = 2.0
+
+
 @dataclass
 class Utterance(Record):
     """One finished utterance of one speaker, transcribed once."""
@@ -391,6 +397,9 @@ class Utterance(Record):
     model: str = ""
     no_speech_prob: float | None = None  # Whisper's, highest over segments; None from older producers
     queued_s: float | None = None  # seconds it waited for speech to text (agent side behind); None from older producers
+    # Seconds the call's oldest agent utterance still waiting for speech to text had waited when this one was
+    # sent (0.0: none waits): how far behind the agent side of the transcript is. None from older producers.
+    agent_behind_s: float | None = None
 
     def validate(self) -> None:
         _check(isinstance(self.call_id, str) and self.call_id, "utterance: bad call_id")
@@ -400,6 +409,7 @@ class Utterance(Record):
             _check(_is_number(getattr(self, name)), f"utterance: {name} must be a finite number")
         _check(self.end >= self.start >= 0, "utterance: need 0 <= start <= end")
         _check(self.queued_s is None or self.queued_s >= 0, "utterance: queued_s must be >= 0")
+        _check(self.agent_behind_s is None or self.agent_behind_s >= 0, "utterance: agent_behind_s must be >= 0")
 
 
 @dataclass

@@ -31,6 +31,9 @@ STAGES = ("transcribe", "score", "trigger")  # what a worker can run (callradar 
 # What CALLRADAR_STT_PRIORITY may name (pipeline/stages/stt_queue.py).
 STT_PRIORITIES = ("customer-first", "fifo")
 
+# What CALLRADAR_SEGMENTER may name (pipeline/audio/segmenter.py make_segmenter).
+SEGMENTERS = ("energy", "silero")
+
 # What CALLRADAR_REDACT_TYPES may name; here, below pipeline/audio/redact.py, so settings can check it.
 PII_TYPES = ("card", "ssn", "phone", "email")
 
@@ -85,6 +88,8 @@ class Settings:
     redact_types: str = "card,ssn,phone,email"
 
     # Voice-activity segmentation (per call channel).
+    # energy: energy/zero-crossing frames over an adaptive noise floor; silero: Silero VAD (ONNX, in faster-whisper).
+    segmenter: str = "energy"
     vad_frame_ms: int = 20
     vad_end_silence_ms: int = 400
     # Transcribe an utterance ahead once this much silence follows it, while the model is idle;
@@ -100,9 +105,11 @@ class Settings:
     stt_queue_max: int = 64
     # Overload order (pipeline/stages/stt_queue.py): customer-first sends customer utterances to
     # Whisper before agent ones, and lets up to stt_agent_backlog_s seconds of agent audio per
-    # whisper worker wait behind them before ingest pauses; fifo: first finished, first transcribed.
+    # whisper worker wait behind them in memory; past that, up to stt_agent_spool_s seconds more wait
+    # on disk (pipeline/stages/agent_spool.py) before ingest pauses; fifo: first finished, first transcribed.
     stt_priority: str = "customer-first"
     stt_agent_backlog_s: float = 600.0
+    stt_agent_spool_s: float = 7200.0  # float32 at 16 kHz: about 460 MB of disk under the state dir at most
 
     # Text encoder and heads.
     encoder_model: str = "all-MiniLM-L6-v2"
@@ -268,11 +275,16 @@ def _validate(s: Settings) -> None:
         raise SettingsError("CALLRADAR_WHISPER_WORKERS must be at least 1")
     if s.stt_queue_max < 1:
         raise SettingsError("CALLRADAR_STT_QUEUE_MAX must be at least 1")
+    if s.segmenter not in SEGMENTERS:
+        raise SettingsError(f"CALLRADAR_SEGMENTER={s.segmenter!r}: choose from {', '.join(SEGMENTERS)}")
     if s.stt_priority not in STT_PRIORITIES:
         raise SettingsError(f"CALLRADAR_STT_PRIORITY={s.stt_priority!r}: choose from {', '.join(STT_PRIORITIES)}")
     if not s.stt_agent_backlog_s >= 0 or s.stt_agent_backlog_s == float("inf"):
         raise SettingsError(f"CALLRADAR_STT_AGENT_BACKLOG_S={s.stt_agent_backlog_s!r}: must be a number of "
                             "seconds >= 0 (0: an agent utterance waits to be queued while another waits)")
+    if not s.stt_agent_spool_s >= 0 or s.stt_agent_spool_s == float("inf"):
+        raise SettingsError(f"CALLRADAR_STT_AGENT_SPOOL_S={s.stt_agent_spool_s!r}: must be a number of "
+                            "seconds >= 0 (0: no spool; past CALLRADAR_STT_AGENT_BACKLOG_S ingest pauses)")
     if s.shed_assist_after_s <= 0:
         raise SettingsError("CALLRADAR_SHED_ASSIST_AFTER_S must be > 0")
     if s.models_reload_s <= 0:

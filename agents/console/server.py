@@ -1,7 +1,7 @@
 """The console's web server: pages, a JSON API, and server-sent events fed from Kafka.
 
 One process: a reader thread of the Kafka layer (pipeline/kafka/readers.py) reads
-calls.events, calls.scores, calls.alerts and calls.feedback from a while ago, and
+calls.events, calls.transcripts, calls.scores, calls.alerts and calls.feedback from a while ago, and
 calls.cases from its beginning, and hands each batch to the event loop, where
 :class:`Hub` folds it into the state and pushes updates to the browsers allowed
 to see them. Feedback clicks go to calls.feedback through a producer, and the
@@ -39,7 +39,7 @@ from callradar.agents.console.insights import ArchiveInsights, BadPeriod
 from callradar.agents.console.state import ConsoleState, Update
 from callradar.agents.routing import EscalationMatrix
 from callradar.pipeline.errors import UserError
-from callradar.pipeline.records import Alert, CallEvent, CaseEvent, Feedback, MalformedMessage, Score, Topics
+from callradar.pipeline.records import Alert, CallEvent, CaseEvent, Feedback, MalformedMessage, Score, Topics, Utterance
 
 log = logging.getLogger(__name__)
 
@@ -545,8 +545,8 @@ class KafkaFeed:
 
         self.deliver = deliver
         topics = Topics(settings.topic_prefix)
-        self.kinds = {topics.events: CallEvent, topics.scores: Score, topics.alerts: Alert,
-                      topics.feedback: Feedback, topics.cases: CaseEvent}
+        self.kinds = {topics.events: CallEvent, topics.transcripts: Utterance, topics.scores: Score,
+                      topics.alerts: Alert, topics.feedback: Feedback, topics.cases: CaseEvent}
         # calls.cases from its beginning: a case is its events, so a restart must see them all
         self.reader = RecentReader(settings, self.kinds, history_s, self.on_batch, on_connected, name="console-kafka",
                                    from_start=[topics.cases], on_caught_up=on_caught_up)

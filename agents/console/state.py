@@ -2,6 +2,7 @@
 
 calls.events says who the agent is (which decides who may see the call),
 calls.scores carries the transcript with sentiment and the running risk,
+calls.transcripts how far behind each call's agent side is (its texts come with their scores),
 calls.alerts the supervisor alerts and agent prompts, calls.feedback the agents'
 marks, calls.cases the escalation cases (applied to a CaseBook in topic order, so
 every console and worker agrees on who won a race). Records may arrive in any order across topics (a score before its call's
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from callradar.agents.cases import Case, CaseBook
 from callradar.agents.routing import EscalationMatrix
-from callradar.pipeline.records import Alert, CallEvent, CaseEvent, Feedback, Score
+from callradar.pipeline.records import AGENT_BEHIND_NOTICE_S, Alert, CallEvent, CaseEvent, Feedback, Score, Utterance
 
 MAX_UTTERANCES = 400  # per call: a long call keeps its latest utterances
 RISK_POINTS = 120  # per call, for the sparkline
@@ -56,6 +57,7 @@ class CallView:
     alert_ids: list = field(default_factory=list)
     escalations: int = 0  # supervisor alerts (each comes with an assist prompt, not counted)
     last_trigger: str = ""
+    agent_behind_s: float = 0.0  # the agent side's lag from the latest transcript, whole seconds; 0 below the notice
 
     @property
     def status(self) -> str:
@@ -67,7 +69,7 @@ class CallView:
             "customer_tier": self.customer_tier, "status": self.status, "started_ts": self.started_ts,
             "ended_ts": self.ended_ts, "duration_s": self.duration_s, "risk": self.risk,
             "peak_risk": self.peak_risk, "risks": [r for _, r in self.risks], "alerts": self.escalations,
-            "last_trigger": self.last_trigger,
+            "last_trigger": self.last_trigger, "agent_behind_s": self.agent_behind_s,
         }
 
 
@@ -97,6 +99,8 @@ class ConsoleState:
         """Fold one decoded record in; ``now`` is the wall time it was read."""
         if isinstance(record, Score):
             return self.on_score(record, now)
+        if isinstance(record, Utterance):
+            return self.on_utterance(record, now)
         if isinstance(record, Alert):
             return self.on_alert(record, now)
         if isinstance(record, CallEvent):
@@ -138,6 +142,20 @@ class ConsoleState:
             call.peak_risk = max(call.peak_risk, score.risk)
             call.duration_s = max(call.duration_s, score.end)
         return [Update("utterance", call.call_id, utterance), Update("call", call.call_id, call.summary())]
+
+    def on_utterance(self, utterance: Utterance, now: float) -> list[Update]:
+        """A transcript says how far behind its call's agent side is; the call is updated when what is shown
+        changes: a lag over AGENT_BEHIND_NOTICE_S (in whole seconds), or none (caught up)."""
+        lag = utterance.agent_behind_s
+        if lag is None:  # a producer from before the field: it says nothing about the agent side
+            return []
+        shown = float(round(lag)) if lag > AGENT_BEHIND_NOTICE_S else 0.0
+        known = self.calls.get(utterance.call_id)
+        if (known.agent_behind_s if known else 0.0) == shown:
+            return []
+        call = self._call(utterance.call_id, now)
+        call.agent_behind_s = shown
+        return [Update("call", call.call_id, call.summary())]
 
     def on_alert(self, alert: Alert, now: float) -> list[Update]:
         if alert.alert_id in self.alerts:  # alert ids are stable: a replayed alert is the same alert

@@ -20,7 +20,7 @@ __all__ = ["UserError", "build_parser", "main"]
 # Order is the order shown in --help.
 COMMAND_MODULES = tuple(f"callradar.pipeline.cli.{verb}" for verb in (
     "demo", "kafka", "simulate", "replay", "worker", "watch", "console", "score", "models",
-    "corpus", "train", "evaluate", "label", "archive", "report",
+    "corpus", "train", "evaluate", "label", "archive", "report", "analyze",
 ))
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from callradar.pipeline.records import Topics
-from callradar.pipeline.replay import load_call, parse_call_args, replay_calls
+from callradar.pipeline.replay import replay_calls
 
 
 def register(sub) -> None:
     p = sub.add_parser("replay", help="stream recorded calls into Kafka in real time (or faster)")
-    p.add_argument("files", nargs="*", metavar="FILE", help="stereo WAV/FLAC per call (agent left by default)")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="stereo WAV/FLAC per call (agent left by default), <call>_agent/<call>_caller mono pairs, "
+                        "folders or quoted globs")
     p.add_argument("--pair", nargs=2, action="append", metavar=("AGENT", "CUSTOMER"),
                    help="a call given as two mono files; repeatable")
+    p.add_argument("--metadata", metavar="FILE",
+                   help="CSV or JSON keyed by call_id: agent_id, queue, customer_tier (as callradar analyze)")
     p.add_argument("--speed", type=float, default=1.0, help="1 = real time, 2 = twice as fast (default 1)")
     p.add_argument("--chunk-ms", type=int, default=40, help="chunk length, 20-100 ms (default 40)")
     p.add_argument("--layout", choices=["stereo-agent-left", "stereo-agent-right"], default="stereo-agent-left")
@@ -25,6 +29,7 @@ def _run(args) -> int:
     from callradar.pipeline.cli.main import UserError
     from callradar.pipeline.kafka.clients import make_producer
     from callradar.pipeline.kafka.connect import connect_or_explain
+    from callradar.pipeline.recordings import find_recordings, load_recording, read_metadata
     from callradar.pipeline.settings import load_settings
 
     if not args.files and not args.pair:
@@ -34,8 +39,12 @@ def _run(args) -> int:
     if args.speed <= 0:
         raise UserError("--speed must be positive")
     try:
-        calls = [load_call(g, layout=args.layout) for g in parse_call_args(args.files, args.pair)]
-    except AudioFileError as exc:
+        recordings, problems = find_recordings(args.files, args.pair, args.layout.removeprefix("stereo-agent-"))
+        metadata = read_metadata(args.metadata) if args.metadata else {}
+        if problems:
+            raise UserError("; ".join(str(p) for p in problems))
+        calls = [load_recording(r, metadata.get(r.call_id)) for r in recordings]
+    except (AudioFileError, ValueError) as exc:
         raise UserError(str(exc)) from None
     settings = load_settings()
     connect_or_explain(settings)

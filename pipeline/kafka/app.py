@@ -18,10 +18,12 @@ loses no utterance or alert and sends none twice.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import faust
 
@@ -238,8 +240,9 @@ class _Wiring:
         from callradar.models.speech import SpeechToText
         from callradar.pipeline.audio.redact import transcript_redactor
         from callradar.pipeline.kafka.acks import HeldChunks, InOrderAcks
+        from callradar.pipeline.stages.agent_spool import AudioSpool
         from callradar.pipeline.stages.stt_queue import SpeechQueue
-        from callradar.pipeline.stages.transcribe import TranscribeProcessor
+        from callradar.pipeline.stages.transcribe import MODEL_RATE, TranscribeProcessor, transcript_records
 
         stt = SpeechToText(self.settings)
         processor = TranscribeProcessor(self.settings, progress=self.state_table("transcribe-progress"))
@@ -249,9 +252,14 @@ class _Wiring:
         redact = transcript_redactor(self.settings, getattr(self.metrics, "registry", None))
         # Queues (bounded: when speech to text falls behind, ingest waits and the backlog stays in Kafka;
         # customer utterances first), concurrent model calls, transcripts made ahead: pipeline/stages/stt_queue.py.
+        spool = None
+        if self.settings.stt_priority == "customer-first" and self.settings.stt_agent_spool_s > 0:
+            spool = AudioSpool.for_worker(Path(self.settings.state_dir), self.settings.stt_agent_spool_s, MODEL_RATE)
+            atexit.register(spool.close)  # what it held is read again from Kafka by whoever takes the calls
         speech = SpeechQueue(stt, self.model_pool, self.settings.whisper_workers, self.settings.stt_queue_max,
                              self.settings.vad_transcribe_ahead_ms, self.metrics,
-                             priority=self.settings.stt_priority, agent_backlog_s=self.settings.stt_agent_backlog_s)
+                             priority=self.settings.stt_priority, agent_backlog_s=self.settings.stt_agent_backlog_s,
+                             spool=spool)
         self.metrics.set_model_version("speech", stt.model_id)
         self.metrics.watch_live_calls("transcribe", lambda: processor.live_calls)
         self.metrics.watch_redelivered("transcribe", lambda: processor.replayed)
@@ -301,8 +309,7 @@ class _Wiring:
                 batch = await speech.next_batch(queue)
                 with self.step(name, f"speech to text ({len(batch)} utterances)"):
                     results = await speech.transcribe(batch)
-                records = [utt.to_record(redact(r.text.strip()), r.confidence, stt.model_id, time.time(),
-                                         r.no_speech_prob) for utt, r in zip(batch, results)]
+                records = transcript_records(batch, results, redact, stt.model_id, time.time())
                 with self.step(name, f"the broker to take {len(records)} transcripts"):
                     await self.send_all("transcripts", records)
                 # Progress (which makes a restart skip this audio) only now the transcripts are on the broker.

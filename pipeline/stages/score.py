@@ -143,10 +143,14 @@ class ScoreProcessor:
 
     def _evict_idle(self, now: float) -> None:
         for call_id in [c for c, t in self.last_seen.items() if now - t > self.idle_timeout_s]:
-            self.calls.pop(call_id, None)
-            self.seen.forget(call_id)
-            self.last_seen.pop(call_id, None)
+            self.forget(call_id)
             self.evicted.append(call_id)
+
+    def forget(self, call_id: str) -> None:
+        """Drop a call's state (``callradar analyze`` does once a call is done)."""
+        self.calls.pop(call_id, None)
+        self.seen.forget(call_id)
+        self.last_seen.pop(call_id, None)
 
     def snapshot(self, call_id: str) -> dict:
         """One call's state as plain JSON: its features so far and the utterances they include."""

@@ -7,14 +7,18 @@ No Kafka here: pipeline/kafka/app.py puts finished utterances in and sends what 
   and held audio rely on that); the queues' model calls run at once.
 * Customer first (``CALLRADAR_STT_PRIORITY=customer-first``, the default): an
   alert is driven by what the customer says, so a batch holds customer
-  utterances only while any waits; agent utterances go when none does. Up to
-  ``CALLRADAR_STT_AGENT_BACKLOG_S`` seconds of agent audio per queue wait
-  without stopping ingest (they do not count against ``CALLRADAR_STT_QUEUE_MAX``);
-  past that bound an agent utterance waits to be queued, like a full queue:
-  ingest pauses, the backlog stays in Kafka, the agent side drains, and memory
-  stays bounded. Nothing is dropped, each channel stays in order (its lane is
-  first in, first out), and a waiting utterance keeps its audio's offsets held
-  (pipeline/kafka/acks.py) until it is sent. ``fifo`` is the order before.
+  utterances only while any waits; agent utterances go when none does, at most
+  ``AGENT_BATCH`` at a time (a customer utterance that ends meanwhile waits for that
+  batch only). Up to ``CALLRADAR_STT_AGENT_BACKLOG_S`` seconds of agent audio per
+  queue wait in memory without stopping ingest (they do not count against
+  ``CALLRADAR_STT_QUEUE_MAX``); past that, up to ``CALLRADAR_STT_AGENT_SPOOL_S``
+  more wait with their audio on disk (pipeline/stages/agent_spool.py), so the
+  customers stay on time through a long overload while memory stays bounded.
+  Past both bounds an agent utterance waits to be queued, like a full queue:
+  ingest pauses, the backlog stays in Kafka, and the agent side drains. Nothing is
+  dropped, each channel stays in order (its lane is first in, first out), and a
+  waiting utterance keeps its audio's offsets held (pipeline/kafka/acks.py) until
+  it is sent. ``fifo`` is the order before.
 * Transcribe ahead (``CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS``): once an open
   utterance has been followed by that much silence, the utterance it will
   become is transcribed then, if no finished utterance of its priority waits
@@ -25,6 +29,11 @@ No Kafka here: pipeline/kafka/app.py puts finished utterances in and sends what 
   used and the model is not called again: the end-of-utterance wait and the
   model time overlap. If speech resumes first, the guess is wasted CPU
   (bench/transcribe_ahead.py measures how much).
+* How far behind each call's agent side is: the time its oldest agent utterance in
+  the agent lane has waited. Every transcript of the call carries it as
+  ``agent_behind_s`` (customer utterances keep flowing while the agent side waits, so
+  they bring the news to the console); /metrics counts the calls behind by more than
+  ``AGENT_BEHIND_NOTICE_S`` and the largest lag, per whisper worker.
 """
 
 from __future__ import annotations
@@ -35,11 +44,21 @@ import zlib
 from collections import deque
 from concurrent.futures import Executor
 
+import numpy as np
+
+from callradar.pipeline.records import AGENT_BEHIND_NOTICE_S
 from callradar.pipeline.settings import STT_PRIORITIES
+from callradar.pipeline.stages.agent_spool import AudioSpool
 from callradar.pipeline.stages.transcribe import MODEL_RATE, PendingUtterance, TranscribeProcessor
 
 BATCH = 8  # utterances handed to the speech model at once
+# Agent utterances per model call while customer first: a customer utterance that ends during an agent
+# batch waits for all of it (tiny.en on one CPU thread: about 0.2 s an utterance, padded to 30 s).
+AGENT_BATCH = 2
 PRIORITIES = STT_PRIORITIES  # CALLRADAR_STT_PRIORITY: customer-first | fifo
+
+
+_PARKED = np.zeros(0, np.float32)  # a waiting utterance's audio while the spool holds it
 
 
 class UtteranceQueue:
@@ -50,7 +69,7 @@ class UtteranceQueue:
     """
 
     def __init__(self, maxsize: int, priority: str = "customer-first", agent_backlog_s: float = 600.0,
-                 clock=time.monotonic):
+                 clock=time.monotonic, spool: AudioSpool | None = None):
         if priority not in PRIORITIES:
             raise ValueError(f"priority {priority!r}: choose from {', '.join(PRIORITIES)}")
         self.maxsize = maxsize
@@ -59,7 +78,11 @@ class UtteranceQueue:
         self.clock = clock
         self.first: deque[PendingUtterance] = deque()  # customer (all, for fifo)
         self.agent: deque[PendingUtterance] = deque()  # customer-first only
-        self.agent_audio_s = 0.0  # audio of the agent lane, seconds
+        self.agent_audio_s = 0.0  # audio of the agent lane, seconds (in memory and parked on disk)
+        self.agent_memory_s = 0.0  # of which in memory
+        self.spool = spool  # where agent audio past agent_backlog_s waits (None: nowhere, ingest pauses)
+        # call id -> when each of its agent utterances in the agent lane was queued, oldest first
+        self.agent_queued_at: dict[str, deque[float]] = {}
         self.changed = asyncio.Condition()
 
     def empty(self) -> bool:
@@ -77,12 +100,24 @@ class UtteranceQueue:
         oldest = self.clock() - self.agent[0].queued_at if self.agent else 0.0
         return self.agent_audio_s, len(self.agent), max(0.0, oldest)
 
+    def agent_behind(self, call_id: str) -> float:
+        """Seconds the call's oldest waiting agent utterance has waited (0.0: none of its agent side waits)."""
+        queued_at = self.agent_queued_at.get(call_id)
+        return max(0.0, self.clock() - queued_at[0]) if queued_at else 0.0
+
+    def calls_behind(self, over_s: float = AGENT_BEHIND_NOTICE_S) -> tuple[int, float]:
+        """(calls whose agent side is more than ``over_s`` behind, the largest lag in seconds) in this queue."""
+        now = self.clock()
+        lags = [max(0.0, now - queued_at[0]) for queued_at in self.agent_queued_at.values()]
+        return sum(lag > over_s for lag in lags), max(lags, default=0.0)
+
     def _lane(self, utt: PendingUtterance) -> deque:
         return self.agent if self.priority == "customer-first" and utt.speaker == "agent" else self.first
 
     def _room_for(self, utt: PendingUtterance) -> bool:
         if self._lane(utt) is self.agent:
-            return not self.agent or self.agent_audio_s < self.agent_backlog_s
+            return (not self.agent or self.agent_memory_s < self.agent_backlog_s
+                    or (self.spool is not None and self.spool.has_room(len(utt.audio) / MODEL_RATE)))
         return len(self.first) < self.maxsize
 
     async def put(self, utt: PendingUtterance) -> None:
@@ -91,9 +126,17 @@ class UtteranceQueue:
             await self.changed.wait_for(lambda: self._room_for(utt))
             utt.queued_at = self.clock()
             lane = self._lane(utt)
+            if lane is self.agent:
+                seconds = len(utt.audio) / MODEL_RATE
+                self.agent_audio_s += seconds
+                if self.agent and self.agent_memory_s >= self.agent_backlog_s:  # so by _room_for the spool has room
+                    self.spool.park(utt.utterance_id, utt.audio)
+                    utt.audio = _PARKED
+                else:
+                    self.agent_memory_s += seconds
             lane.append(utt)
             if lane is self.agent:
-                self.agent_audio_s += len(utt.audio) / MODEL_RATE
+                self.agent_queued_at.setdefault(utt.call_id, deque()).append(utt.queued_at)
             self.changed.notify_all()
 
     async def take(self, size: int) -> list[PendingUtterance]:
@@ -101,11 +144,24 @@ class UtteranceQueue:
         async with self.changed:
             await self.changed.wait_for(lambda: not self.empty())
             lane = self.first if self.first else self.agent
+            if lane is self.agent and self.priority == "customer-first":
+                size = min(size, AGENT_BATCH)
             batch = [lane.popleft() for _ in range(min(size, len(lane)))]
             if lane is self.agent:
-                self.agent_audio_s = max(0.0, self.agent_audio_s - sum(len(u.audio) for u in batch) / MODEL_RATE)
+                in_memory = sum(len(u.audio) for u in batch if u.audio is not _PARKED) / MODEL_RATE
+                for utt in batch:
+                    if utt.audio is _PARKED:
+                        utt.audio = self.spool.take(utt.utterance_id)
+                total = sum(len(u.audio) for u in batch) / MODEL_RATE
+                self.agent_audio_s = max(0.0, self.agent_audio_s - total)
+                self.agent_memory_s = max(0.0, self.agent_memory_s - in_memory)
                 if not self.agent:
-                    self.agent_audio_s = 0.0  # no float drift left over
+                    self.agent_audio_s = self.agent_memory_s = 0.0  # no float drift left over
+                for utt in batch:  # the lane is first in, first out: each is its call's oldest
+                    queued_at = self.agent_queued_at[utt.call_id]
+                    queued_at.popleft()
+                    if not queued_at:
+                        del self.agent_queued_at[utt.call_id]
             now = self.clock()
             for utt in batch:
                 utt.queued_s = max(0.0, now - utt.queued_at)
@@ -117,11 +173,13 @@ class SpeechQueue:
     """The transcribe stage's speech-to-text side; the app feeds it utterances and sends its transcripts."""
 
     def __init__(self, stt, pool: Executor, workers: int, queue_max: int, ahead_ms: int, metrics,
-                 priority: str = "customer-first", agent_backlog_s: float = 600.0):
+                 priority: str = "customer-first", agent_backlog_s: float = 600.0,
+                 spool: AudioSpool | None = None):
         self.stt = stt
         self.pool = pool
         self.workers = workers
-        self.queues = [UtteranceQueue(max(1, queue_max // workers), priority, agent_backlog_s)
+        self.spool = spool  # shared by the queues: one bound on disk for the worker
+        self.queues = [UtteranceQueue(max(1, queue_max // workers), priority, agent_backlog_s, spool=spool)
                        for _ in range(workers)]
         self.ahead_ms = ahead_ms
         self.metrics = metrics
@@ -129,6 +187,7 @@ class SpeechQueue:
         self.ahead: dict[str, tuple[tuple[float, float], asyncio.Future]] = {}  # utterance id -> (bounds, transcript)
         for i, queue in enumerate(self.queues):
             metrics.watch_agent_backlog(str(i), queue.agent_backlog)
+            metrics.watch_agent_behind(str(i), queue.calls_behind)
 
     def queue_for(self, call_id: str) -> UtteranceQueue:
         return self.queues[zlib.crc32(call_id.encode()) % self.workers]
@@ -139,6 +198,10 @@ class SpeechQueue:
 
     def qsize(self) -> int:
         return sum(q.qsize() for q in self.queues)
+
+    def agent_behind(self, call_id: str) -> float:
+        """Seconds the call's agent side is behind: its oldest waiting agent utterance's wait (0.0: none)."""
+        return self.queue_for(call_id).agent_behind(call_id)
 
     def guess(self, processor: TranscribeProcessor, call_id: str, channel: str) -> None:
         """After a chunk: transcribe the channel's open utterance ahead if it may have ended, no finished
@@ -170,6 +233,7 @@ class SpeechQueue:
         Busy time and audio count the transcripts sent, whenever they were made (the
         real-time factor and the autoscaler's busy share stay true); a wasted guess's
         model time is counted apart, as ``callradar_stt_ahead_seconds_total{outcome="wasted"}``.
+        Each utterance gets its call's ``agent_behind_s`` as of now, when its transcript is ready to send.
         """
         made: dict[int, asyncio.Future] = {}
         for i, utt in enumerate(batch):
@@ -197,6 +261,8 @@ class SpeechQueue:
         if failed:
             for i, result in zip(failed, await self._model([batch[i] for i in failed])):
                 results[i] = result
+        for utt in batch:
+            utt.agent_behind_s = self.agent_behind(utt.call_id)
         return results
 
     async def _model(self, utterances: list[PendingUtterance]) -> list:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from callradar.pipeline.audio.pcm import MODEL_RATE, StreamResampler, pcm16_bytes_to_float
-from callradar.pipeline.audio.segmenter import UtteranceSegmenter
+from callradar.pipeline.audio.segmenter import make_segmenter
 from callradar.pipeline.records import AudioChunk, MalformedMessage, Utterance
 from callradar.pipeline.settings import Settings
 
@@ -54,6 +54,7 @@ class PendingUtterance:
     progress: dict = field(default_factory=dict)  # the channel's progress once this is sent
     queued_at: float = 0.0  # monotonic clock when it joined a speech-to-text queue (pipeline/stages/stt_queue.py)
     queued_s: float | None = None  # how long it waited there for the model
+    agent_behind_s: float | None = None  # its call's agent side, when its transcript was ready (stt_queue.py)
 
     @property
     def utterance_id(self) -> str:
@@ -75,7 +76,18 @@ class PendingUtterance:
             model=model,
             no_speech_prob=None if no_speech_prob is None else round(float(no_speech_prob), 4),
             queued_s=None if self.queued_s is None else round(self.queued_s, 3),
+            agent_behind_s=None if self.agent_behind_s is None else round(self.agent_behind_s, 3),
         )
+
+
+def transcript_records(batch: list[PendingUtterance], results, redact, model_id: str,
+                       emitted_ts: float) -> list[Utterance]:
+    """Transcribed utterances as calls.transcripts records, PII redacted (it never leaves this stage).
+
+    The live app and ``callradar analyze`` both build their transcripts here, so they agree.
+    """
+    return [utt.to_record(redact(r.text.strip()), r.confidence, model_id, emitted_ts, r.no_speech_prob)
+            for utt, r in zip(batch, results)]
 
 
 class ChannelTrack:
@@ -85,7 +97,7 @@ class ChannelTrack:
         """``resume``: the progress saved before a restart; the track goes on from there."""
         self.call_id = call_id
         self.speaker = speaker
-        self.segmenter = UtteranceSegmenter.from_settings(settings, sample_rate=MODEL_RATE)
+        self.segmenter = make_segmenter(settings, sample_rate=MODEL_RATE)
         self.resampler: StreamResampler | None = None  # made for the first chunk's rate
         self.resampler_rate = 0
         resume = resume or {}
@@ -276,7 +288,8 @@ class TranscribeProcessor:
         return not self.in_flight[key] and (track is None or track.settled)
 
     def _handed_out(self, key, finished: list[PendingUtterance]) -> list[PendingUtterance]:
-        self.in_flight[key] += len(finished)
+        if finished:  # no zero counts left behind: an empty in_flight means nothing is out
+            self.in_flight[key] += len(finished)
         return finished
 
     def _saved(self, key) -> dict | None:

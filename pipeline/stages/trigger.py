@@ -50,6 +50,11 @@ class TriggerProcessor:
             alerts.append(Alert.from_dict(doc))
         return alerts
 
+    def forget(self, call_id: str) -> None:
+        """Drop a finished call's state at once (``callradar analyze``; live, ended calls age out)."""
+        self.triggers.end_call(call_id)
+        self.seen.forget(call_id)
+
     def knows(self, call_id: str) -> bool:
         return call_id in self.triggers.calls
 

@@ -287,7 +287,7 @@ function renderCalls() {
   },
     el("td", {}, riskBadge(c.risk)),
     el("td", {}, sparkline(c.risks)),
-    el("td", { class: "mono" }, c.call_id),
+    el("td", { class: "mono" }, c.call_id, behindMarker(c)),
     el("td", {}, c.agent_id || "?"),
     el("td", {}, c.queue),
     el("td", {}, c.customer_tier),
@@ -296,6 +296,16 @@ function renderCalls() {
   ));
   $("calls-body").replaceChildren(...rows);
   $("calls-empty").hidden = rows.length > 0;
+}
+
+// The agent's words wait for speech to text behind the customer's when Whisper is the limit; the
+// server sends the lag only while it is over the notice threshold (agent_behind_s, 0 otherwise).
+function behindMarker(call) {
+  if (!call.agent_behind_s) return "";
+  return el("span", {
+    class: "behind", role: "status", data: { behindS: String(call.agent_behind_s) },
+    title: "The agent's last words are still waiting to be transcribed; they will appear in order.",
+  }, `agent side ${call.agent_behind_s} s behind`);
 }
 
 function routeLine(route) {
@@ -571,6 +581,7 @@ function metaLine(call) {
     riskBadge(call.risk), sparkline(call.risks),
     el("span", {}, `agent ${call.agent_id || "?"}`), el("span", {}, `queue ${call.queue || "?"}`),
     el("span", {}, `tier ${call.customer_tier || "?"}`), el("span", { class: "status" }, call.status),
+    behindMarker(call),
   ];
 }
 

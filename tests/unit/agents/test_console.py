@@ -339,8 +339,8 @@ def test_the_kafka_feed_decodes_each_batch_and_skips_what_it_cannot_read():
     delivered = []
     feed = KafkaFeed(load_settings({}), delivered.append, lambda: None, history_s=60)  # reads nothing until started
     topics = Topics("")
-    assert sorted(feed.reader.topics) == sorted([topics.events, topics.scores, topics.alerts, topics.feedback,
-                                                 topics.cases])
+    assert sorted(feed.reader.topics) == sorted([topics.events, topics.transcripts, topics.scores, topics.alerts,
+                                                 topics.feedback, topics.cases])
 
     def rec(topic, value):
         return SimpleNamespace(topic=topic, value=value)

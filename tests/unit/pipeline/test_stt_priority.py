@@ -13,6 +13,7 @@ from test_transcribe_stage import chunks, silence, voiced
 from callradar.pipeline.kafka.acks import HeldChunks, InOrderAcks
 from callradar.pipeline.metrics import PipelineMetrics, PrometheusMetrics
 from callradar.pipeline.settings import SettingsError, load_settings
+from callradar.pipeline.stages.agent_spool import AudioSpool
 from callradar.pipeline.stages.stt_queue import SpeechQueue, UtteranceQueue
 from callradar.pipeline.stages.transcribe import MODEL_RATE, PendingUtterance, TranscribeProcessor
 
@@ -43,11 +44,12 @@ def test_customer_utterances_overtake_waiting_agent_ones_and_batches_do_not_mix(
         queue = UtteranceQueue(maxsize=64)
         for u in (utt("agent", 0), utt("agent", 1), utt("customer", 0), utt("agent", 2), utt("customer", 1)):
             await queue.put(u)
-        return [ids(await queue.take(8)) for _ in range(2)]
+        return [ids(await queue.take(8)) for _ in range(3)]
 
-    first, second = asyncio.run(run())
+    first, second, third = asyncio.run(run())
     assert first == ["c1/customer/0", "c1/customer/1"]  # agent work never adds to a customer's model time
-    assert second == ["c1/agent/0", "c1/agent/1", "c1/agent/2"]  # then the agents, in order
+    # then the agents, in order, AGENT_BATCH at a time: a customer who finishes meanwhile waits for two at most
+    assert (second, third) == (["c1/agent/0", "c1/agent/1"], ["c1/agent/2"])
 
 
 def test_fifo_keeps_the_order_they_finished_in():
@@ -81,6 +83,47 @@ def test_the_agent_backlog_bound_pauses_ingest_for_agent_audio_only():
         return ids(await queue.take(8))
 
     assert asyncio.run(run()) == ["c1/agent/2"]
+
+
+def test_past_the_memory_bound_agent_audio_waits_on_disk_and_ingest_goes_on(tmp_path):
+    spool = AudioSpool(tmp_path / "spool", max_s=2.5, sample_rate=MODEL_RATE)
+    audio = {i: np.random.default_rng(i).standard_normal(MODEL_RATE).astype(np.float32) for i in range(5)}
+
+    def agent(i: int) -> PendingUtterance:
+        u = utt("agent", i)
+        u.audio = audio[i].copy()
+        return u
+
+    async def run():
+        queue = UtteranceQueue(maxsize=2, agent_backlog_s=2.0, spool=spool)
+        for i in range(4):  # 2 s in memory, then 2 s on disk: no wait
+            await asyncio.wait_for(queue.put(agent(i)), 0.5)
+        assert (queue.agent_memory_s, queue.agent_audio_s, spool.parked_s) == (2.0, 4.0, 2.0)
+        assert len(list(spool.folder.iterdir())) == 2
+        assert await blocked(queue.put(agent(4)))  # 2 + 1 s > the spool's 2.5 s: ingest pauses, the last resort
+        await queue.put(utt("customer", 0))  # a customer is not held up by any of it
+        assert ids(await queue.take(8)) == ["c1/customer/0"]
+        out = await queue.take(8) + await queue.take(8)
+        return out, queue
+
+    out, queue = asyncio.run(run())
+    assert ids(out) == ["c1/agent/0", "c1/agent/1", "c1/agent/2", "c1/agent/3"]  # in order, memory or disk
+    assert all(np.array_equal(u.audio, audio[i]) for i, u in enumerate(out))  # the same audio back
+    assert (queue.agent_audio_s, queue.agent_memory_s, spool.parked_s) == (0.0, 0.0, 0.0)
+    assert list(spool.folder.iterdir()) == []
+
+
+def test_fifo_never_parks_audio(tmp_path):
+    spool = AudioSpool(tmp_path / "spool", max_s=60.0, sample_rate=MODEL_RATE)
+
+    async def run():
+        queue = UtteranceQueue(maxsize=2, priority="fifo", spool=spool)
+        await queue.put(utt("agent", 0))
+        await queue.put(utt("agent", 1))
+        return await blocked(queue.put(utt("agent", 2)))
+
+    assert asyncio.run(run())  # one lane, CALLRADAR_STT_QUEUE_MAX in all, as before
+    assert spool.written == 0
 
 
 def test_a_zero_bound_still_lets_one_agent_utterance_wait():
@@ -167,15 +210,16 @@ def _two_channel_calls(n_calls: int, turns: int):
     return out
 
 
-@pytest.mark.parametrize("priority", ["customer-first", "fifo"])
-def test_nothing_dropped_each_channel_in_order_and_everything_sent_at_the_end(priority):
+@pytest.mark.parametrize("priority,spool_s", [("customer-first", 0.0), ("customer-first", 2.0), ("fifo", 0.0)])
+def test_nothing_dropped_each_channel_in_order_and_everything_sent_at_the_end(priority, spool_s, tmp_path):
     """The app's loop in small: ingest puts, one whisper worker takes batches and sends."""
     sent: list[str] = []
+    spool = AudioSpool(tmp_path / "spool", spool_s, MODEL_RATE) if spool_s else None
 
     async def run():
         proc = TranscribeProcessor(SETTINGS)
         speech = SpeechQueue(FakeSpeech(), ThreadPoolExecutor(1), 1, 4, 0, PipelineMetrics(),
-                             priority=priority, agent_backlog_s=3.0)  # small bounds: both are reached
+                             priority=priority, agent_backlog_s=3.0, spool=spool)  # small bounds: all are reached
         queue = speech.queues[0]
 
         async def whisper():
@@ -214,6 +258,8 @@ def test_nothing_dropped_each_channel_in_order_and_everything_sent_at_the_end(pr
     # overtakes it, first in first out does not.
     overtaken = sent.index("call-0/customer/1") < sent.index("call-0/agent/0")
     assert overtaken == (priority == "customer-first")
+    if spool is not None:
+        assert spool.written > 0 and list(spool.folder.iterdir()) == []  # the disk was used, and emptied
 
 
 def test_audio_offsets_stay_held_while_an_agent_utterance_waits():
@@ -277,7 +323,10 @@ def test_the_agent_backlog_is_on_metrics_per_whisper_worker():
 
 
 def test_priority_settings_defaults_and_bad_values():
-    assert (SETTINGS.stt_priority, SETTINGS.stt_agent_backlog_s) == ("customer-first", 600.0)
+    assert (SETTINGS.stt_priority, SETTINGS.stt_agent_backlog_s, SETTINGS.stt_agent_spool_s) == (
+        "customer-first", 600.0, 7200.0)
+    with pytest.raises(SettingsError, match=r"CALLRADAR_STT_AGENT_SPOOL_S=.*>= 0"):
+        load_settings(environ={"CALLRADAR_STT_AGENT_SPOOL_S": "-5"})
     assert load_settings(environ={"CALLRADAR_STT_PRIORITY": "fifo", "CALLRADAR_STT_AGENT_BACKLOG_S": "0"}).stt_priority == "fifo"
     with pytest.raises(SettingsError, match=r"CALLRADAR_STT_PRIORITY='agent'.*customer-first, fifo"):
         load_settings(environ={"CALLRADAR_STT_PRIORITY": "agent"})

@@ -184,6 +184,12 @@ def intent_figures(data_dir: Path, encoder, scorer, vader) -> dict:
             for t, lab, s in zip(calls, yc, scores) if (s.intent >= 0.5) != bool(lab)
         ],
     })
+    # The two real calm calls (Whisper text): no customer utterance should read as escalation.
+    calm = D.calm_call_customer_texts()
+    calm_scores = scorer.score_batch(calm, ["customer"] * len(calm))
+    out["calm_calls_customer_utterances"] = len(calm)
+    out["calm_calls_intent_at_or_above_0.5"] = [
+        {"text": t, "intent": round(s.intent, 3)} for t, s in zip(calm, calm_scores) if s.intent >= 0.5]
     return out
 
 
@@ -238,6 +244,7 @@ Load average at the start: {r["load_average"]} (the machine was shared). Raw: `b
 - The sentiment head reads the sentence embedding plus VADER's four scores of the text where its model card says so (`extra_features`); the VADER column is VADER alone. The call-style set and its labelling rules: `tests/fixtures/call_style_sentiment.md` (an agent's apology counts as neutral).
 - Sentiment rows are GoEmotions test rows with exactly one emotion, grouped as in the sentiment model card (ambiguous emotions count as neutral). VADER's tuned thresholds: negative at or below {s["vader_tuned_thresholds"]["negative_at_or_below"]}, positive at or above {s["vader_tuned_thresholds"]["positive_at_or_above"]}.
 - The Bitext rows are the split training held out (grouped by normalised text, seed 0, `contact_customer_service` excluded). VADER is not an intent model; its negativity is the baseline a team without an intent model would use.
+- The two real calm calls' {i["calm_calls_customer_utterances"]} customer utterances (Whisper text) with fused intent >= 0.5: {len(i["calm_calls_intent_at_or_above_0.5"])} ({"; ".join(f'"{e["text"]}" {e["intent"]}' for e in i["calm_calls_intent_at_or_above_0.5"]) or "none"}). CALL_STYLE is no longer independent of the intent head's training: the call-style set (training/callstyle.py) reuses the issue's example phrases.
 - Call-style sentences the fused score gets wrong at 0.5: {len(i["call_style_errors_at_0.5"])} of {i["call_style_rows"]} ({"; ".join(f'"{e["text"]}" ({e["label"]}, {e["intent"]})' for e in i["call_style_errors_at_0.5"]) or "none"}).
 - Throughput: {t["utterances"]} GoEmotions test comments as utterances of 16 calls, through `ScoreProcessor.score` (encoder, sentiment and intent heads, keyword rules, call features, risk), after a warm-up batch; batched and one-at-a-time runs interleaved, best of {t["repeats"]} each (all runs, utterances/s: batched {", ".join(f"{x:.0f}" for x in t["runs_per_s"]["batched"])}; one at a time {", ".join(f"{x:.1f}" for x in t["runs_per_s"]["unbatched"])}).
 """

@@ -24,6 +24,11 @@ Then the commands a user runs, nothing else:
 AUROC is reported pooled (what ``callradar evaluate`` prints) and within each source
 (``by_source``; their mean is the fairer figure, as the two corpora have different
 dissatisfaction rates).
+
+``--models DIR`` measures another model set instead of the shipped one: DIR is a model-registry
+root holding ``sentiment/``, ``intent/`` and ``risk/`` folders (the commands get it as
+CALLRADAR_MODELS_DIR), e.g. candidate heads and the risk model retrained on them (docs/benchmarks.md,
+"Text heads across domains"). ``--results`` writes the figures elsewhere.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dialogues" / "satisfaction"
-SHIPPED = ROOT / "models" / "artifacts" / "risk"
+ARTIFACTS = ROOT / "models" / "artifacts"
+SHIPPED = ARTIFACTS / "risk"
 CALLRADAR = [str(Path(sys.executable).parent / "callradar")]
 
 
@@ -94,7 +100,20 @@ def figures(report: Path, name: str) -> dict:
             "false_alarm_rate": m.get("false_alarm_rate"), "recall": m.get("recall")}
 
 
-def seed_feature_cache(state: Path, files: dict[str, Path], embeddings: Path) -> dict:
+def model_dirs(models: Path | None) -> dict[str, Path]:
+    """The sentiment, intent and risk folders measured: the shipped ones, or those of a registry root."""
+    root = models if models is not None else ARTIFACTS
+    return {kind: root / kind for kind in ("sentiment", "intent", "risk")}
+
+
+def text_scorer(models: Path | None):
+    from callradar.models.text_scorer import TextScorer
+
+    dirs = model_dirs(models)
+    return TextScorer.load(sentiment_dir=dirs["sentiment"], intent_dir=dirs["intent"])
+
+
+def seed_feature_cache(state: Path, files: dict[str, Path], embeddings: Path, models: Path | None = None) -> dict:
     """Compute the commands' feature cache in-process, the encoder's forward pass taken from ``embeddings``.
 
     ``embeddings`` holds texts.json (a list of texts) and embeddings.npy (their all-MiniLM-L6-v2
@@ -106,7 +125,6 @@ def seed_feature_cache(state: Path, files: dict[str, Path], embeddings: Path) ->
     """
     import numpy as np
 
-    from callradar.models.text_scorer import TextScorer
     from callradar.pipeline.settings import load_settings
     from callradar.training.features import feature_cache_dir, features_of
     from callradar.training.labelled_calls import read_calls
@@ -114,7 +132,7 @@ def seed_feature_cache(state: Path, files: dict[str, Path], embeddings: Path) ->
     os.environ["CALLRADAR_STATE_DIR"] = str(state)
     texts = json.loads((embeddings / "texts.json").read_text())
     table = dict(zip(texts, np.load(embeddings / "embeddings.npy", allow_pickle=False)))
-    scorer = TextScorer.load()
+    scorer = text_scorer(models)
     real = scorer.encoder.encode
     sample = random.Random(1).sample(sorted(table), 48)
     diff = float(np.abs(real(sample) - np.stack([table[t] for t in sample])).max())
@@ -135,7 +153,7 @@ def seed_feature_cache(state: Path, files: dict[str, Path], embeddings: Path) ->
     return {"sample_max_abs_difference": round(diff, 6), "texts_encoded_for_real": len(missing) + len(sample)}
 
 
-def cross_corpus(state: Path, files: dict[str, Path]) -> dict:
+def cross_corpus(state: Path, files: dict[str, Path], models: Path | None = None) -> dict:
     """ReDial -> CCPE with the code the commands run (fit_risk_model, evaluate_models), on the features
     the commands already computed (their feature cache): scoring 1,500 dialogues again would take as long."""
     from callradar.models.risk import RiskModel
@@ -170,21 +188,22 @@ def cross_corpus(state: Path, files: dict[str, Path]) -> dict:
     redial = [cf for cf in cfs if cf.call.source == "ReDial"]
     ccpe = [cf for cf in cfs if cf.call.source == "CCPE"]
     model, _ = fit_risk_model(redial, prior=prior_model(), version="redial")
-    m = evaluate_models({"redial": model, "shipped": RiskModel.load(SHIPPED), "prior": prior_model()}, ccpe, 0.6, 20.0)
+    shipped = RiskModel.load(model_dirs(models)["risk"])
+    m = evaluate_models({"redial": model, "shipped": shipped, "prior": prior_model()}, ccpe, 0.6, 20.0)
     return {k: {"auroc": v["auroc"], "false_alarm_rate": v.get("false_alarm_rate")} for k, v in m.items()}
 
 
-def real_calls(policy: str = "adaptive-4") -> dict:
-    """The two real calm calls' stored transcripts through the score stage and the triggers: alerts at 0.6."""
+def real_calls(policy: str = "adaptive-4", models: Path | None = None) -> dict:
+    """The two real calm calls' stored transcripts through the score stage and the triggers: alerts at 0.6,
+    and how many customer utterances read as escalation intent (>= 0.5, keyword rules fused, as live)."""
     from callradar.agents.triggers import Triggers
     from callradar.models.risk import RiskModel
-    from callradar.models.text_scorer import TextScorer
     from callradar.pipeline.records import Utterance
     from callradar.pipeline.settings import load_settings
     from callradar.pipeline.stages.score import ScoreProcessor
 
     texts = [t for t in json.loads((ROOT / "bench/results/transcription.json").read_text())["texts"] if t["set"] == "real"]
-    processor = ScoreProcessor(TextScorer.load(), RiskModel.load(SHIPPED))
+    processor = ScoreProcessor(text_scorer(models), RiskModel.load(model_dirs(models)["risk"]))
     triggers = Triggers(load_settings())
     out = {}
     for call in ("auto_repairs_40", "auto_repairs_49"):
@@ -199,16 +218,18 @@ def real_calls(policy: str = "adaptive-4") -> dict:
                                           int(t["name"].split(":")[-1]), round(clock, 2),
                                           round(clock + t["duration_s"], 2), t[policy], 1.0, 0.0))
                 clock += t["duration_s"] + 3.0
-        alerts, peak = [], (0.0, "")
+        alerts, peak, intent_hits = [], (0.0, ""), []
         for u in sorted(utts, key=lambda u: u.start):
             for s in processor.score([u], now=0.0):
                 peak = max(peak, (s.risk, s.text))
+                if s.speaker == "customer" and s.intent >= 0.5:
+                    intent_hits.append({"text": s.text, "intent": round(s.intent, 3)})
                 for alert in triggers.on_score(s.call_id, s.utterance_id, s.end, s.risk, s.reasons,
                                                [k["category"] for k in s.keywords], s.speaker, s.text, retrieve=False):
                     if alert["alert_type"] == "escalation_risk":
                         alerts.append({"text": s.text, "risk": s.risk, "message": alert["message"]})
         out[call] = {"utterances": len(utts), "alerts": alerts, "highest_risk": round(peak[0], 4),
-                     "highest_risk_text": peak[1]}
+                     "highest_risk_text": peak[1], "customer_intent_at_or_above_0.5": intent_hits}
     return out
 
 
@@ -223,12 +244,24 @@ def main() -> None:
     ap.add_argument("--embeddings", type=Path, default=None,
                     help="folder with texts.json + embeddings.npy of these dialogues' utterances: the encoder's "
                          "forward pass is read from there (checked on a sample) instead of computed")
+    ap.add_argument("--models", type=Path, default=None,
+                    help="a model-registry root with sentiment/, intent/ and risk/ to measure instead of the shipped ones")
+    ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "satisfaction_check.json",
+                    help="where the figures go (default %(default)s)")
+    ap.add_argument("--text-part", choices=("auto", "on", "off"), default="auto",
+                    help="passed to `callradar train risk` (its default: auto)")
     a = ap.parse_args()
-    res = ROOT / "bench" / "results" / "satisfaction_check.json"
+    res = a.results
+    if a.models is not None:
+        missing = [str(d) for d in model_dirs(a.models).values() if not (d / "card.json").is_file()]
+        if missing:
+            raise SystemExit(f"--models {a.models}: no card.json in {', '.join(missing)}; it needs sentiment/, "
+                             "intent/ and risk/ model folders")
+    risk_dir = model_dirs(a.models)["risk"]
     if a.real_calls_only:
         doc = json.loads(res.read_text()) if res.exists() else {}
-        doc["real_calls"] = real_calls()
-        doc["shipped"] = json.loads((SHIPPED / "card.json").read_text())["version"]
+        doc["real_calls"] = real_calls(models=a.models)
+        doc["shipped"] = json.loads((risk_dir / "card.json").read_text())["version"]
         res.write_text(json.dumps(doc, indent=2) + "\n")
         print(json.dumps(doc["real_calls"], indent=2))
         return
@@ -249,10 +282,13 @@ def main() -> None:
     tmp.mkdir(parents=True, exist_ok=True)
     state = tmp / "state"
     env = {**os.environ, "CALLRADAR_STATE_DIR": str(state), "PYTHONPATH": str(ROOT)}
+    if a.models is not None:
+        env["CALLRADAR_MODELS_DIR"] = str(a.models.resolve())
     out: dict = {"data": str(a.data), "seed": a.seed, "calls": {"train": len(train), "test": len(test)},
                  "dissatisfied": {"train": sum(c["outcome"] == "escalated" for c in train),
                                   "test": sum(c["outcome"] == "escalated" for c in test)},
-                 "shipped": json.loads((SHIPPED / "card.json").read_text())["version"], "seconds": {}}
+                 "shipped": json.loads((risk_dir / "card.json").read_text())["version"], "seconds": {},
+                 "models": str(a.models) if a.models is not None else "models/artifacts"}
     try:
         files = {"train": write(tmp / "train.jsonl", train), "test": write(tmp / "test.jsonl", test)}
         for old in ("m-train", "r-train-test", "r-shipped-test"):  # a reused --work: only its feature cache stays
@@ -260,21 +296,23 @@ def main() -> None:
         s = out["seconds"]
         if a.embeddings is not None:
             t0 = time.monotonic()
-            out["embeddings_from"] = {"folder": str(a.embeddings), **seed_feature_cache(state, files, a.embeddings)}
+            out["embeddings_from"] = {"folder": str(a.embeddings),
+                                      **seed_feature_cache(state, files, a.embeddings, a.models)}
             s["features, embeddings read"] = time.monotonic() - t0
         s["train 1000"] = run(["train", "risk", "--data", str(files["train"]), "--test", str(files["test"]), "--out",
-                               str(tmp / "m-train"), "--no-register", "--curve-seeds", "0"], env)
+                               str(tmp / "m-train"), "--no-register", "--curve-seeds", "0", "--text-part", a.text_part],
+                              env)
         s["evaluate retrained, test"] = run(["evaluate", "--model", str(tmp / "m-train"), "--data",
                                              str(files["test"]), "--report", str(tmp / "r-train-test")], env)
         out["retrained_test"] = figures(tmp / "r-train-test", "model")
         out["prior_test"] = figures(tmp / "r-train-test", "baseline")
-        s["evaluate shipped, test"] = run(["evaluate", "--model", str(SHIPPED), "--data", str(files["test"]),
+        s["evaluate shipped, test"] = run(["evaluate", "--model", str(risk_dir), "--data", str(files["test"]),
                                            "--report", str(tmp / "r-shipped-test")], env)
         out["shipped_test"] = figures(tmp / "r-shipped-test", "model")
         card = json.loads((tmp / "m-train" / "card.json").read_text())
         out["retrained_card"] = {k: card["params"].get(k) for k in ("C", "dropped_wrong_sign", "class_weight")}
-        out["redial_to_ccpe"] = cross_corpus(state, files)
-        out["real_calls"] = real_calls()
+        out["redial_to_ccpe"] = cross_corpus(state, files, a.models)
+        out["real_calls"] = real_calls(models=a.models)
     finally:
         if a.work is None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -86,6 +86,14 @@ channel's own order, which its transcriber emits in time order.
 ``cust_unanswered`` relates the two speakers by arrival: an agent utterance that
 arrives after the customer's next one does not count as an answer.
 
+Pooled embeddings (for a risk model's text part, models/risk.py): ``features(pooled=True)``
+adds ``POOLED``, the running means of the customer's and of the agent's utterance
+embeddings so far (the encoder's L2-normalised vectors the score stage already has;
+noise fragments left out on both sides), customer mean first, as one float32 vector;
+a side that has not spoken yet is zeros, and the value is None until any utterance
+was embedded. Kept as two float32 running sums, so O(dim) per utterance whatever the
+call's length; a snapshot stores them as base64 float32 (2 KB per side for 384-d).
+
 Cost: O(1) per utterance (the repeat check: ``REPEAT_WINDOW`` dot products) plus a
 scan of the utterances from the last ``MAX_LATENESS_S`` seconds; memory is bounded
 the same way, whatever the call's length.
@@ -141,6 +149,8 @@ HOLD_TRANSFER = re.compile(
 QUESTION_START = re.compile(r"^(what|why|how|when|where|who|which|can|could|do|does|did|is|are|will|would|should)\b", re.I)
 THANKS = re.compile(r"\b(thanks|thank you|thank u|appreciate it|appreciate that|appreciate your)\b", re.I)
 NEGATION = re.compile(r"\b(not|no|never|nothing|nobody|\w+n't|cannot)\b", re.I)
+
+POOLED = "pooled_embeddings"  # features(pooled=True): customer mean then agent mean embedding (float32) or None
 
 FEATURE_NAMES: tuple[str, ...] = (
     "cust_neg_ewma",
@@ -247,6 +257,9 @@ class CallState:
         self._repeats = 0
         self._repeat_max = 0.0
         self._recent_emb: deque[str] = deque(maxlen=REPEAT_WINDOW)  # base64 float16: JSON-able, 1 KB each
+        # Running sums of each side's utterance embeddings (float32) and how many: the pooled means.
+        self._emb_sum: dict[str, np.ndarray | None] = {"agent": None, "customer": None}
+        self._emb_n = {"agent": 0, "customer": 0}
         self._open_question = False  # the customer's latest utterance was a question ...
         self._question_start = 0.0  # ... starting then
         self._unanswered = 0
@@ -287,6 +300,8 @@ class CallState:
                 self._empathy_count += 1
             if AGENT_REASK.search(utt.text or ""):
                 self._agent_reasks += 1
+            if utt.scores.embedding is not None and not is_noise(utt.text, utt.confidence, utt.no_speech_prob):
+                self._pool("agent", utt.scores.embedding)
         self._speech[utt.speaker] += end - start
         self._pair_with_other_speaker(utt.speaker, start, end)
         self._latest_end = max(self._latest_end, end)
@@ -329,8 +344,19 @@ class CallState:
         self._recent_intent.append(float(s.intent))
         if s.intent >= INTENT_THRESHOLD:
             self._intent_count += 1
-        if s.embedding is not None and word_count(text) >= REPEAT_MIN_WORDS:
-            self._check_repeat(s.embedding)
+        if s.embedding is not None:
+            self._pool("customer", s.embedding)
+            if word_count(text) >= REPEAT_MIN_WORDS:
+                self._check_repeat(s.embedding)
+
+    def _pool(self, speaker: str, embedding) -> None:
+        v = np.asarray(embedding, dtype=np.float32).ravel()
+        total = self._emb_sum[speaker]
+        if total is None or len(total) != len(v):  # the first one (or another encoder after a hot reload)
+            self._emb_sum[speaker], self._emb_n[speaker] = v.copy(), 1
+        else:
+            total += v
+            self._emb_n[speaker] += 1
 
     def _count_keywords(self, keywords) -> None:
         best: dict[str, float] = {}
@@ -418,8 +444,18 @@ class CallState:
 
     # ------------------------------------------------------------------ read
 
-    def features(self) -> dict[str, float]:
-        """The call so far as ``{name: value}`` in FEATURE_NAMES order."""
+    def pooled_embeddings(self) -> np.ndarray | None:
+        """Customer mean then agent mean utterance embedding so far (float32); None before any was embedded."""
+        sums = [self._emb_sum["customer"], self._emb_sum["agent"]]
+        dim = next((len(t) for t in sums if t is not None), None)
+        if dim is None:
+            return None
+        return np.concatenate([t / n if t is not None and len(t) == dim else np.zeros(dim, np.float32)
+                               for t, n in zip(sums, (self._emb_n["customer"], self._emb_n["agent"]))])
+
+    def features(self, pooled: bool = False) -> dict:
+        """The call so far as ``{name: value}`` in FEATURE_NAMES order; ``pooled``: plus ``POOLED``
+        (:meth:`pooled_embeddings`), which a risk model with a text part reads."""
         gaps = [b[0] - a[1] for a, b in zip(self._merged, self._merged[1:])]
         gaps = [g for g in gaps if g >= DEAD_AIR_MIN_S]
         talk = self._speech["agent"] + self._speech["customer"]
@@ -457,11 +493,16 @@ class CallState:
             "cust_thanks_rate": self._thanks / self._cust_worded if self._cust_worded else 0.0,
             "cust_negation_rate": self._negations / self._cust_worded if self._cust_worded else 0.0,
         }
-        return {name: float(values[name]) for name in FEATURE_NAMES}
+        out = {name: float(values[name]) for name in FEATURE_NAMES}
+        if pooled:
+            out[POOLED] = self.pooled_embeddings()
+        return out
 
 
 def _plain(value):
-    """deques and tuples as lists, recursively (JSON has no others)."""
+    """deques and tuples as lists, float32 arrays as base64 text, recursively (JSON has no others)."""
+    if isinstance(value, np.ndarray):
+        return {"float32": base64.b64encode(value.astype(np.float32).tobytes()).decode("ascii")}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (deque, list, tuple)):
@@ -471,6 +512,8 @@ def _plain(value):
 
 def _like(template, value):
     """``value`` (from :func:`_plain`) in the container types of ``template``, a fresh state's field."""
+    if isinstance(value, dict) and value.keys() == {"float32"}:
+        return np.frombuffer(base64.b64decode(value["float32"]), dtype=np.float32).copy()
     if isinstance(template, deque):
         return deque((tuple(v) if isinstance(v, list) else v for v in value), maxlen=template.maxlen)
     if isinstance(template, dict):
@@ -478,8 +521,9 @@ def _like(template, value):
     return value
 
 
-def features_for_call(utterances: Iterable[ScoredUtterance]) -> list[dict[str, float]]:
-    """The features after each utterance, in the given order: what the live stage saw.
+def features_for_call(utterances: Iterable[ScoredUtterance], pooled: bool = False) -> list[dict]:
+    """The features after each utterance, in the given order: what the live stage saw
+    (``pooled``: with the pooled embeddings, as :meth:`CallState.features`).
 
     Training should replay an archived call in its arrival order where it has it;
     time order (by start) also works: the last row depends only on which
@@ -489,5 +533,5 @@ def features_for_call(utterances: Iterable[ScoredUtterance]) -> list[dict[str, f
     out = []
     for utt in utterances:
         state.add(utt)
-        out.append(state.features())
+        out.append(state.features(pooled))
     return out

@@ -1,7 +1,8 @@
 """Escalation intent: P(the customer asks for escalation, complains, or threatens to leave).
 
-A logistic-regression head on sentence embeddings, trained on Bitext by
-``training/intent.py`` (the intent mapping is justified in its model card).
+A logistic-regression head on sentence embeddings (plus, where its card names them, VADER's
+scores of the text, as the sentiment head reads them), trained by ``training/intent.py`` (the
+sources and the intent mapping are in its model card).
 Keyword evidence is fused in ``models/text_scorer.py``, not here, so this
 number stays the head's own probability.
 """
@@ -30,5 +31,5 @@ class IntentModel:
         return cls(heads, card)
 
     def predict(self, embeddings: np.ndarray, texts: list[str] | None = None) -> np.ndarray:
-        """(n,) float probabilities. ``texts`` is for text-reading models; unused here."""
-        return self.head(embeddings).astype(np.float64)
+        """(n,) float probabilities. ``texts`` (one per row) is needed when the head reads text features."""
+        return self.head(self.head.inputs(embeddings, texts)).astype(np.float64)

@@ -33,6 +33,17 @@ request 3 times", "asked for a manager".
 ``feature_names`` may be any subset of FEATURE_NAMES, in any order; a name the
 feature code does not compute is refused, so a model can never silently read
 features that the live pipeline does not produce.
+
+Text part (``text_part``; schema ``callradar.risk/3``): what the words say. A logistic
+regression on the call's pooled utterance embeddings (``POOLED`` from
+``CallState.features(pooled=True)``: customer mean then agent mean, ``len(coef)`` numbers,
+standardisation folded into ``coef``), ``p = sigmoid(intercept + coef . pooled)``, enters
+the readable model as ONE more feature, ``TEXT_FEATURE`` ("words_like_escalated"), with
+its own mean, scale, weight, shrinkage and reason ("what was said resembles escalated
+calls (0.81)"). ``callradar train risk`` fits it out of fold on the user's calls
+(training/risk.py). A model without it is a /1 or /2 file and scores exactly as before:
+
+    "text_part": {"input": "pooled_embeddings", "encoder": str, "coef": [float], "intercept": float}
 """
 
 from __future__ import annotations
@@ -44,11 +55,15 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from callradar.models.call_features import FEATURE_NAMES
+import numpy as np
+
+from callradar.models.call_features import FEATURE_NAMES, POOLED
 from callradar.models.types import RiskReading
 
 SCHEMA = "callradar.risk/1"
 SCHEMA_SHRINK = "callradar.risk/2"  # the same plus ``shrink``
+SCHEMA_TEXT = "callradar.risk/3"  # the same plus ``text_part`` (shrink optional)
+TEXT_FEATURE = "words_like_escalated"  # the text part's probability, a feature of the readable model
 DEFAULT_RISK_DIR = Path(__file__).resolve().parent / "artifacts" / "risk"
 PRIOR_RISK_DIR = Path(__file__).resolve().parent / "artifacts" / "risk-prior"  # the baseline
 MODEL_FILE = "model.json"
@@ -116,6 +131,7 @@ REASON_TEXTS: dict[str, tuple[str, str]] = {
     "hold_transfer": ("hold or transfer mentioned {times}", "hold or transfer"),
     "cust_thanks_rate": ("customer thanking the agent often", "customer seldom thanks the agent"),
     "cust_negation_rate": ("customer often says no or not ({pct:.0f} % of utterances)", "customer negations"),
+    TEXT_FEATURE: ("what was said resembles escalated calls ({v:.2f})", "what was said resembles escalated calls"),
 }
 
 
@@ -136,7 +152,7 @@ class RiskModel:
     """A loaded, validated risk model. Build with :meth:`load` or :meth:`from_dict`."""
 
     def __init__(self, feature_names, coef, means, scales, intercept, version,
-                 kind="trained", calibration=None, shrink=None):
+                 kind="trained", calibration=None, shrink=None, text_part=None):
         self.feature_names = tuple(feature_names)
         self.coef = tuple(float(c) for c in coef)
         self.means = tuple(float(m) for m in means)
@@ -148,6 +164,10 @@ class RiskModel:
         self.shrink = ({"k": float(shrink["k"]), "count": shrink["count"], "features": tuple(shrink["features"])}
                        if shrink else None)  # {"k", "count", "features"} or None
         self._shrunk = frozenset(shrink["features"]) if shrink else frozenset()
+        self.text_part = ({"input": POOLED, "encoder": str(text_part["encoder"]),
+                           "coef": tuple(float(c) for c in text_part["coef"]), "intercept": float(text_part["intercept"])}
+                          if text_part else None)  # None: the readable features only (files /1, /2)
+        self._text_coef = np.array(self.text_part["coef"]) if text_part else None
 
     # ------------------------------------------------------------------ loading
 
@@ -190,9 +210,12 @@ class RiskModel:
 
         if not isinstance(doc, dict):
             fail(f"expected a JSON object, got {type(doc).__name__}")
-        if doc.get("schema") not in (SCHEMA, SCHEMA_SHRINK):
-            fail(f"schema is {doc.get('schema')!r}; expected {SCHEMA!r} or {SCHEMA_SHRINK!r}")
-        if (doc.get("shrink") is not None) != (doc["schema"] == SCHEMA_SHRINK):
+        if doc.get("schema") not in (SCHEMA, SCHEMA_SHRINK, SCHEMA_TEXT):
+            fail(f"schema is {doc.get('schema')!r}; expected {SCHEMA!r}, {SCHEMA_SHRINK!r} or {SCHEMA_TEXT!r}")
+        has_text = doc.get("text_part") is not None
+        if has_text != (doc["schema"] == SCHEMA_TEXT):
+            fail(f"a model with a text_part has schema {SCHEMA_TEXT!r}, one without has {SCHEMA!r} or {SCHEMA_SHRINK!r}")
+        if not has_text and (doc.get("shrink") is not None) != (doc["schema"] == SCHEMA_SHRINK):
             fail(f"a model with shrink has schema {SCHEMA_SHRINK!r}, one without has {SCHEMA!r}")
         for key in ("version", "feature_names", "coef", "means", "scales", "intercept"):
             if key not in doc:
@@ -202,7 +225,7 @@ class RiskModel:
         names = doc["feature_names"]
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             fail("feature_names must be a non-empty list of strings")
-        unknown = [n for n in names if n not in FEATURE_NAMES]
+        unknown = [n for n in names if n not in FEATURE_NAMES and not (has_text and n == TEXT_FEATURE)]
         if unknown:
             fail(f"unknown feature(s) {', '.join(unknown)}; "
                  f"the feature code computes {', '.join(FEATURE_NAMES)}")
@@ -227,12 +250,13 @@ class RiskModel:
         shrink = None
         if doc.get("shrink") is not None:
             shrink = _check_shrink(doc["shrink"], names, fail)
+        text_part = _check_text_part(doc["text_part"], names, fail) if has_text else None
         return cls(names, doc["coef"], doc["means"], doc["scales"], doc["intercept"],
-                   doc["version"], kind, calibration, shrink)
+                   doc["version"], kind, calibration, shrink, text_part)
 
     def to_dict(self) -> dict:
         doc = {
-            "schema": SCHEMA_SHRINK if self.shrink else SCHEMA,
+            "schema": SCHEMA_TEXT if self.text_part else SCHEMA_SHRINK if self.shrink else SCHEMA,
             "version": self.version,
             "kind": self.kind,
             "feature_names": list(self.feature_names),
@@ -246,6 +270,9 @@ class RiskModel:
         if self.shrink is not None:
             doc["shrink"] = {"k": self.shrink["k"], "count": self.shrink["count"],
                              "features": list(self.shrink["features"])}
+        if self.text_part is not None:
+            doc["text_part"] = {"input": POOLED, "encoder": self.text_part["encoder"],
+                                "coef": list(self.text_part["coef"]), "intercept": self.text_part["intercept"]}
         return doc
 
     def save(self, directory: str | Path, card: dict | None = None) -> Path:
@@ -263,14 +290,18 @@ class RiskModel:
     # ------------------------------------------------------------------ scoring
 
     def predict(self, features: Mapping[str, float]) -> RiskReading:
-        """Risk of the call so far, with up to three features that pushed it up most, in words."""
+        """Risk of the call so far, with up to three features that pushed it up most, in words.
+
+        A model with a text part also reads ``features[POOLED]`` (``CallState.features(pooled=True)``).
+        """
         contributions = []
         z = self.intercept
         w = 1.0
         if self.shrink is not None:
             w = shrink_weight(self._value(features, self.shrink["count"]), self.shrink["k"])
+        words = self.text_score(features) if self.text_part is not None else None
         for name, c, m, s in zip(self.feature_names, self.coef, self.means, self.scales):
-            value = self._value(features, name)
+            value = words if name == TEXT_FEATURE else self._value(features, name)
             term = c * (value - m) / s * (w if name in self._shrunk else 1.0)
             z += term
             contributions.append((term, name, value, value >= m))
@@ -286,6 +317,24 @@ class RiskModel:
         ]
         return RiskReading(risk=min(1.0, max(0.0, risk)), reasons=reasons, model_version=self.version)
 
+
+    def text_score(self, features: Mapping) -> float:
+        """The text part's P(escalated) from the pooled embeddings (all zeros before anything was embedded)."""
+        try:
+            pooled = features[POOLED]
+        except KeyError:
+            raise ValueError(f"features lack {POOLED!r}, which risk model {self.version}'s text part needs "
+                             "(CallState.features(pooled=True))") from None
+        if pooled is None:
+            return _sigmoid(self.text_part["intercept"])
+        pooled = np.asarray(pooled, dtype=np.float64).ravel()
+        if len(pooled) != len(self._text_coef):
+            raise ValueError(f"risk model {self.version}'s text part reads {len(self._text_coef)} pooled embedding "
+                             f"numbers, got {len(pooled)}: another encoder ({self.text_part['encoder']} expected)")
+        z = float(self._text_coef @ pooled) + self.text_part["intercept"]
+        if not math.isfinite(z):
+            raise ValueError(f"pooled embeddings give a non-finite text score ({z})")
+        return _sigmoid(z)
 
     def _value(self, features: Mapping[str, float], name: str) -> float:
         try:
@@ -308,6 +357,21 @@ def _check_shrink(shrink, names, fail) -> dict:
     if not isinstance(feats, list) or not all(isinstance(f, str) and f in names for f in feats):
         fail("shrink features must be a list of the model's own features")
     return {"k": float(shrink["k"]), "count": shrink["count"], "features": tuple(feats)}
+
+
+def _check_text_part(part, names, fail) -> dict:
+    if not isinstance(part, dict) or set(part) != {"input", "encoder", "coef", "intercept"}:
+        fail("text_part must be an object with input, encoder, coef and intercept")
+    if part["input"] != POOLED:
+        fail(f"text_part input is {part['input']!r}; the feature code provides {POOLED!r}")
+    coef = part["coef"]
+    if not isinstance(coef, list) or not coef or len(coef) % 2 or not all(_finite(c) for c in coef):
+        fail("text_part coef must be a non-empty list of finite numbers, customer then agent half")
+    if not _finite(part["intercept"]) or not isinstance(part["encoder"], str):
+        fail("text_part intercept must be a finite number and encoder a string")
+    if TEXT_FEATURE not in names:
+        fail(f"a model with a text_part needs the feature {TEXT_FEATURE!r} that carries its score")
+    return part
 
 
 def _check_calibration(cal, fail) -> tuple[tuple[float, ...], tuple[float, ...]]:

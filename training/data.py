@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -25,6 +26,12 @@ def default_data_dir() -> Path:
         if candidate.is_dir():
             return candidate
     return REPO_ROOT.parent / "shared" / "data"
+
+
+def repo_relative(path: Path) -> str:
+    """``path`` relative to the repository when inside it (a model card must not name one machine's folders)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def sha256_files(paths: list[Path]) -> str:
@@ -86,6 +93,88 @@ def load_bitext(data_dir: Path) -> tuple[list[str], list[str]]:
     return [r["utterance"] for r in rows], [r["intent"] for r in rows]
 
 
+# ---- our own call-style set and speech-style text ------------------------------------
+
+CALLSTYLE_SOURCE = "callstyle"
+SIMULATOR_SOURCE = "simulator-asr"
+
+
+def speech_style(text: str) -> str:
+    """How a transcript of ``text`` reads: lower case, no punctuation but apostrophes (the live VADER path's own rule)."""
+    from callradar.models.sentiment import asr_normalise
+
+    return asr_normalise(text)
+
+
+def load_callstyle() -> list[dict]:
+    """Our CC0 call-style rows (training/callstyle.py): text, intent, sentiment, frustration, kind, style, template."""
+    from callradar.training.callstyle import callstyle_rows
+
+    return callstyle_rows()
+
+
+def simulator_intent_rows(corpus_train: Path) -> list[tuple[str, int, str]]:
+    """(text, intent, call_id) from the corpus's simulator calls: Whisper's own errors on synthetic speech.
+
+    Customer utterances of calm calls are negatives; in escalated calls the customer utterance that
+    starts within 3 s of the escalation time is positive, the rest are left out (not labelled per
+    utterance). Only the corpus's training split, so its held-out scripts stay unseen by the heads.
+    """
+    from callradar.training.labelled_calls import read_calls
+
+    out = []
+    for call in read_calls(corpus_train, labelled_only=True):
+        if call.source != SIMULATOR_SOURCE:
+            continue
+        t_esc = call.escalation_time if call.outcome == "escalated" else None
+        for u in call.utterances:
+            if u.speaker != "customer" or not u.text.strip():
+                continue
+            if t_esc is None:
+                out.append((u.text, 0, call.call_id))
+            elif abs(u.start - t_esc) <= 3.0:
+                out.append((u.text, 1, call.call_id))
+    return out
+
+
+REAL_CALM_CALLS = ("auto_repairs_40", "auto_repairs_49")
+
+
+def calm_call_customer_texts(policy: str = "adaptive-4") -> list[str]:
+    """The customer utterances of the two real calm calls (their Whisper text, stored by bench/transcription.py).
+
+    The heads' check that calm speech does not read as escalation: real calls, real recognition errors.
+    """
+    import json
+
+    rows = json.loads((REPO_ROOT / "bench" / "results" / "transcription.json").read_text())["texts"]
+    out = []
+    for call in REAL_CALM_CALLS:
+        mine = [t for t in rows if t["set"] == "real" and t["name"].startswith(f"{call}:caller:")]
+        out += [t[policy] for t in sorted(mine, key=lambda t: int(t["name"].split(":")[-1])) if (t[policy] or "").strip()]
+    return out
+
+
+# VADER's human-rated sentence sets (Hutto & Gilbert 2014; in the vaderSentiment sdist, MIT as distributed, texts
+# by third parties): MEASUREMENT ONLY, never trained on (their licence is unresolved; docs/research/issue-14-prediction.md).
+VADER_SETS = {"amazon": "amazonReviewSnippets", "movie": "movieReviewSnippets", "nyt": "nytEditorialSnippets"}
+
+
+def load_vader_set(folder: Path, name: str, max_rows: int = 0, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """(texts, mean rating in [-4, 4]) of one VADER ground-truth file; ``max_rows`` draws that many, seeded, in file order."""
+    texts, scores = [], []
+    path = Path(folder) / f"{VADER_SETS[name]}_GroundTruth.txt"
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            scores.append(float(parts[1]))
+            texts.append("\t".join(parts[2:]))
+    if max_rows and max_rows < len(texts):
+        keep = np.sort(np.random.default_rng(seed).choice(len(texts), max_rows, replace=False))
+        return [texts[i] for i in keep], np.array(scores)[keep]
+    return texts, np.array(scores)
+
+
 # ---- progress and embedding cache -------------------------------------------------
 
 
@@ -116,8 +205,11 @@ class Progress:
 
 
 def embed_cached(encoder, texts: list[str], desc: str, cache_dir: Path | None = None) -> np.ndarray:
-    """Encode ``texts`` once; later runs with the same encoder and texts load the .npy."""
-    cache_dir = cache_dir or REPO_ROOT / ".callradar" / "embedding-cache"
+    """Encode ``texts`` once; later runs with the same encoder and texts load the .npy.
+
+    The folder is ``cache_dir``, else CALLRADAR_EMBEDDING_CACHE, else .callradar/embedding-cache.
+    """
+    cache_dir = cache_dir or Path(os.environ.get("CALLRADAR_EMBEDDING_CACHE") or REPO_ROOT / ".callradar" / "embedding-cache")
     h = hashlib.sha256(str(encoder.path).encode())
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")

@@ -60,10 +60,10 @@ class Assessment:
 def assess(name: str, model, cfs: list[CallFeatures], threshold: float, horizon_s: float) -> Assessment:
     from callradar.models.call_features import CallState
 
-    empty = model.predict(CallState().features()).risk  # the risk before anyone spoke
+    empty = model.predict(CallState().features(pooled=True)).risk  # the risk before anyone spoke
     esc, max_risk, max_before, first, t_esc, py, pp = [], [], [], [], [], [], []
     for cf in cfs:
-        risks = np.array([model.predict(r).risk for r in cf.rows])
+        risks = np.array([model.predict(r).risk for r in cf.model_inputs()])
         t = escalation_time(cf.call)
         esc.append(t is not None)
         t_esc.append(np.nan if t is None else t)

@@ -3,6 +3,8 @@
 Shared by training (training/risk.py) and evaluation (training/evaluate.py): the
 text scores come from the live text scorer and the features from
 ``callradar.models.call_features``, so neither can drift from the score stage.
+Each prefix also keeps the pooled utterance embeddings (``POOLED``) that a risk
+model's text part reads, from the same ``CallState``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from callradar.models.call_features import features_for_call
+from callradar.models.call_features import POOLED, features_for_call
 from callradar.models.types import ScoredUtterance
 from callradar.training.labelled_calls import LabelledCall
 from callradar.training.progress import Bar
@@ -45,16 +47,30 @@ class CallFeatures:
     call: LabelledCall
     rows: list[dict[str, float]]
     times: np.ndarray  # latest utterance end so far: the live trigger's call time
+    pooled: np.ndarray | None = None  # per prefix, the pooled embeddings (float32); None: the scorer gave none
 
     def matrix(self, names) -> np.ndarray:
         return np.array([[r[n] for n in names] for r in self.rows], dtype=float)
 
+    def model_inputs(self) -> list[dict]:
+        """What a risk model's ``predict`` reads after each utterance: the rows, with ``POOLED`` where known."""
+        if self.pooled is None:
+            return self.rows
+        return [{**r, POOLED: p} for r, p in zip(self.rows, self.pooled)]
+
 
 def call_features(calls: list[LabelledCall], scored: list[list[ScoredUtterance]]) -> list[CallFeatures]:
-    out = []
+    out, pooled = [], []
     for call, utts in zip(calls, scored):
         times = np.maximum.accumulate(np.array([u.end for u in utts], dtype=float))
-        out.append(CallFeatures(call, features_for_call(utts), times))
+        rows = features_for_call(utts, pooled=True)
+        pooled.append([r.pop(POOLED) for r in rows])
+        out.append(CallFeatures(call, rows, times))
+    dim = next((len(p) for per_call in pooled for p in per_call if p is not None), None)
+    if dim is not None:  # before anything was embedded: zeros, as the text part reads None live
+        for cf, per_call in zip(out, pooled):
+            cf.pooled = np.array([p if p is not None else np.zeros(dim, np.float32) for p in per_call],
+                                 dtype=np.float32).reshape(len(per_call), dim)
     return out
 
 
@@ -81,16 +97,26 @@ def features_of(calls: list[LabelledCall], scorer, progress: bool = True,
     and train, evaluate and trying another horizon all need the same numbers.
     """
     path = cache_dir / f"{_features_key(calls, scorer)}.json" if cache_dir is not None else None
+    pooled_path = path.with_suffix(".pooled.npy") if path is not None else None  # float32, every prefix in order
     if path is not None and path.exists():
         docs = json.loads(path.read_text())
         print(f"features of {len(calls)} calls from cache {path.name}", file=sys.stderr, flush=True)
-        return [CallFeatures(c, d["rows"], np.array(d["times"], dtype=float)) for c, d in zip(calls, docs)]
+        cfs = [CallFeatures(c, d["rows"], np.array(d["times"], dtype=float)) for c, d in zip(calls, docs)]
+        if pooled_path.exists():
+            pooled = np.load(pooled_path, allow_pickle=False)
+            for cf, part in zip(cfs, np.split(pooled, np.cumsum([len(cf.rows) for cf in cfs])[:-1])):
+                cf.pooled = part
+        return cfs
     cfs = call_features(calls, score_calls(calls, scorer, progress=progress))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if cfs and cfs[0].pooled is not None:
+            with open(pooled_path.with_suffix(".tmp"), "wb") as f:
+                np.save(f, np.concatenate([cf.pooled for cf in cfs]), allow_pickle=False)
+            pooled_path.with_suffix(".tmp").replace(pooled_path)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps([{"rows": cf.rows, "times": cf.times.tolist()} for cf in cfs]))
-        tmp.replace(path)
+        tmp.replace(path)  # last: the JSON marks the entry complete
     return cfs
 
 

@@ -21,6 +21,16 @@ scores tie), calibrated on out-of-fold predictions: Platt scaling by default
 (two numbers, folded into the coefficients, so the ranking and the reasons stay
 exact), or isotonic (stored as calibration points). Exported to the RiskModel
 JSON schema of models/risk.py with a card.json and model_card.md. Nothing is pickled.
+
+Text part (``--text-part auto|on|off``): what the words say. A logistic regression
+on the prefix's pooled utterance embeddings (customer mean, agent mean), C by the
+same call-grouped CV, fitted OUT OF FOLD so that its score, one more feature of the
+readable model (``words_like_escalated``), is as good on the training calls as it
+will be on new ones; the final text part is then fitted on all training calls.
+``auto`` uses it only with at least ``TEXT_PART_MIN_CALLS`` labelled calls and when
+call-grouped CV (the whole fit, text part and all, repeated per fold) shows a call
+AUROC (highest risk over the call) at least ``TEXT_PART_MIN_GAIN`` above the model
+without it. The text heads themselves are not refitted on the user's calls.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from callradar.models.call_features import FEATURE_NAMES
+from callradar.models.risk import TEXT_FEATURE
 from callradar.pipeline.errors import UserError
 from callradar.training.evaluate import (
     CURVE_SEEDS,
@@ -82,17 +93,23 @@ DEFAULT_EXCLUDED = tuple(n for n in FEATURE_NAMES
 # such a feature is dropped and the model refitted.
 MONOTONE_DOWN = ("cust_pos_mean", "cust_thanks_rate", "agent_empathy_count", "agent_empathy_rate")
 MONOTONE_UP = tuple(n for n in FEATURE_NAMES if n not in MONOTONE_DOWN
-                    and (n in TEXT_FEATURES or n in ("agent_reasks", "cust_unanswered", "hold_transfer")))
+                    and (n in TEXT_FEATURES or n in ("agent_reasks", "cust_unanswered", "hold_transfer"))) + (TEXT_FEATURE,)
 # Pulled toward the training mean by n / (n + k), n = customer utterances so far
 # (models/risk.py, shrink): averages over one or two utterances say little, and the
 # live alert takes the highest reading over the call. Keyword and other counts are
 # not shrunk: "I want a manager" in the first utterance must count in full.
 SHRINK_FEATURES = ("cust_neg_ewma", "cust_neg_peak", "cust_neg_slope", "frustration_max", "frustration_ewma",
                    "cust_neg_mean", "cust_pos_mean", "frustration_mean", "cust_repeat_max", "cust_thanks_rate",
-                   "cust_negation_rate")
+                   "cust_negation_rate", TEXT_FEATURE)
 SHRINK_COUNT = "cust_turns"
 SHRINK_K = 6.0
 MIN_CALLS_PER_OUTCOME = 5  # for a held-out part and call-grouped CV: enough to run, too few to trust
+# The text part: 768 weights want many calls (the satisfaction dialogues: pooled embeddings alone trail
+# the readable features at 100-1,000 calls, docs/research/issue-14-prediction.md C).
+TEXT_C_GRID = (0.0003, 0.001, 0.003, 0.01, 0.03)  # on standardised embedding dimensions
+TEXT_PART_MODES = ("auto", "on", "off")
+TEXT_PART_MIN_CALLS = 300  # auto: fewer labelled training calls, no text part
+TEXT_PART_MIN_GAIN = 0.01  # auto: call-grouped CV call AUROC (highest risk over the call) must rise this much
 
 
 # ---------------------------------------------------------------- fitting
@@ -134,15 +151,44 @@ def _isotonic_points(p: np.ndarray, y: np.ndarray) -> dict:
     return {"x": [round(x, 9) for x in xs], "y": [round(v, 6) for v in ys]}
 
 
+def _fit_text_part(pooled: np.ndarray, y: np.ndarray, folds, class_weight) -> tuple[dict, np.ndarray, dict]:
+    """LR on the pooled embeddings: (text_part without its encoder name, out-of-fold P(escalated), details).
+
+    C by the readable model's call-grouped folds; the out-of-fold probabilities are what the
+    readable model is fitted on (stacking), the final weights come from all rows, with the
+    standardisation folded in so the model file reads the raw pooled vector.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    mu, sd = pooled.mean(axis=0), pooled.std(axis=0)
+    sd = np.where(sd < 1e-9, 1.0, sd)
+    z = (pooled - mu) / sd
+    oof, cv = {}, {}
+    for C in TEXT_C_GRID:
+        oof[C] = _oof_decision(z, y, folds, C, class_weight)
+        cv[C] = float(roc_auc_score(y, oof[C]))
+        print(f"  text part C={C:<6}: call-grouped CV prefix AUROC {cv[C]:.4f}", file=sys.stderr, flush=True)
+    C = min(c for c in TEXT_C_GRID if cv[c] >= max(cv.values()) - C_TOLERANCE)
+    clf = LogisticRegression(C=C, max_iter=5000, class_weight=class_weight).fit(z, y)
+    coef = clf.coef_[0] / sd
+    part = {"coef": [float(f"{c:.7g}") for c in coef], "intercept": round(float(clf.intercept_[0] - coef @ mu), 7)}
+    details = {"C": C, "cv_prefix_auroc_by_C": {str(k): round(v, 4) for k, v in cv.items()},
+               "dimensions": int(pooled.shape[1])}
+    return part, 1.0 / (1.0 + np.exp(-oof[C])), details
+
+
 def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, calibration: str = "platt",
                    features: tuple[str, ...] | None = None, seed: int = 0, prior=None, version: str | None = None,
-                   monotone: bool = True, class_weight: str | None = "balanced", shrink_k: float | None = SHRINK_K):
+                   monotone: bool = True, class_weight: str | None = "balanced", shrink_k: float | None = SHRINK_K,
+                   text_part: bool = False, encoder: str = "?"):
     """Fit, calibrate and export. Returns (RiskModel, details for the card).
 
     ``class_weight="balanced"`` weighs escalated and calm prefixes equally whatever a
     queue's escalation rate (Platt calibration then maps back to the data's rate);
     ``shrink_k`` (0 or None: off) is the n / (n + k) shrinkage of SHRINK_FEATURES,
-    applied here exactly as models/risk.py applies it live.
+    applied here exactly as models/risk.py applies it live. ``text_part``: add the
+    text part (module docstring) on the calls' pooled embeddings, made by ``encoder``.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
@@ -160,6 +206,15 @@ def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, cal
     x, y, groups = np.vstack(rows), np.concatenate(y), np.concatenate(groups)
     if len(set(y)) < 2:
         raise UserError("the training prefixes hold only one class; need calm and escalated calls")
+    folds = _grouped_folds(groups, y, seed)
+    text_doc = text_details = None
+    if text_part:
+        if any(cf.pooled is None for cf in cfs):
+            raise UserError("the text part needs utterance embeddings, and the text scorer gave none")
+        pooled = np.vstack([cf.pooled[prefix_labels(cf, horizon_s) >= 0] for cf in cfs])
+        text_doc, words, text_details = _fit_text_part(pooled, y, folds, class_weight)
+        text_doc = {"input": "pooled_embeddings", "encoder": encoder, **text_doc}
+        names, x = (*names, TEXT_FEATURE), np.hstack([x, words[:, None]])
 
     means = x.mean(axis=0)
     shrink = None
@@ -174,7 +229,6 @@ def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, cal
     constant = scales < 1e-9
     scales = np.where(constant, 1.0, scales)
     z = (x - means) / scales
-    folds = _grouped_folds(groups, y, seed)
 
     cv = {}
     for C in C_GRID:
@@ -224,7 +278,8 @@ def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, cal
 
     version = version or "risk-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M")
     model = RiskModel(names, [round(float(c), 6) for c in coef], [round(float(m), 6) for m in means],
-                      [round(float(s), 6) for s in scales], round(intercept, 6), version, "trained", None, shrink)
+                      [round(float(s), 6) for s in scales], round(intercept, 6), version, "trained", None, shrink,
+                      text_doc)
     if cal_doc is not None:
         model = RiskModel.from_dict({**model.to_dict(), "calibration": cal_doc}, source="trained risk model")
     details = {
@@ -236,6 +291,8 @@ def fit_risk_model(cfs: list[CallFeatures], *, horizon_s: float = HORIZON_S, cal
         "constant_features": [names[j] for j in np.flatnonzero(constant)],
         "dropped_wrong_sign": wrong_sign,
     }
+    if text_details is not None:
+        details["text_part"] = text_details
     return model, details
 
 
@@ -349,11 +406,87 @@ def _quiet_fit(cfs, **kwargs):
         return fit_risk_model(cfs, **kwargs)[0]
 
 
+# ---------------------------------------------------------------- the text part: use it or not
+
+
+def call_risk_aurocs(model, cfs: list[CallFeatures]) -> dict:
+    """Call AUROC on the highest risk over the call (what the live alert acts on) and on the risk at its end."""
+    from callradar.models.call_features import CallState
+    from callradar.training.evaluate import _auc
+
+    empty = CallState().features(pooled=True)
+    highest, last = [], []
+    for cf in cfs:
+        risks = [model.predict(r).risk for r in cf.model_inputs()] or [model.predict(empty).risk]
+        highest.append(max(risks))
+        last.append(risks[-1])
+    y = [cf.call.outcome == "escalated" for cf in cfs]
+    return {"auroc": _auc(y, highest, "roc"), "auroc_end_of_call": _auc(y, last, "roc")}
+
+
+def text_part_cv(cfs: list[CallFeatures], *, seed: int, fit_kwargs: dict, log=None) -> dict:
+    """Call-grouped CV of the whole fit without and with the text part (the text part's own CV and
+    stacking run inside each fold): out-of-fold call AUROC, highest risk over the call and at its end."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from callradar.training.evaluate import _auc
+
+    y = np.array([cf.call.outcome == "escalated" for cf in cfs])
+    k = max(2, min(CV_FOLDS, int(y.sum()), int((~y).sum())))
+    out = {mode: {"highest": np.zeros(len(cfs)), "end": np.zeros(len(cfs))} for mode in ("off", "on")}
+    for i, (tr, va) in enumerate(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)):
+        for mode in ("off", "on"):
+            model = _quiet_fit([cfs[j] for j in tr], seed=seed, text_part=mode == "on", **fit_kwargs)
+            for j in va:
+                risks = [model.predict(r).risk for r in cfs[j].model_inputs()] or [0.0]
+                out[mode]["highest"][j], out[mode]["end"][j] = max(risks), risks[-1]
+        if log:
+            log(f"text part: call-grouped CV fold {i + 1}/{k} done")
+    return {"folds": k, **{mode: {"auroc": _auc(y, v["highest"], "roc"), "auroc_end_of_call": _auc(y, v["end"], "roc")}
+                           for mode, v in out.items()}}
+
+
+def choose_text_part(cfs: list[CallFeatures], mode: str, *, seed: int, fit_kwargs: dict, log=None,
+                     min_calls: int = TEXT_PART_MIN_CALLS, min_gain: float = TEXT_PART_MIN_GAIN,
+                     corpus: bool = False) -> dict:
+    """Whether the model gets a text part, and why (the card's ``text_part``; ``chosen`` is the answer).
+
+    ``corpus``: the calls are a semi-synthetic ``callradar corpus build`` file, where auto says no.
+    Its customers speak Bitext's intent templates, picked BY OUTCOME, so a text part learns the
+    generator: it gains in CV there and loses on the corpus's other source (docs/benchmarks.md,
+    "The risk model's text part"), like the timing features DEFAULT_EXCLUDED leaves out.
+    """
+    if mode not in TEXT_PART_MODES:
+        raise UserError(f"--text-part must be one of {', '.join(TEXT_PART_MODES)}, got {mode!r}")
+    info = {"mode": mode, "min_calls": min_calls, "min_gain": min_gain, "calls": len(cfs)}
+    if mode == "off":
+        return {**info, "chosen": False, "why": "--text-part off"}
+    if any(cf.pooled is None for cf in cfs):
+        if mode == "on":
+            raise UserError("--text-part on: the text scorer gave no utterance embeddings to learn the text part from")
+        return {**info, "chosen": False, "why": "the text scorer gave no utterance embeddings"}
+    if mode == "on":
+        return {**info, "chosen": True, "why": "--text-part on"}
+    if corpus:
+        return {**info, "chosen": False, "why": "a semi-synthetic corpus, whose words are templates chosen by outcome: "
+                "a text part would learn the generator (--text-part on to force)"}
+    if len(cfs) < min_calls:
+        return {**info, "chosen": False, "why": f"{len(cfs)} labelled training calls; auto needs at least {min_calls}"}
+    cv = text_part_cv(cfs, seed=seed, fit_kwargs=fit_kwargs, log=log)
+    on, off = cv["on"]["auroc"], cv["off"]["auroc"]
+    gain = round(on - off, 4) if on is not None and off is not None else None
+    chosen = gain is not None and gain >= min_gain
+    why = (f"call-grouped CV ({cv['folds']} folds) call AUROC {fmt_metric(on)} with the text part, {fmt_metric(off)} "
+           f"without ({'+' if (gain or 0) >= 0 else ''}{fmt_metric(gain)}; auto needs +{min_gain:g})")
+    return {**info, "chosen": chosen, "why": why, "cv": cv, "cv_gain": gain}
+
+
 def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | None = None, horizon_s: float = HORIZON_S,
                calibration: str = "platt", features: tuple[str, ...] | None = None, seed: int = 0,
                threshold: float = 0.6, version: str | None = None, progress: bool = True,
                cache_dir: Path | None = None, current_dir: Path | None = None, current_label: str = "builtin",
-               heldout_share: float = HELDOUT_SHARE, curve_sizes=CURVE_SIZES, curve_seeds: int = CURVE_SEEDS) -> dict:
+               heldout_share: float = HELDOUT_SHARE, curve_sizes=CURVE_SIZES, curve_seeds: int = CURVE_SEEDS,
+               text_part: str = "auto") -> dict:
     """Train on ``train_path``, write the model folder to ``out_dir``; returns the card.
 
     Held out: ``test_path``, else ``heldout_share`` of the calls (stratified by outcome,
@@ -362,6 +495,8 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
     is its registry version) is honest; the card records it and ``callradar models
     promote`` refuses a model that did worse. ``scorer`` is a TextScorer, or a function
     making one: loading the text models takes seconds, so bad data is reported first.
+    ``text_part``: auto, on or off (:func:`choose_text_part`); when it was weighed, the card's
+    ``text_part`` holds both settings on the held-out calls and the other setting's learning curve.
     Nothing is written unless training succeeds.
     """
     from callradar.models.risk import DEFAULT_RISK_DIR, RiskModel
@@ -410,14 +545,34 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
 
     # Balanced class weights: real queues escalate 5-20 % of calls; calibration maps back to the data's rate.
     fit_kwargs = {"horizon_s": horizon_s, "calibration": calibration, "features": features, "prior": prior,
-                  "class_weight": "balanced"}
+                  "class_weight": "balanced", "encoder": getattr(scorer.encoder, "name", "?")}
+    if text_part == "auto" and len(cfs) >= TEXT_PART_MIN_CALLS and _corpus_info(train_path) is None:
+        say(f"text part: call-grouped CV with and without it on {len(cfs)} calls (--text-part auto)")
+    choice = choose_text_part(cfs, text_part, seed=seed, fit_kwargs=fit_kwargs, log=say,
+                              corpus=_corpus_info(train_path) is not None)
+    say(f"text part: {'on' if choice['chosen'] else 'off'} ({choice['why']})")
+    fit_kwargs["text_part"] = choice["chosen"]
     say(f"fitting on {len(cfs)} calls (C by call-grouped CV)")
     model, details = fit_risk_model(cfs, seed=seed, version=version, **fit_kwargs)
-    curve = []
+    # Weighed (auto with enough calls, or on): the other setting too, on the same held-out calls and curve.
+    weighed = "cv" in choice or text_part == "on"
+    other = _quiet_fit(cfs, seed=seed, version=version, **{**fit_kwargs, "text_part": not choice["chosen"]}) if weighed else None
+    curve, other_curve = [], []
     if curve_seeds > 0 and curve_sizes:
         curve = learning_curve(cfs, test_cfs, lambda sample, s: _quiet_fit(sample, seed=seed + s, **fit_kwargs),
                                threshold=threshold, horizon_s=horizon_s, sizes=curve_sizes, seeds=curve_seeds,
                                log=say)
+        if weighed:
+            say(f"learning curve {'without' if choice['chosen'] else 'with'} the text part, for comparison")
+            other_kwargs = {**fit_kwargs, "text_part": not choice["chosen"]}
+            other_curve = learning_curve(cfs, test_cfs, lambda sample, s: _quiet_fit(sample, seed=seed + s, **other_kwargs),
+                                         threshold=threshold, horizon_s=horizon_s, sizes=curve_sizes,
+                                         seeds=curve_seeds, log=say)
+    if weighed:
+        with_, without = (model, other) if choice["chosen"] else (other, model)
+        choice["heldout"] = {"with": call_risk_aurocs(with_, test_cfs), "without": call_risk_aurocs(without, test_cfs),
+                             "calls": len(test_cfs)}
+        choice["learning_curve_other"] = other_curve
     comparison = heldout_comparison(
         model, current, test_cfs, threshold, horizon_s, heldout_info=heldout_info,
         baseline_info={"registry_version": current_label, "model_sha256": current_card.get("sha256")})
@@ -450,6 +605,7 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
         "baseline": prior.version,
         "metrics": metrics,
         "learning_curve": curve,
+        "text_part": choice,
         "heldout_comparison": comparison,
         "reasons_learnt": learnt_reasons(model),
         "feature_module": "callradar.models.call_features",
@@ -464,12 +620,26 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
 def summary_lines(card: dict) -> list[str]:
     """What `callradar train risk` prints (and a notebook can): learning curve, comparison, reasons."""
     lines = []
+    tp = card.get("text_part") or {}
+    if tp:
+        lines.append(f"text part (what the words say, from pooled utterance embeddings): "
+                     f"{'on' if tp['chosen'] else 'off'}, --text-part {tp['mode']}: {tp['why']}")
+        for key, what in (("cv", "call-grouped CV on the training calls"), ("heldout", "held-out calls")):
+            if tp.get(key):
+                with_, without = (tp[key]["on"], tp[key]["off"]) if key == "cv" else (tp[key]["with"], tp[key]["without"])
+                lines.append(f"  {what}: call AUROC with / without it: highest risk over the call "
+                             f"{fmt_metric(with_['auroc'])} / {fmt_metric(without['auroc'])}, at the end of the call "
+                             f"{fmt_metric(with_['auroc_end_of_call'])} / {fmt_metric(without['auroc_end_of_call'])}")
     curve = card.get("learning_curve") or []
+    other = {p["calls"]: p for p in tp.get("learning_curve_other") or []}
     if curve:
-        lines.append(f"learning curve (held-out call AUROC, mean ± sd over {curve[0]['seeds']} draws of the calls):")
+        also = f"; then {'without' if tp.get('chosen') else 'with'} the text part" if other else ""
+        lines.append(f"learning curve (held-out call AUROC, mean ± sd over {curve[0]['seeds']} draws of the calls{also}):")
         for p in curve:
+            o = other.get(p["calls"])
             lines.append(f"  {p['calls']:>6} calls ({p['escalated']} escalated)  {fmt_metric(p['auroc_mean'])} "
-                         f"± {fmt_metric(p['auroc_sd'])}   PR-AUC {fmt_metric(p['pr_auc_mean'])}")
+                         f"± {fmt_metric(p['auroc_sd'])}   PR-AUC {fmt_metric(p['pr_auc_mean'])}"
+                         + (f"   | {fmt_metric(o['auroc_mean'])} ± {fmt_metric(o['auroc_sd'])}" if o else ""))
     comp = card.get("heldout_comparison")
     if comp:
         b, h = comp["baseline"], comp["heldout"]
@@ -587,6 +757,21 @@ Intercept {model.intercept:+.3f}.
 def _retraining_md(card: dict) -> str:
     """The learning curve, the held-out comparison a promotion is judged by, and the reasons learnt."""
     out = ""
+    tp = card.get("text_part") or {}
+    if tp:
+        out += (f"## Text part\nWhat the words say: a logistic regression on the call's pooled utterance embeddings "
+                f"(customer mean, agent mean), fitted out of fold, one feature (`{TEXT_FEATURE}`) of the model above. "
+                f"**{'On' if tp['chosen'] else 'Off'}** (`--text-part {tp['mode']}`): {tp['why']}. The text heads are "
+                "not refitted on these calls.\n\n")
+        rows = [(what, tp[key]["on" if key == "cv" else "with"], tp[key]["off" if key == "cv" else "without"])
+                for key, what in (("cv", "call-grouped CV, training calls"), ("heldout", "held-out calls")) if tp.get(key)]
+        if rows:
+            out += ("| call AUROC | with, highest risk | without, highest risk | with, end of call | without, end of call |\n"
+                    "| --- | --- | --- | --- | --- |\n")
+            out += "".join(f"| {what} | {fmt_metric(w['auroc'])} | {fmt_metric(wo['auroc'])} | "
+                           f"{fmt_metric(w['auroc_end_of_call'])} | {fmt_metric(wo['auroc_end_of_call'])} |\n"
+                           for what, w, wo in rows)
+            out += "\n"
     curve = card.get("learning_curve") or []
     if curve:
         out += (f"## Learning curve\nHeld-out call AUROC and PR-AUC when fitting on part of the training calls "
@@ -595,6 +780,11 @@ def _retraining_md(card: dict) -> str:
                 "| --- | --- | --- | --- |\n")
         out += "".join(f"| {p['calls']} | {p['escalated']} | {fmt_metric(p['auroc_mean'])} ± {fmt_metric(p['auroc_sd'])} "
                        f"| {fmt_metric(p['pr_auc_mean'])} ± {fmt_metric(p['pr_auc_sd'])} |\n" for p in curve)
+        other = tp.get("learning_curve_other") or []
+        if other:
+            out += (f"\n{'Without' if tp['chosen'] else 'With'} the text part, same draws: "
+                    + ", ".join(f"{p['calls']} calls {fmt_metric(p['auroc_mean'])} ± {fmt_metric(p['auroc_sd'])}"
+                                for p in other) + ".\n")
         out += "\n"
     comp = card.get("heldout_comparison")
     if comp:

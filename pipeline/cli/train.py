@@ -13,7 +13,13 @@ from pathlib import Path
 def register(subparsers) -> None:
     from callradar.training.evaluate import CURVE_SEEDS, CURVE_SIZES
     from callradar.training.features import HORIZON_S
-    from callradar.training.risk import DEFAULT_EXCLUDED, HELDOUT_SHARE
+    from callradar.training.risk import (
+        DEFAULT_EXCLUDED,
+        HELDOUT_SHARE,
+        TEXT_PART_MIN_CALLS,
+        TEXT_PART_MIN_GAIN,
+        TEXT_PART_MODES,
+    )
 
     p = subparsers.add_parser("train", help="train the risk model (or the sentiment / intent heads)")
     sub = p.add_subparsers(dest="train_command", metavar="MODEL", required=True)
@@ -45,6 +51,10 @@ def register(subparsers) -> None:
     r.add_argument("--exclude", default=",".join(DEFAULT_EXCLUDED), metavar="F1,F2",
                    help="features to leave out (default: the timing and agent features, which a semi-synthetic "
                    "corpus cannot teach, and intent_count; '' to learn all, on real archived calls)")
+    r.add_argument("--text-part", choices=TEXT_PART_MODES, default="auto",
+                   help="what the words say, learnt from the calls' pooled utterance embeddings as one more feature: "
+                   f"auto (default: only with at least {TEXT_PART_MIN_CALLS} labelled calls and a call-grouped CV "
+                   f"call AUROC gain of at least {TEXT_PART_MIN_GAIN:g}), on, off")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--version", default=None, help="model version (default risk-YYYYMMDD-HHMM)")
     r.add_argument("--no-register", action="store_true",
@@ -109,7 +119,8 @@ def _run_risk(args) -> int:
                       calibration=args.calibration, features=tuple(n for n in FEATURE_NAMES if n not in excluded),
                       seed=args.seed, threshold=settings.risk_alert_threshold, version=version,
                       cache_dir=feature_cache_dir(settings), current_dir=current_dir, current_label=current_label,
-                      heldout_share=args.heldout_share, curve_sizes=sizes, curve_seeds=args.curve_seeds)
+                      heldout_share=args.heldout_share, curve_sizes=sizes, curve_seeds=args.curve_seeds,
+                      text_part=args.text_part)
     m = card["metrics"]
     line = f"wrote {out} ({version})"
     if "heldout" in m:

@@ -117,7 +117,7 @@ class ScoreProcessor:
                 state = self.calls[utt.call_id] = CallState()
             self.last_seen[utt.call_id] = now
             state.add(ScoredUtterance(utt.speaker, utt.start, utt.end, utt.text, ts, utt.confidence, utt.no_speech_prob))
-            reading = models.risk_model.predict(state.features())
+            reading = models.risk_model.predict(state.features(pooled=models.risk_model.text_part is not None))
             out.append(
                 Score(
                     utterance_id=utt.utterance_id,

@@ -109,3 +109,19 @@ def test_a_failed_training_run_registers_and_promotes_nothing(tmp_path, monkeypa
     assert main(["train", "risk", "--data", str(calm_only), "--out", str(tmp_path / "m")]) == 2
     assert "no escalated call among its 12 labelled calls" in capsys.readouterr().err
     assert not (tmp_path / "m").exists() and not (tmp_path / "models" / "risk").exists()
+
+
+def test_a_text_part_trained_through_the_cli_is_scored_and_evaluated_like_any_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CALLRADAR_STATE_DIR", str(tmp_path / "state"))
+    data = write_calls(tmp_path / "calls.jsonl", calls(12))
+    model_dir, report = tmp_path / "model", tmp_path / "report"
+    assert main(["train", "risk", "--data", str(data), "--test", str(data), "--out", str(model_dir),
+                 "--version", "risk-words", "--no-register", "--text-part", "on", "--curve-seeds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "text part (what the words say, from pooled utterance embeddings): on, --text-part on" in out
+    model = RiskModel.load(model_dir)
+    assert model.to_dict()["schema"] == "callradar.risk/3" and len(model.text_part["coef"]) == 2 * 384
+    card = json.loads((model_dir / "card.json").read_text())
+    assert card["text_part"]["chosen"] and card["text_part"]["heldout"]["with"]["auroc"] is not None
+    assert main(["evaluate", "--model", str(model_dir), "--data", str(data), "--report", str(report)]) == 0
+    assert json.loads((report / "metrics.json").read_text())["metrics"]["model"]["auroc"] > 0.9

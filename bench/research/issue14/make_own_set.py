@@ -1,138 +1,17 @@
-"""Our own call-style set (we own it: CC0): implicit complaints, churn, explicit escalation,
-routine requests, hard negatives, thanks, and ASR-style noise. Compositional templates, seeded.
+"""Our own call-style set as the research used it (702 rows, CC0), written to /tmp/exp14/data/own/callstyle.jsonl.
 
-Labels per row: intent (1 escalation/complaint/churn, 0 not), sentiment (negative/neutral/positive),
-frustration (0/1), kind (template family), style (typed | asr).
+The generator now lives in the product (training/callstyle.py, which also adds the calm negatives
+the shipped intent head is trained on); ``calm_negatives=False`` gives the research's rows exactly.
 """
 import json
-import random
-import re
+from collections import Counter
 from pathlib import Path
 
-rng = random.Random(14)
+from callradar.training.callstyle import callstyle_rows
+
 OUT = Path("/tmp/exp14/data/own/callstyle.jsonl")
 
-THING = ["my internet", "the heating", "my phone line", "the refund", "my bill", "the delivery", "my car", "the warranty claim",
-         "the boiler", "my broadband", "the account", "the payment", "the order", "my card", "the appliance", "the repair",
-         "my subscription", "the router", "the insurance claim", "my prescription"]
-N = ["twice", "three times", "four times", "five times", "six times", "a dozen times", "so many times", "every day this week",
-     "three times this month", "twice already"]
-ORD = ["second", "third", "fourth", "fifth"]
-PERIOD = ["two weeks", "three weeks", "a month", "six weeks", "two months", "since january", "all summer", "ten days"]
-COMP = ["another provider", "your competitor", "someone else", "a different company", "another bank", "another garage", "a company that cares"]
-
-templates = {
- # implicit complaints: repeat contact, repeated failure, waiting, broken promises
- ("implicit_repeat", 1, "negative", 1): [
-  "i've called {n} about this", "this is the {o} time i'm calling about {t}", "i've already explained this {n}",
-  "i've been on the phone {n} about {t} and nothing happens", "every time i call i get told something different",
-  "i called last week and the week before and it's still not sorted", "i keep getting passed from one person to another",
-  "nobody ever calls me back", "you said someone would call me back and nobody did", "i was promised a callback {n} and never got one",
-  "i've been waiting {p} for {t} to be fixed", "{t} still isn't working after {p}", "this is the {o} bill that's wrong",
-  "this is the {o} time the engineer hasn't turned up", "i've had to chase this {n}", "i'm still waiting on {t} after {p}",
-  "it's been {p} and i'm still waiting", "i've spent hours on hold over this", "i've been on hold for forty minutes",
-  "you keep saying it's fixed and it isn't", "i was told it would be sorted by friday and it wasn't", "that's what the last person said",
-  "i've heard that before", "why do i have to keep repeating myself", "i've given you my details {n} already",
-  "the same thing happened last month", "it's the same problem again", "{t} broke again for the {o} time",
- ],
- # churn threats and cancellation of the relationship
- ("churn", 1, "negative", 1): [
-  "i'm taking my business elsewhere", "i'm going to switch to {c}", "if this isn't fixed today i'm leaving",
-  "i want to cancel my contract", "i'm thinking of leaving after all this", "i'll be moving to {c} when my contract ends",
-  "honestly i'm done with your company", "i don't want to be a customer any more", "give me a reason not to leave",
-  "i'm cancelling everything", "close my account i've had enough", "i've already got a quote from {c}",
-  "i'll take my money somewhere else", "i'm not renewing after this", "what's the fee to leave because i'm leaving",
-  "i've been a customer for ten years and this is how you treat me", "after {p} of this i'm out",
- ],
- # explicit escalation, formal complaint, legal/regulator
- ("explicit", 1, "negative", 1): [
-  "i want to speak to a manager", "put me through to your supervisor", "is there anyone senior i can talk to",
-  "i want to make a formal complaint", "how do i raise a complaint about this", "i'll be reporting this to the ombudsman",
-  "i'm going to contact my lawyer", "i want this escalated", "get me someone who can actually help",
-  "i want to speak to someone above you", "let me talk to your team leader", "i'll be writing to the regulator",
-  "i want it noted that i'm complaining", "this is going on social media", "i'll leave a review so people know",
- ],
- # venting: negative and frustrated, complaint about service (counts as complaint)
- ("venting", 1, "negative", 1): [
-  "this is ridiculous", "this is absolutely unacceptable", "i'm so fed up with this", "this service is a joke",
-  "you people are useless", "i can't believe how badly this has been handled", "i'm really not happy with how this has gone",
-  "i'm sick of this", "this has been a nightmare from start to finish", "i'm paying for a service i'm not getting",
-  "you charged me twice and nobody will fix it", "your app never works", "this is the worst customer service i've ever had",
- ],
- # negative but not a complaint to the company: bad news, worry, sadness (intent 0)
- ("negative_not_complaint", 0, "negative", 0): [
-  "my dad passed away last month so i need to close his account", "i'm worried i won't be able to pay this month",
-  "unfortunately i lost my job", "i'm a bit stressed about the move", "the car got damaged in the storm",
-  "sadly the dog chewed through the cable", "i'm sorry i dropped the phone", "i feel terrible i forgot the payment",
-  "my wife is in hospital so i'm handling things", "i'm not feeling great today",
- ],
- # routine requests incl. hard negatives with trigger words
- ("routine", 0, "neutral", 0): [
-  "i'd like to book {t} in for a service", "can you check the status of {t}", "i need to update my address",
-  "can i change the payment date", "i'm calling about {t}", "what time do you open on saturday",
-  "can i cancel the order i placed this morning", "i ordered the wrong size can i swap it", "my manager at work asked me to call",
-  "i need to speak to someone about {t}", "is my supervisor's card on the account", "i called yesterday to book an appointment",
-  "this is the third item on my list", "i'd like to cancel the appointment on tuesday and rebook", "how much is it to switch to the premium plan",
-  "can you transfer me to billing please", "which department handles {t}", "i need a copy of the invoice",
-  "can you repeat the reference number", "sorry could you say that again", "hold on let me get my card", "the warning light came on this morning",
-  "it's making a strange noise when i brake", "my account number is four five six seven", "yes that's right", "no that's everything",
-  "i'll wait", "okay go ahead", "could you spell that for me", "what's the earliest slot you have", "can i pay by card",
-  "i'd like to add my partner to the account", "i'm moving house next month", "i want to leave a message for the engineer",
-  "i'm leaving for work at eight so morning is better", "i'll call back later", "do i need to bring anything",
- ],
- ("positive", 0, "positive", 0): [
-  "thanks that's really helpful", "brilliant that's sorted then", "you've been great thank you", "perfect see you on tuesday",
-  "thank you so much for your help", "that's fantastic news", "lovely thanks", "great that works for me", "cheers have a good day",
-  "i really appreciate it", "wonderful thank you", "that was quick thanks",
- ],
-}
-
-FILLERS = ["um", "uh", "like", "you know", "i mean", "so", "well", "look", "right", "yeah"]
-ASR_SUBS = {"manager": ["manger", "man ager"], "supervisor": ["super visor", "supervise her"], "ombudsman": ["ombuds man", "omnibus man"],
-            "complaint": ["come plaint", "complain"], "escalated": ["escalate it", "a scalated"], "cancel": ["cancer", "cancel"],
-            "lawyer": ["lower", "lawyer"], "regulator": ["regular", "regulator"]}
-
-def fill(t):
-    return (t.replace("{t}", rng.choice(THING)).replace("{n}", rng.choice(N)).replace("{o}", rng.choice(ORD))
-             .replace("{p}", rng.choice(PERIOD)).replace("{c}", rng.choice(COMP)))
-
-def typed(s):
-    s = s[0].upper() + s[1:]
-    s = re.sub(r"\bi\b", "I", s).replace(" i'", " I'").replace("I'", "I'")
-    return s + rng.choice([".", ".", "!", "?"]) if not s.endswith("?") else s
-
-def asr(s):
-    words = s.split()
-    if rng.random() < 0.5:
-        words.insert(rng.randrange(len(words) + 1), rng.choice(FILLERS))
-    if rng.random() < 0.2 and len(words) > 3:  # a dropped word
-        del words[rng.randrange(len(words))]
-    out = []
-    for w in words:
-        if w in ASR_SUBS and rng.random() < 0.5:
-            w = rng.choice(ASR_SUBS[w])
-        out.append(w)
-    if rng.random() < 0.15 and len(out) > 4:  # segmenter cut: half an utterance
-        out = out[: len(out) // 2 + 1]
-    return " ".join(out)
-
-rows = []
-for (kind, intent, sent, frus), ts in templates.items():
-    for t in ts:
-        for k in range(3):
-            s = fill(t)
-            rows.append({"text": typed(s), "intent": intent, "sentiment": sent, "frustration": frus, "kind": kind, "style": "typed", "template": t})
-            rows.append({"text": asr(s), "intent": intent, "sentiment": sent, "frustration": frus, "kind": kind, "style": "asr", "template": t})
-# noise fragments (not the real calls' fragments): intent 0, neutral
-for _ in range(60):
-    n = rng.choice([1, 1, 2, 2, 3])
-    frag = " ".join(rng.choice(["t", "i", "l", "e", "s", "a", "o", "mm", "hm", "uh", "the", "and", "so", "it", "you", "okay", "bye", "yeah", "no", "right"]) for _ in range(n))
-    rows.append({"text": frag, "intent": 0, "sentiment": "neutral", "frustration": 0, "kind": "noise", "style": "asr", "template": "noise"})
-seen, uniq = set(), []
-for r in rows:
-    if r["text"] not in seen:
-        seen.add(r["text"]); uniq.append(r)
-OUT.write_text("\n".join(json.dumps(r) for r in uniq) + "\n")
-from collections import Counter
-
-print(len(uniq), Counter((r["kind"], r["intent"]) for r in uniq))
+rows = callstyle_rows(calm_negatives=False)
+OUT.parent.mkdir(parents=True, exist_ok=True)
+OUT.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+print(len(rows), Counter((r["kind"], r["intent"]) for r in rows))

@@ -32,18 +32,19 @@ def test_loads_from_committed_artifacts(model):
     ],
 )
 def test_high_for_escalation(enc, model, text):
-    assert model.predict(enc.encode([text]))[0] > 0.5
+    assert model.predict(enc.encode([text]), [text])[0] > 0.5
 
 
 @pytest.mark.parametrize(
     "text", ["can you check my order status", "what time do you open on saturday", "thanks that's all i needed"]
 )
 def test_low_for_routine(enc, model, text):
-    assert model.predict(enc.encode([text]))[0] < 0.2
+    assert model.predict(enc.encode([text]), [text])[0] < 0.2
 
 
 def test_ranks_asr_style_escalation_above_routine(enc, model):
-    p = model.predict(enc.encode(["get me a real person this bot is useless", "update my shipping address please"]))
+    texts = ["get me a real person this bot is useless", "update my shipping address please"]
+    p = model.predict(enc.encode(texts), texts)
     assert p[0] > p[1] + 0.3
 
 

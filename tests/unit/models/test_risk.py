@@ -256,9 +256,9 @@ def test_reason_texts_say_what_the_feature_measured(name, value, above, text):
 
 
 def test_every_feature_has_a_reason_in_words():
-    from callradar.models.risk import REASON_TEXTS
+    from callradar.models.risk import REASON_TEXTS, TEXT_FEATURE
 
-    assert set(REASON_TEXTS) == set(FEATURE_NAMES)
+    assert set(REASON_TEXTS) == {*FEATURE_NAMES, TEXT_FEATURE}  # the text part's score has one too
 
 
 def test_a_feature_below_its_mean_that_raises_risk_is_explained_as_such():

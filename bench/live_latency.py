@@ -226,6 +226,10 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
     risk_alerts = [a for _, a in run.alerts() if a.alert_type == "escalation_risk"]
     to_alert = [arrived - a.audio_end_ts for arrived, a in run.alerts()
                 if a.alert_type == "escalation_risk" and a.audio_end_ts > 0]
+    # An alert can fire on an agent utterance's score too (the risk reads both sides); those wait with the agent side.
+    to_alert_on_customer = [arrived - a.audio_end_ts for arrived, a in run.alerts()
+                            if a.alert_type == "escalation_risk" and a.audio_end_ts > 0
+                            and speaker.get(a.utterance_id) == "customer"]
     archived_utterances = {u.utterance_id for call in archived for u in call.utterances}
 
     accounting = []
@@ -267,6 +271,7 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
                       "utterance_end_to_score": percentiles(to_score),
                       "utterance_end_to_alert": percentiles(to_alert),
                       "customer_utterance_end_to_score": percentiles(to_score_by["customer"]),
+                      "customer_utterance_end_to_alert": percentiles(to_alert_on_customer),
                       "agent_utterance_end_to_score": percentiles(to_score_by["agent"]),
                       "agent_utterance_end_to_transcript": percentiles(agent_lag)},
         "agent_backlog_over_time": {
@@ -310,16 +315,18 @@ class ArchiveThread:
 
 
 def worst_p95(point: dict) -> float | None:
-    """The larger of the alert and the customer-utterance score p95 of one run; None when nothing was scored.
+    """The larger of the customer utterances' score and alert p95 of one run; None when nothing was scored.
 
-    Customer first lets the agent side lag by design (its lag is reported apart); runs recorded
-    before the split have only the score p95 over all utterances, which stands in.
+    Customer first lets the agent side lag by design (its lag, and alerts fired on agent
+    utterances, are reported apart); runs recorded before the split have only the p95 over
+    all utterances, which stands in.
     """
     lat = point["latency_s"]
     score = "customer_utterance_end_to_score" if "customer_utterance_end_to_score" in lat else "utterance_end_to_score"
+    alert = "customer_utterance_end_to_alert" if "customer_utterance_end_to_alert" in lat else "utterance_end_to_alert"
     if not lat[score]["n"]:
         return None
-    return max(lat[h]["p95"] for h in (score, "utterance_end_to_alert") if lat[h]["n"])
+    return max(lat[h]["p95"] for h in (score, alert) if lat[h]["n"])
 
 
 def group_key(point: dict, several_priorities: bool) -> str:
@@ -398,8 +405,10 @@ def summary_line(point: dict) -> str:
         return f"{lat[hop][q]:.2f}" if lat.get(hop, {}).get("n") else "-"
 
     backlog = [v for _, v in point["agent_backlog_over_time"]["seconds_of_audio"]]
-    return (f"   {point['calls']} calls, {point['priority']}: customer score p95 {p('customer_utterance_end_to_score')} s, "
-            f"alert p95 {p('utterance_end_to_alert')} s; agent transcript lag p50/p95/max "
+    return (f"   {point['calls']} calls, {point['priority']}: customer score p50/p95 "
+            f"{p('customer_utterance_end_to_score', 'p50')}/{p('customer_utterance_end_to_score')} s, "
+            f"alert p95 {p('utterance_end_to_alert')} s (on customer utterances "
+            f"{p('customer_utterance_end_to_alert')} s); agent transcript lag p50/p95/max "
             f"{p('agent_utterance_end_to_transcript', 'p50')}/{p('agent_utterance_end_to_transcript')}/"
             f"{p('agent_utterance_end_to_transcript', 'max')} s; agent backlog max {max(backlog, default=0):.0f} s of audio; "
             f"archive {point['archive']['utterances']}/{point['utterances']} utterances; "

@@ -241,7 +241,7 @@ class _Wiring:
         from callradar.pipeline.audio.redact import transcript_redactor
         from callradar.pipeline.kafka.acks import HeldChunks, InOrderAcks
         from callradar.pipeline.stages.agent_spool import AudioSpool
-        from callradar.pipeline.stages.stt_queue import SpeechQueue
+        from callradar.pipeline.stages.stt_queue import BATCH, CPU_BATCH, SpeechQueue
         from callradar.pipeline.stages.transcribe import MODEL_RATE, TranscribeProcessor, transcript_records
 
         stt = SpeechToText(self.settings)
@@ -259,7 +259,7 @@ class _Wiring:
         speech = SpeechQueue(stt, self.model_pool, self.settings.whisper_workers, self.settings.stt_queue_max,
                              self.settings.vad_transcribe_ahead_ms, self.metrics,
                              priority=self.settings.stt_priority, agent_backlog_s=self.settings.stt_agent_backlog_s,
-                             spool=spool)
+                             spool=spool, batch=CPU_BATCH if stt.device == "cpu" else BATCH)
         self.metrics.set_model_version("speech", stt.model_id)
         self.metrics.watch_live_calls("transcribe", lambda: processor.live_calls)
         self.metrics.watch_redelivered("transcribe", lambda: processor.replayed)

@@ -7,9 +7,9 @@ No Kafka here: pipeline/kafka/app.py puts finished utterances in and sends what 
   and held audio rely on that); the queues' model calls run at once.
 * Customer first (``CALLRADAR_STT_PRIORITY=customer-first``, the default): an
   alert is driven by what the customer says, so a batch holds customer
-  utterances only while any waits; agent utterances go when none does, at most
-  ``AGENT_BATCH`` at a time (a customer utterance that ends meanwhile waits for that
-  batch only). Up to ``CALLRADAR_STT_AGENT_BACKLOG_S`` seconds of agent audio per
+  utterances only while any waits; agent utterances go when none does, one at a
+  time (``AGENT_BATCH``: a customer utterance that ends meanwhile waits for that one
+  only). Up to ``CALLRADAR_STT_AGENT_BACKLOG_S`` seconds of agent audio per
   queue wait in memory without stopping ingest (they do not count against
   ``CALLRADAR_STT_QUEUE_MAX``); past that, up to ``CALLRADAR_STT_AGENT_SPOOL_S``
   more wait with their audio on disk (pipeline/stages/agent_spool.py), so the
@@ -51,10 +51,14 @@ from callradar.pipeline.settings import STT_PRIORITIES
 from callradar.pipeline.stages.agent_spool import AudioSpool
 from callradar.pipeline.stages.transcribe import MODEL_RATE, PendingUtterance, TranscribeProcessor
 
-BATCH = 8  # utterances handed to the speech model at once
+BATCH = 8  # utterances handed to the speech model at once (a GPU)
+# On a CPU a batch costs about the sum of its utterances (analyze measured 8 % saved), and every
+# utterance in it waits for the whole batch: smaller batches send the first ones sooner.
+CPU_BATCH = 2
 # Agent utterances per model call while customer first: a customer utterance that ends during an agent
-# batch waits for all of it (tiny.en on one CPU thread: about 0.2 s an utterance, padded to 30 s).
-AGENT_BATCH = 2
+# batch waits for all of it (tiny.en on one CPU thread: about 0.2 s an utterance). On a CPU batching
+# saves little (analyze measured 8 %), so one at a time.
+AGENT_BATCH = 1
 PRIORITIES = STT_PRIORITIES  # CALLRADAR_STT_PRIORITY: customer-first | fifo
 
 
@@ -174,8 +178,9 @@ class SpeechQueue:
 
     def __init__(self, stt, pool: Executor, workers: int, queue_max: int, ahead_ms: int, metrics,
                  priority: str = "customer-first", agent_backlog_s: float = 600.0,
-                 spool: AudioSpool | None = None):
+                 spool: AudioSpool | None = None, batch: int = BATCH):
         self.stt = stt
+        self.batch = batch
         self.pool = pool
         self.workers = workers
         self.spool = spool  # shared by the queues: one bound on disk for the worker
@@ -225,7 +230,7 @@ class SpeechQueue:
             self._wasted(self.ahead.pop(utterance_id)[1])
 
     async def next_batch(self, queue: UtteranceQueue) -> list[PendingUtterance]:
-        return await queue.take(BATCH)
+        return await queue.take(self.batch)
 
     async def transcribe(self, batch: list[PendingUtterance]) -> list:
         """Transcripts of the batch, in order: those made ahead where the bounds match, the rest now.

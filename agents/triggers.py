@@ -11,7 +11,17 @@ flooding the alerts topic:
   keyword category not yet alerted in this episode (say a legal threat after a
   supervisor request) fires once, because it is news to the supervisor. So each
   (call, category) alerts at most once between re-arms, and the fallback
-  ``negative_sentiment`` never bypasses the hysteresis.
+  ``negative_sentiment`` never bypasses the hysteresis;
+- confirmation (``confirm_utterances``, CALLRADAR_ALERT_CONFIRM_UTTERANCES, default 2):
+  a crossing driven by sentiment alone fires only once the risk has been at or
+  above the threshold on that many customer utterances in a row. One utterance the
+  sentiment head misreads (a calm fault description full of negations, "not
+  making any noise ... not terrified") then pages nobody, at the cost of one
+  customer utterance of lead time. A crossing with a request behind it fires at
+  once: a keyword category, or the escalation-intent head reading this utterance
+  as a request, complaint or threat to leave ("can you talk to a human").
+  :func:`confirmed` is the rule; ``callradar evaluate`` and ``train risk`` apply it
+  the same way.
 
 Time is call time from the utterances' end times (the latest seen, so channel
 interleaving cannot move it backwards), never the wall clock: replaying the same
@@ -33,7 +43,7 @@ from callradar.agents.assist import Assist
 from callradar.agents.knowledge import KnowledgeBase
 from callradar.agents.playbook import FALLBACK_CATEGORY, TRIGGER_CATEGORIES, Playbook
 from callradar.agents.routing import EscalationMatrix, load_matrix
-from callradar.models.call_features import KEYWORD_CATEGORIES
+from callradar.models.call_features import INTENT_THRESHOLD, KEYWORD_CATEGORIES, is_noise
 
 FORGET_ENDED_AFTER_S = 600.0  # late scores of an ended call still find its state until then
 
@@ -60,6 +70,26 @@ def trigger_category(keyword_categories, reasons) -> str:
     return FALLBACK_CATEGORY
 
 
+def confirmed(category: str, over: int, confirm_utterances: int, asked: bool = False) -> bool:
+    """Whether a crossing may fire: at once when a keyword category or the intent head (``asked``)
+    is behind it, on sentiment alone once ``over`` (customer utterances in a row at or above the
+    threshold, this one included) reaches ``confirm_utterances``."""
+    return confirm_utterances <= 1 or asked or category != FALLBACK_CATEGORY or over >= confirm_utterances
+
+
+def asked_to_escalate(speaker: str, text: str, intent: float) -> bool:
+    """The intent head reads this customer utterance as a request, complaint or threat to leave
+    (the ``intent_count`` feature's rule, judged by the words alone)."""
+    return speaker != "agent" and intent >= INTENT_THRESHOLD and not is_noise(text)
+
+
+def counts_for_confirmation(speaker: str, text: str) -> bool:
+    """Customer utterances of real words confirm a crossing (an unknown speaker counts as a customer).
+    Neither the agent's reply nor a noise fragment ("um") can: they leave the risk where the misread
+    utterance put it."""
+    return speaker != "agent" and not is_noise(text)
+
+
 # ---------------------------------------------------------------- triggers
 
 
@@ -76,13 +106,15 @@ class TriggerState:
     queue: str = ""  # from calls.events
     customer_tier: str = ""
     ended_ts: float | None = None  # wall time of the call's 'ended' event
+    over: int = 0  # customer utterances in a row scored at or above the alert threshold (confirmation)
 
 
 class Triggers:
     """Hysteresis, dedup, routing and prompt choice for every live call on this worker."""
 
     def __init__(self, thresholds, playbook: Playbook | None = None, assist=None, matrix=None):
-        """``thresholds``: anything with risk_alert_threshold, risk_rearm_threshold, alert_cooldown_s.
+        """``thresholds``: anything with risk_alert_threshold, risk_rearm_threshold, alert_cooldown_s
+        and (optional, 1 when absent: no confirmation) alert_confirm_utterances.
 
         ``assist`` (callradar.agents.assist.Assist) defaults to the playbook in order, without
         an encoder; ``matrix`` (callradar.agents.routing.EscalationMatrix) to the bundled one.
@@ -90,6 +122,9 @@ class Triggers:
         self.alert_threshold = float(thresholds.risk_alert_threshold)
         self.rearm_threshold = float(thresholds.risk_rearm_threshold)
         self.cooldown_s = float(thresholds.alert_cooldown_s)
+        self.confirm_utterances = int(getattr(thresholds, "alert_confirm_utterances", 1))
+        if self.confirm_utterances < 1:
+            raise ValueError("alert confirmation must be at least 1 utterance")
         if not 0 <= self.rearm_threshold <= self.alert_threshold <= 1:
             raise ValueError("need 0 <= rearm threshold <= alert threshold <= 1")
         if self.cooldown_s < 0:
@@ -119,17 +154,20 @@ class Triggers:
 
     def on_score(self, call_id: str, utterance_id: str, end_time: float, risk: float,
                  reasons: list, keyword_categories, speaker: str = "", text: str = "",
-                 retrieve: bool = True) -> list[dict]:
+                 retrieve: bool = True, intent: float = 0.0) -> list[dict]:
         """Alerts (as callradar.pipeline.records.Alert fields) for one scored utterance; usually none.
 
         ``call_time`` is ``end_time``. The stage stamps ``audio_end_ts`` and
         ``created_ts``; they are 0.0 here so the output is a pure function of the input.
         ``speaker`` and ``text`` let the prompt follow what the customer is saying;
         ``retrieve=False`` (the stage is overloaded) skips that and the snippet search.
+        ``intent``: the utterance's escalation-intent score (a request fires without confirmation).
         """
         self.assist.hear(call_id, speaker, text)
         st = self.calls.setdefault(call_id, TriggerState())
         st.now = max(st.now, float(end_time))
+        if counts_for_confirmation(speaker, text):
+            st.over = st.over + 1 if risk >= self.alert_threshold else 0
         if not st.armed:
             if risk < self.rearm_threshold:
                 st.dropped = True
@@ -141,6 +179,8 @@ class Triggers:
                 self.assist.warm(call_id)
             return []
         category = trigger_category(keyword_categories, reasons)
+        if not confirmed(category, st.over, self.confirm_utterances, asked_to_escalate(speaker, text, intent)):
+            return []
         if not st.armed and (category == FALLBACK_CATEGORY or category in st.fired):
             return []
         st.armed, st.dropped, st.last_fired_at = False, False, st.now

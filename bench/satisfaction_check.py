@@ -225,7 +225,8 @@ def real_calls(policy: str = "adaptive-4", models: Path | None = None) -> dict:
                 if s.speaker == "customer" and s.intent >= 0.5:
                     intent_hits.append({"text": s.text, "intent": round(s.intent, 3)})
                 for alert in triggers.on_score(s.call_id, s.utterance_id, s.end, s.risk, s.reasons,
-                                               [k["category"] for k in s.keywords], s.speaker, s.text, retrieve=False):
+                                               [k["category"] for k in s.keywords], s.speaker, s.text, retrieve=False,
+                                               intent=s.intent):
                     if alert["alert_type"] == "escalation_risk":
                         alerts.append({"text": s.text, "risk": s.risk, "message": alert["message"]})
         out[call] = {"utterances": len(utts), "alerts": alerts, "highest_risk": round(peak[0], 4),

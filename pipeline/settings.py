@@ -125,6 +125,9 @@ class Settings:
     risk_alert_threshold: float = 0.6
     risk_rearm_threshold: float = 0.4
     alert_cooldown_s: float = 30.0
+    # An alert on sentiment alone (no keyword, no request read by the intent head) waits until the risk has held on this many customer utterances
+    # in a row (1: fire on the first; agents/triggers.py).
+    alert_confirm_utterances: int = 2
     # Overload: a score this many seconds behind its audio gets its alert without assist
     # retrieval (prompt in playbook order, no snippet): the alert itself is never shed.
     shed_assist_after_s: float = 3.0
@@ -264,6 +267,9 @@ def _validate(s: Settings) -> None:
         raise SettingsError(
             "need 0 <= CALLRADAR_RISK_REARM_THRESHOLD <= CALLRADAR_RISK_ALERT_THRESHOLD <= 1"
         )
+    if s.alert_confirm_utterances < 1:
+        raise SettingsError(f"CALLRADAR_ALERT_CONFIRM_UTTERANCES={s.alert_confirm_utterances!r}: must be a whole "
+                            "number >= 1 (1: a sentiment alert fires on the first utterance over the threshold)")
     if s.channel_idle_timeout_s <= 0:
         raise SettingsError("CALLRADAR_CHANNEL_IDLE_TIMEOUT_S must be > 0")
     if s.vad_transcribe_ahead_ms and not 100 <= s.vad_transcribe_ahead_ms < s.vad_end_silence_ms:

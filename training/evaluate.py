@@ -2,7 +2,9 @@
 
 Everything is judged the way the live trigger would act: a call is flagged when
 its risk first reaches ``settings.risk_alert_threshold`` (risk is computed after
-each utterance, from the same feature code as live). Reported per model, with
+each utterance, from the same feature code as live), a crossing with no keyword
+behind it only once it has held on ``settings.alert_confirm_utterances`` customer
+utterances in a row (agents/triggers.py, :func:`first_alert_index`). Reported per model, with
 the bundled prior as the baseline in the same run on the same calls:
 
 - call AUROC / PR-AUC on the highest risk over the whole call, and on the
@@ -57,21 +59,47 @@ class Assessment:
         return self.t_esc[has] - self.first_alert[has]
 
 
-def assess(name: str, model, cfs: list[CallFeatures], threshold: float, horizon_s: float) -> Assessment:
+def first_alert_index(cf: CallFeatures, readings: list, threshold: float, confirm_utterances: int) -> int | None:
+    """The utterance whose score the live trigger would first alert on (None: never), by its rules:
+    the threshold, and for a crossing with no keyword behind it, confirmation by customer utterances.
+
+    The utterance's keyword categories and whether the intent head read it as a request are read off
+    the call features (a ``kw_`` count or ``intent_count`` that went up).
+    """
+    from callradar.agents.triggers import confirmed, counts_for_confirmation, trigger_category
+    from callradar.models.call_features import KEYWORD_CATEGORIES
+
+    over, previous = 0, {}
+    for i, (row, reading) in enumerate(zip(cf.rows, readings)):
+        utt = cf.call.utterances[i] if i < len(cf.call.utterances) else None
+        if utt is None or counts_for_confirmation(utt.speaker, utt.text):
+            over = over + 1 if reading.risk >= threshold else 0
+        heard = [c for c in KEYWORD_CATEGORIES if row.get(f"kw_{c}", 0.0) > previous.get(f"kw_{c}", 0.0)]
+        asked = row.get("intent_count", 0.0) > previous.get("intent_count", 0.0)
+        previous = row
+        if reading.risk >= threshold and confirmed(trigger_category(heard, reading.reasons), over,
+                                                   confirm_utterances, asked):
+            return i
+    return None
+
+
+def assess(name: str, model, cfs: list[CallFeatures], threshold: float, horizon_s: float,
+           confirm_utterances: int = 1) -> Assessment:
     from callradar.models.call_features import CallState
 
     empty = model.predict(CallState().features(pooled=True)).risk  # the risk before anyone spoke
     esc, max_risk, max_before, first, t_esc, py, pp = [], [], [], [], [], [], []
     for cf in cfs:
-        risks = np.array([model.predict(r).risk for r in cf.model_inputs()])
+        readings = [model.predict(r) for r in cf.model_inputs()]
+        risks = np.array([r.risk for r in readings])
         t = escalation_time(cf.call)
         esc.append(t is not None)
         t_esc.append(np.nan if t is None else t)
         max_risk.append(risks.max())
         before = risks[cf.times < t] if t is not None else risks
         max_before.append(max(empty, before.max()) if len(before) else empty)
-        crossed = np.flatnonzero(risks >= threshold)
-        first.append(cf.times[crossed[0]] if len(crossed) else np.nan)
+        alerted = first_alert_index(cf, readings, threshold, confirm_utterances)
+        first.append(cf.times[alerted] if alerted is not None else np.nan)
         labels = prefix_labels(cf, horizon_s)
         py.append(labels[labels >= 0])
         pp.append(risks[labels >= 0])
@@ -148,9 +176,10 @@ def compare(assessments: list[Assessment]) -> dict:
     return metrics
 
 
-def evaluate_models(models: dict, cfs: list[CallFeatures], threshold: float, horizon_s: float = HORIZON_S) -> dict:
+def evaluate_models(models: dict, cfs: list[CallFeatures], threshold: float, horizon_s: float = HORIZON_S,
+                    confirm_utterances: int = 1) -> dict:
     """``{name: metrics}`` for each model on the same calls (features computed once)."""
-    return compare([assess(name, m, cfs, threshold, horizon_s) for name, m in models.items()])
+    return compare([assess(name, m, cfs, threshold, horizon_s, confirm_utterances) for name, m in models.items()])
 
 
 # ---------------------------------------------------------------- plots and report
@@ -245,8 +274,15 @@ ROWS = [
 ]
 
 
+def _confirm_note(confirm_utterances: int) -> str:
+    if confirm_utterances <= 1:
+        return ""
+    return (f", a crossing with no keyword behind it once it has held on {confirm_utterances} customer utterances in a row "
+            "(CALLRADAR_ALERT_CONFIRM_UTTERANCES), as the live trigger does")
+
+
 def report_md(metrics: dict, assessments: list[Assessment], data: Path, threshold: float, horizon_s: float,
-              plots: list[str], command: str) -> str:
+              plots: list[str], command: str, confirm_utterances: int = 1) -> str:
     names = [a.name for a in assessments]
     head = "| metric | " + " | ".join(f"{n} `{a.version}`" for n, a in zip(names, assessments)) + " |\n"
     head += "| --- |" + " --- |" * len(names) + "\n"
@@ -267,7 +303,7 @@ def report_md(metrics: dict, assessments: list[Assessment], data: Path, threshol
 
 - command: `{command}`
 - data: `{data}`: {first['calls']} labelled calls, {first['escalated']} escalated
-- threshold: {threshold} (CALLRADAR_RISK_ALERT_THRESHOLD); a call is flagged when its risk first reaches it
+- threshold: {threshold} (CALLRADAR_RISK_ALERT_THRESHOLD); a call is flagged when its risk first reaches it{_confirm_note(confirm_utterances)}
 - lead time: escalation time − call time of the first alert (end of the utterance that crossed)
 - prefix metrics use the training target (escalated within {horizon_s:g} s; earlier prefixes of escalated calls left out)
 - written {datetime.now(timezone.utc).isoformat(timespec='seconds')}
@@ -279,15 +315,16 @@ def report_md(metrics: dict, assessments: list[Assessment], data: Path, threshol
 
 
 def write_report(models: dict, cfs: list[CallFeatures], out: Path, data: Path, threshold: float,
-                 horizon_s: float = HORIZON_S, command: str = "") -> dict:
+                 horizon_s: float = HORIZON_S, command: str = "", confirm_utterances: int = 1) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    assessments = [assess(name, m, cfs, threshold, horizon_s) for name, m in models.items()]
+    assessments = [assess(name, m, cfs, threshold, horizon_s, confirm_utterances) for name, m in models.items()]
     metrics = compare(assessments)
     plots = _plots(assessments, out)
-    doc = {"data": str(data), "threshold": threshold, "horizon_s": horizon_s,
+    doc = {"data": str(data), "threshold": threshold, "confirm_utterances": confirm_utterances, "horizon_s": horizon_s,
            "models": {a.name: a.version for a in assessments}, "metrics": metrics}
     (out / "metrics.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    (out / "report.md").write_text(report_md(metrics, assessments, data, threshold, horizon_s, plots, command))
+    (out / "report.md").write_text(report_md(metrics, assessments, data, threshold, horizon_s, plots, command,
+                                             confirm_utterances))
     return metrics
 
 
@@ -388,10 +425,10 @@ def learning_curve(train_cfs: list[CallFeatures], heldout_cfs: list[CallFeatures
 
 
 def heldout_comparison(new, baseline, cfs: list[CallFeatures], threshold: float, horizon_s: float = HORIZON_S, *,
-                       baseline_info: dict, heldout_info: dict) -> dict:
+                       baseline_info: dict, heldout_info: dict, confirm_utterances: int = 1) -> dict:
     """New model against the model it would replace, on the same held-out calls: what the card records
     and ``callradar models promote`` judges (models/registry.py, ``heldout_regression``)."""
-    m = evaluate_models({"new": new, "baseline": baseline}, cfs, threshold, horizon_s)
+    m = evaluate_models({"new": new, "baseline": baseline}, cfs, threshold, horizon_s, confirm_utterances)
     new_m, base_m = m["new"], m["baseline"]
     diff = (round(new_m["auroc"] - base_m["auroc"], 4)
             if new_m["auroc"] is not None and base_m["auroc"] is not None else None)

@@ -486,7 +486,7 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
                threshold: float = 0.6, version: str | None = None, progress: bool = True,
                cache_dir: Path | None = None, current_dir: Path | None = None, current_label: str = "builtin",
                heldout_share: float = HELDOUT_SHARE, curve_sizes=CURVE_SIZES, curve_seeds: int = CURVE_SEEDS,
-               text_part: str = "auto") -> dict:
+               text_part: str = "auto", confirm_utterances: int = 1) -> dict:
     """Train on ``train_path``, write the model folder to ``out_dir``; returns the card.
 
     Held out: ``test_path``, else ``heldout_share`` of the calls (stratified by outcome,
@@ -497,6 +497,7 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
     making one: loading the text models takes seconds, so bad data is reported first.
     ``text_part``: auto, on or off (:func:`choose_text_part`); when it was weighed, the card's
     ``text_part`` holds both settings on the held-out calls and the other setting's learning curve.
+    ``threshold`` and ``confirm_utterances`` are the live trigger's (flagged calls, lead times).
     Nothing is written unless training succeeds.
     """
     from callradar.models.risk import DEFAULT_RISK_DIR, RiskModel
@@ -574,12 +575,13 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
                              "calls": len(test_cfs)}
         choice["learning_curve_other"] = other_curve
     comparison = heldout_comparison(
-        model, current, test_cfs, threshold, horizon_s, heldout_info=heldout_info,
+        model, current, test_cfs, threshold, horizon_s, heldout_info=heldout_info, confirm_utterances=confirm_utterances,
         baseline_info={"registry_version": current_label, "model_sha256": current_card.get("sha256")})
-    both = evaluate_models({"trained": model, "prior": prior}, test_cfs, threshold, horizon_s)
-    metrics = {"train": evaluate_models({"trained": model}, cfs, threshold, horizon_s)["trained"],
+    both = evaluate_models({"trained": model, "prior": prior}, test_cfs, threshold, horizon_s, confirm_utterances)
+    metrics = {"train": evaluate_models({"trained": model}, cfs, threshold, horizon_s, confirm_utterances)["trained"],
                "heldout": both["trained"], "heldout_prior": both["prior"],
-               "heldout_current": evaluate_models({"current": current}, test_cfs, threshold, horizon_s)["current"]}
+               "heldout_current": evaluate_models({"current": current}, test_cfs, threshold, horizon_s,
+                                                  confirm_utterances)["current"]}
     sources: dict[str, int] = {}
     for c in train:
         sources[f"{c.source or 'unknown'} {c.outcome}"] = sources.get(f"{c.source or 'unknown'} {c.outcome}", 0) + 1
@@ -602,6 +604,7 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
                    **details},
         "text_models": text_models(scorer),
         "threshold": threshold,
+        "confirm_utterances": confirm_utterances,
         "baseline": prior.version,
         "metrics": metrics,
         "learning_curve": curve,
@@ -733,7 +736,8 @@ Features constant in the training data kept the prior's weight: {carried}.
 **Text models it expects** (retrain when they change): {'; '.join(f'{k} {v}' for k, v in card['text_models'].items())}.
 
 ## Metrics (threshold {card['threshold']})
-A call is flagged when its risk ever reaches the threshold (the live trigger). Lead time = escalation time −
+A call is flagged when its risk ever reaches the threshold (the live trigger; with no keyword behind the crossing,
+once it has held on {card.get('confirm_utterances', 1)} customer utterance(s) in a row). Lead time = escalation time −
 time of the first alert (end of the utterance that crossed); positive = warned before the customer asked.
 
 {table}

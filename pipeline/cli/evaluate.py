@@ -58,7 +58,8 @@ def _run(args) -> int:
     out = args.report or settings.state_dir / "reports" / model.version
     command = " ".join(["callradar evaluate", *(f"--{k} {v}" for k, v in (("model", args.model), ("data", args.data),
                         ("baseline", args.baseline), ("report", args.report)) if v is not None)])
-    metrics = write_report(models, cfs, out, data, settings.risk_alert_threshold, args.horizon_s, command)
+    metrics = write_report(models, cfs, out, data, settings.risk_alert_threshold, args.horizon_s, command,
+                           settings.alert_confirm_utterances)
     for name, m in metrics.items():
         print(f"{models[name].version}: AUROC {fmt_metric(m['auroc'])}, before escalation {fmt_metric(m['auroc_before_escalation'])}, "
               f"PR-AUC {fmt_metric(m['pr_auc'])}, precision {fmt_metric(m['precision'])}, recall {fmt_metric(m['recall'])}, "

@@ -120,7 +120,7 @@ def _run_risk(args) -> int:
                       seed=args.seed, threshold=settings.risk_alert_threshold, version=version,
                       cache_dir=feature_cache_dir(settings), current_dir=current_dir, current_label=current_label,
                       heldout_share=args.heldout_share, curve_sizes=sizes, curve_seeds=args.curve_seeds,
-                      text_part=args.text_part)
+                      text_part=args.text_part, confirm_utterances=settings.alert_confirm_utterances)
     m = card["metrics"]
     line = f"wrote {out} ({version})"
     if "heldout" in m:

@@ -42,7 +42,7 @@ class TriggerProcessor:
         categories = [k["category"] for k in score.keywords if isinstance(k, dict) and "category" in k]
         fired = self.triggers.on_score(
             score.call_id, score.utterance_id, score.end, score.risk, score.reasons, categories,
-            speaker=score.speaker, text=score.text, retrieve=retrieve,
+            speaker=score.speaker, text=score.text, retrieve=retrieve, intent=score.intent,
         )
         alerts = []
         for doc in fired:

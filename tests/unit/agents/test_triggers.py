@@ -230,3 +230,73 @@ def test_worker_refuses_a_bad_config_file_in_one_line_before_kafka_or_models(tmp
     err = capsys.readouterr().err
     assert err.startswith(f"callradar worker: error: {bad}: ") and re.search(message, err), err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- confirmation (CALLRADAR_ALERT_CONFIRM_UTTERANCES)
+
+CONFIRM2 = SimpleNamespace(**vars(SETTINGS), alert_confirm_utterances=2)
+WORDS = "it is not making any noise yet"
+
+
+def say(triggers, i, speaker, risk, text=WORDS, reasons=NEG, categories=()):
+    """One scored utterance; returns the kinds of alert it fired."""
+    out = triggers.on_score("c1", f"c1/{speaker}/{i}", float(i), risk, reasons, categories, speaker=speaker, text=text)
+    return [a["trigger"] for a in out if a["alert_type"] == "escalation_risk"]
+
+
+def test_one_misread_customer_utterance_pages_nobody_when_confirmation_is_two():
+    t = Triggers(CONFIRM2)
+    assert say(t, 1, "customer", 0.85) == []  # the spike
+    assert say(t, 2, "agent", 0.85) == []  # the agent's reply carries the same risk: it does not confirm
+    assert say(t, 3, "customer", 0.85, text="um") == []  # nor does a noise fragment
+    assert say(t, 4, "customer", 0.32) == []  # the next real words bring the risk down
+    assert say(t, 5, "customer", 0.7) == []  # a new spike starts counting again
+
+
+def test_risk_held_on_two_customer_utterances_fires_on_the_second():
+    t = Triggers(CONFIRM2)
+    assert say(t, 1, "customer", 0.7) == []
+    assert say(t, 2, "agent", 0.7) == []
+    assert say(t, 3, "customer", 0.75) == ["negative_sentiment"]
+
+
+def test_a_keyword_fires_at_once_whatever_the_confirmation():
+    t = Triggers(CONFIRM2)
+    assert say(t, 1, "customer", 0.9, text="get me a manager", reasons=SUP,
+               categories=["supervisor_request"]) == ["supervisor_request"]
+    t = Triggers(CONFIRM2)  # a keyword earlier in the call, named in the reasons, counts too
+    assert say(t, 1, "customer", 0.9, reasons=SUP) == ["supervisor_request"]
+
+
+def test_confirmation_of_one_fires_on_the_first_crossing_even_on_an_agent_utterance():
+    t = Triggers(SimpleNamespace(**vars(SETTINGS), alert_confirm_utterances=1))
+    assert say(t, 1, "agent", 0.85) == ["negative_sentiment"]
+
+
+def test_confirmation_below_one_is_refused():
+    with pytest.raises(ValueError, match="confirmation"):
+        Triggers(SimpleNamespace(**vars(SETTINGS), alert_confirm_utterances=0))
+
+
+def test_the_confirmation_count_survives_a_restart():
+    t = Triggers(CONFIRM2)
+    assert say(t, 1, "customer", 0.8) == []
+    restored = Triggers(CONFIRM2)
+    restored.restore("c1", t.snapshot("c1"))
+    assert say(restored, 2, "customer", 0.8) == ["negative_sentiment"]
+
+
+def test_the_shipped_default_confirms_on_two_customer_utterances():
+    assert load_settings().alert_confirm_utterances == 2
+    assert Triggers(load_settings()).confirm_utterances == 2
+
+
+def test_the_intent_head_reading_a_request_fires_at_once():
+    t = Triggers(CONFIRM2)
+    out = t.on_score("c1", "c1/customer/1", 1.0, 0.9, NEG, [], speaker="customer",
+                     text="you aren't helping help me speak with a person", intent=0.8)
+    assert [a["trigger"] for a in out if a["alert_type"] == "escalation_risk"] == ["negative_sentiment"]
+    t = Triggers(CONFIRM2)  # not on a noise fragment, nor on the agent's words
+    assert t.on_score("c1", "c1/customer/1", 1.0, 0.9, NEG, [], speaker="customer", text="Bye", intent=0.8) == []
+    assert t.on_score("c1", "c1/agent/1", 2.0, 0.9, NEG, [], speaker="agent",
+                      text="let me transfer you to my supervisor", intent=0.8) == []

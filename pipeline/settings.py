@@ -30,8 +30,6 @@ STAGES = ("transcribe", "score", "trigger")  # what a worker can run (callradar 
 
 # What CALLRADAR_STT_PRIORITY may name (pipeline/stages/stt_queue.py).
 STT_PRIORITIES = ("customer-first", "fifo")
-# What CALLRADAR_STT_AGENT_PROCESS may name (pipeline/stages/agent_stt.py).
-STT_AGENT_PROCESS = ("auto", "off")
 
 # What CALLRADAR_SEGMENTER may name (pipeline/audio/segmenter.py make_segmenter).
 SEGMENTERS = ("energy", "silero")
@@ -112,9 +110,6 @@ class Settings:
     stt_priority: str = "customer-first"
     stt_agent_backlog_s: float = 600.0
     stt_agent_spool_s: float = 7200.0  # float32 at 16 kHz: about 460 MB of disk under the state dir at most
-    # auto: on a CPU with customer-first, agent utterances are transcribed by a child process at the lowest
-    # CPU priority (pipeline/stages/agent_stt.py); off: by the worker's own model threads.
-    stt_agent_process: str = "auto"
 
     # Text encoder and heads.
     encoder_model: str = "all-MiniLM-L6-v2"
@@ -296,9 +291,6 @@ def _validate(s: Settings) -> None:
     if not s.stt_agent_spool_s >= 0 or s.stt_agent_spool_s == float("inf"):
         raise SettingsError(f"CALLRADAR_STT_AGENT_SPOOL_S={s.stt_agent_spool_s!r}: must be a number of "
                             "seconds >= 0 (0: no spool; past CALLRADAR_STT_AGENT_BACKLOG_S ingest pauses)")
-    if s.stt_agent_process not in STT_AGENT_PROCESS:
-        raise SettingsError(f"CALLRADAR_STT_AGENT_PROCESS={s.stt_agent_process!r}: choose from "
-                            f"{', '.join(STT_AGENT_PROCESS)}")
     if s.shed_assist_after_s <= 0:
         raise SettingsError("CALLRADAR_SHED_ASSIST_AFTER_S must be > 0")
     if s.models_reload_s <= 0:

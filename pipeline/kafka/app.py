@@ -241,8 +241,6 @@ class _Wiring:
         from callradar.pipeline.audio.redact import transcript_redactor
         from callradar.pipeline.kafka.acks import HeldChunks, InOrderAcks
         from callradar.pipeline.stages.agent_spool import AudioSpool
-        from callradar.pipeline.stages.agent_stt import LowPriorityTranscriber
-        from callradar.pipeline.stages.agent_stt import wanted as agent_stt_wanted
         from callradar.pipeline.stages.stt_queue import BATCH, CPU_BATCH, SpeechQueue
         from callradar.pipeline.stages.transcribe import MODEL_RATE, TranscribeProcessor, transcript_records
 
@@ -258,16 +256,10 @@ class _Wiring:
         if self.settings.stt_priority == "customer-first" and self.settings.stt_agent_spool_s > 0:
             spool = AudioSpool.for_worker(Path(self.settings.state_dir), self.settings.stt_agent_spool_s, MODEL_RATE)
             atexit.register(spool.close)  # what it held is read again from Kafka by whoever takes the calls
-        agent_stt = None
-        if agent_stt_wanted(self.settings, stt.device):  # the agent lane in a low-priority process
-            loop_pool = self.model_pool
-            agent_stt = LowPriorityTranscriber(self.settings, fallback=lambda audios: asyncio.get_running_loop()
-                                               .run_in_executor(loop_pool, stt.transcribe_batch, audios))
-            atexit.register(agent_stt.close)
         speech = SpeechQueue(stt, self.model_pool, self.settings.whisper_workers, self.settings.stt_queue_max,
                              self.settings.vad_transcribe_ahead_ms, self.metrics,
                              priority=self.settings.stt_priority, agent_backlog_s=self.settings.stt_agent_backlog_s,
-                             spool=spool, batch=CPU_BATCH if stt.device == "cpu" else BATCH, agent_stt=agent_stt)
+                             spool=spool, batch=CPU_BATCH if stt.device == "cpu" else BATCH)
         self.metrics.set_model_version("speech", stt.model_id)
         self.metrics.watch_live_calls("transcribe", lambda: processor.live_calls)
         self.metrics.watch_redelivered("transcribe", lambda: processor.replayed)
@@ -310,14 +302,13 @@ class _Wiring:
         @self.app.task
         async def transcribe_pending():
             await self.changelogs_known()
-            await asyncio.gather(*(transcribe_from(q, lane, f"transcribe-{speech.queues.index(q)}" + (f"-{lane}" if lane else ""))
-                                   for q, lane in speech.lanes()))
+            await asyncio.gather(*(transcribe_from(q, f"transcribe-{i}") for i, q in enumerate(speech.queues)))
 
-        async def transcribe_from(queue, lane, name: str):
+        async def transcribe_from(queue, name: str):
             while True:
-                batch = await speech.next_batch(queue, lane)
+                batch = await speech.next_batch(queue)
                 with self.step(name, f"speech to text ({len(batch)} utterances)"):
-                    results = await speech.transcribe(batch, lane)
+                    results = await speech.transcribe(batch)
                 records = transcript_records(batch, results, redact, stt.model_id, time.time())
                 with self.step(name, f"the broker to take {len(records)} transcripts"):
                     await self.send_all("transcripts", records)

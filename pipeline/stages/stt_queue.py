@@ -19,12 +19,6 @@ No Kafka here: pipeline/kafka/app.py puts finished utterances in and sends what 
   dropped, each channel stays in order (its lane is first in, first out), and a
   waiting utterance keeps its audio's offsets held (pipeline/kafka/acks.py) until
   it is sent. ``fifo`` is the order before.
-* The agent lane apart (``CALLRADAR_STT_AGENT_PROCESS``, on a CPU): a model call
-  cannot be interrupted, so a customer utterance would still wait for the agent
-  utterance being transcribed. With ``agent_stt`` each queue has two loops, the
-  customer lane on the worker's model threads and the agent lane in a child
-  process at the lowest CPU priority (pipeline/stages/agent_stt.py), and the
-  scheduler lets the customer lane run first.
 * Transcribe ahead (``CALLRADAR_VAD_TRANSCRIBE_AHEAD_MS``): once an open
   utterance has been followed by that much silence, the utterance it will
   become is transcribed then, if no finished utterance of its priority waits
@@ -149,21 +143,13 @@ class UtteranceQueue:
                 self.agent_queued_at.setdefault(utt.call_id, deque()).append(utt.queued_at)
             self.changed.notify_all()
 
-    async def take(self, size: int, only: str | None = None) -> list[PendingUtterance]:
-        """The next batch, waiting for one: customers (or, fifo, the oldest) while any wait, else agents.
-
-        ``only`` (``customer`` or ``agent``, customer first): from that lane alone, for a lane
-        transcribed apart (pipeline/stages/agent_stt.py).
-        """
+    async def take(self, size: int) -> list[PendingUtterance]:
+        """The next batch, waiting for one: customers (or, fifo, the oldest) while any wait, else agents."""
         async with self.changed:
-            if only is None:
-                await self.changed.wait_for(lambda: not self.empty())
-                lane = self.first if self.first else self.agent
-                if lane is self.agent and self.priority == "customer-first":
-                    size = min(size, AGENT_BATCH)
-            else:
-                lane = self.agent if only == "agent" else self.first
-                await self.changed.wait_for(lambda: bool(lane))
+            await self.changed.wait_for(lambda: not self.empty())
+            lane = self.first if self.first else self.agent
+            if lane is self.agent and self.priority == "customer-first":
+                size = min(size, AGENT_BATCH)
             batch = [lane.popleft() for _ in range(min(size, len(lane)))]
             if lane is self.agent:
                 in_memory = sum(len(u.audio) for u in batch if u.audio is not _PARKED) / MODEL_RATE
@@ -192,11 +178,8 @@ class SpeechQueue:
 
     def __init__(self, stt, pool: Executor, workers: int, queue_max: int, ahead_ms: int, metrics,
                  priority: str = "customer-first", agent_backlog_s: float = 600.0,
-                 spool: AudioSpool | None = None, batch: int = BATCH, agent_stt=None):
-        """``agent_stt`` (customer first): transcribes the agent lane apart, an object with an async
-        ``transcribe_batch(audios)`` (pipeline/stages/agent_stt.py); None: the lanes share ``pool``."""
+                 spool: AudioSpool | None = None, batch: int = BATCH):
         self.stt = stt
-        self.agent_stt = agent_stt if priority == "customer-first" else None
         self.batch = batch
         self.pool = pool
         self.workers = workers
@@ -246,16 +229,10 @@ class SpeechQueue:
         for utterance_id in [u for u in self.ahead if u.startswith(prefixes)]:
             self._wasted(self.ahead.pop(utterance_id)[1])
 
-    def lanes(self) -> list[tuple[UtteranceQueue, str | None]]:
-        """What to run a transcribe loop for: each queue, and with the agent lane apart, each lane of it."""
-        if self.agent_stt is None:
-            return [(queue, None) for queue in self.queues]
-        return [(queue, lane) for queue in self.queues for lane in ("customer", "agent")]
+    async def next_batch(self, queue: UtteranceQueue) -> list[PendingUtterance]:
+        return await queue.take(self.batch)
 
-    async def next_batch(self, queue: UtteranceQueue, lane: str | None = None) -> list[PendingUtterance]:
-        return await queue.take(self.batch, lane)
-
-    async def transcribe(self, batch: list[PendingUtterance], lane: str | None = None) -> list:
+    async def transcribe(self, batch: list[PendingUtterance]) -> list:
         """Transcripts of the batch, in order: those made ahead where the bounds match, the rest now.
 
         Busy time and audio count the transcripts sent, whenever they were made (the
@@ -271,7 +248,7 @@ class SpeechQueue:
             elif guessed is not None:
                 self._wasted(guessed[1])
         rest = [i for i in range(len(batch)) if i not in made]
-        now = asyncio.ensure_future(self._model([batch[i] for i in rest], lane)) if rest else None
+        now = asyncio.ensure_future(self._model([batch[i] for i in rest])) if rest else None
         results: list = [None] * len(batch)
         failed = []
         for i, fut in made.items():
@@ -287,20 +264,16 @@ class SpeechQueue:
             for i, result in zip(rest, await now):
                 results[i] = result
         if failed:
-            for i, result in zip(failed, await self._model([batch[i] for i in failed], lane)):
+            for i, result in zip(failed, await self._model([batch[i] for i in failed])):
                 results[i] = result
         for utt in batch:
             utt.agent_behind_s = self.agent_behind(utt.call_id)
         return results
 
-    async def _model(self, utterances: list[PendingUtterance], lane: str | None = None) -> list:
-        """Utterances that have ended, in one model call on a worker thread (the agent lane apart: its process)."""
+    async def _model(self, utterances: list[PendingUtterance]) -> list:
+        """Utterances that have ended, in one model call on a worker thread."""
         started = time.perf_counter()
-        audios = [u.audio for u in utterances]
-        if lane == "agent" and self.agent_stt is not None:
-            results = await self.agent_stt.transcribe_batch(audios)
-        else:
-            results = await self._call(audios)
+        results = await self._call([u.audio for u in utterances])
         self.metrics.on_transcribed(sum(len(u.audio) for u in utterances) / MODEL_RATE, time.perf_counter() - started)
         return results
 

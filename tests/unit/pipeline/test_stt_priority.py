@@ -211,34 +211,28 @@ def _two_channel_calls(n_calls: int, turns: int):
     return out
 
 
-class AgentSide:
-    async def transcribe_batch(self, audios):
-        return FakeSpeech().transcribe_batch(audios)
-
-
-@pytest.mark.parametrize("priority,spool_s,apart", [("customer-first", 0.0, False), ("customer-first", 2.0, False),
-                                                    ("fifo", 0.0, False), ("customer-first", 2.0, True)])
-def test_nothing_dropped_each_channel_in_order_and_everything_sent_at_the_end(priority, spool_s, apart, tmp_path):
-    """The app's loop in small: ingest puts, one whisper worker (or one per lane) takes batches and sends."""
+@pytest.mark.parametrize("priority,spool_s", [("customer-first", 0.0), ("customer-first", 2.0), ("fifo", 0.0)])
+def test_nothing_dropped_each_channel_in_order_and_everything_sent_at_the_end(priority, spool_s, tmp_path):
+    """The app's loop in small: ingest puts, one whisper worker takes batches and sends."""
     sent: list[str] = []
     spool = AudioSpool(tmp_path / "spool", spool_s, MODEL_RATE) if spool_s else None
 
     async def run():
         proc = TranscribeProcessor(SETTINGS)
         speech = SpeechQueue(FakeSpeech(), ThreadPoolExecutor(1), 1, 4, 0, PipelineMetrics(),
-                             priority=priority, agent_backlog_s=3.0, spool=spool,  # small bounds: all are reached
-                             agent_stt=AgentSide() if apart else None)
+                             priority=priority, agent_backlog_s=3.0, spool=spool)  # small bounds: all are reached
+        queue = speech.queues[0]
 
-        async def whisper(queue, lane):
+        async def whisper():
             while True:
-                batch = await speech.next_batch(queue, lane)
-                for u, r in zip(batch, await speech.transcribe(batch, lane)):
+                batch = await speech.next_batch(queue)
+                for u, r in zip(batch, await speech.transcribe(batch)):
                     assert r.text.startswith(f"{len(u.audio)} samples")
                     sent.append(u.utterance_id)
                     proc.sent(u)
                 await asyncio.sleep(0.002)  # a slow model: the backlog builds up
 
-        workers = [asyncio.ensure_future(whisper(queue, lane)) for queue, lane in speech.lanes()]
+        worker = asyncio.ensure_future(whisper())
         stream = _two_channel_calls(n_calls=3, turns=4)
         for chunk in stream:
             for u in proc.on_chunk(chunk, now=chunk.capture_ts):
@@ -251,8 +245,7 @@ def test_nothing_dropped_each_channel_in_order_and_everything_sent_at_the_end(pr
             if speech.qsize() == 0 and not proc.in_flight:
                 break
             await asyncio.sleep(0.01)
-        for worker in workers:
-            worker.cancel()
+        worker.cancel()
         return proc
 
     proc = asyncio.run(run())
@@ -263,10 +256,9 @@ def test_nothing_dropped_each_channel_in_order_and_everything_sent_at_the_end(pr
             indexes = [int(u.rsplit("/", 1)[1]) for u in sent if u.startswith(f"call-{c}/{ch}/")]
             assert indexes == [0, 1, 2, 3]  # in order, none missing
     # The agent's first turn ends (1.6 s) before the customer's second (2.1 s): customer first
-    # overtakes it, first in first out does not (lanes apart, the two run side by side: no order between them).
+    # overtakes it, first in first out does not.
     overtaken = sent.index("call-0/customer/1") < sent.index("call-0/agent/0")
-    if not apart:
-        assert overtaken == (priority == "customer-first")
+    assert overtaken == (priority == "customer-first")
     if spool is not None:
         assert spool.written > 0 and list(spool.folder.iterdir()) == []  # the disk was used, and emptied
 
@@ -344,58 +336,3 @@ def test_priority_settings_defaults_and_bad_values():
             load_settings(environ={"CALLRADAR_STT_AGENT_BACKLOG_S": bad})
     with pytest.raises(SettingsError, match="CALLRADAR_STT_AGENT_BACKLOG_S='soon' is not a valid float"):
         load_settings(environ={"CALLRADAR_STT_AGENT_BACKLOG_S": "soon"})
-
-
-# ---------------------------------------------------------------- the agent lane apart (CALLRADAR_STT_AGENT_PROCESS)
-
-class HeldAgentSide:
-    """Stands in for pipeline/stages/agent_stt.py's LowPriorityTranscriber: holds every call until released."""
-
-    def __init__(self):
-        self.release = asyncio.Event()
-        self.started = 0
-
-    async def transcribe_batch(self, audios):
-        self.started += 1
-        await self.release.wait()
-        return FakeSpeech().transcribe_batch(audios)
-
-
-def test_with_the_agent_lane_apart_a_customer_never_waits_for_an_agent_model_call():
-    async def run():
-        agent_side = HeldAgentSide()
-        speech = SpeechQueue(FakeSpeech(), ThreadPoolExecutor(1), 1, 64, 0, PipelineMetrics(), agent_stt=agent_side)
-        assert [lane for _, lane in speech.lanes()] == ["customer", "agent"]
-        queue = speech.queues[0]
-        await queue.put(utt("agent", 0))
-        agent_batch = await speech.next_batch(queue, "agent")
-        agent_call = asyncio.ensure_future(speech.transcribe(agent_batch, "agent"))
-        await asyncio.sleep(0.01)
-        assert agent_side.started == 1 and not agent_call.done()  # the agent utterance is being transcribed ...
-        await queue.put(utt("customer", 0))
-        customer_batch = await asyncio.wait_for(speech.next_batch(queue, "customer"), 1)
-        results = await asyncio.wait_for(speech.transcribe(customer_batch, "customer"), 1)  # ... and the customer is not held
-        assert ids(customer_batch) == ["c1/customer/0"] and results[0].text.startswith("16000 samples")
-        assert not agent_call.done()
-        agent_side.release.set()
-        assert (await agent_call)[0].text.startswith("16000 samples")  # nothing lost
-
-    asyncio.run(run())
-
-
-def test_fifo_never_splits_the_lanes():
-    speech = SpeechQueue(FakeSpeech(), ThreadPoolExecutor(1), 2, 64, 0, PipelineMetrics(), priority="fifo",
-                         agent_stt=HeldAgentSide())
-    assert [lane for _, lane in speech.lanes()] == [None, None]
-
-
-def test_the_agent_process_is_wanted_on_a_cpu_with_customer_first_only():
-    from callradar.pipeline.stages.agent_stt import wanted
-
-    assert SETTINGS.stt_agent_process == "auto"
-    assert wanted(SETTINGS, "cpu")
-    assert not wanted(SETTINGS, "cuda")  # a GPU interleaves model calls itself
-    assert not wanted(load_settings(environ={"CALLRADAR_STT_PRIORITY": "fifo"}), "cpu")
-    assert not wanted(load_settings(environ={"CALLRADAR_STT_AGENT_PROCESS": "off"}), "cpu")
-    with pytest.raises(SettingsError, match=r"CALLRADAR_STT_AGENT_PROCESS='on'.*auto, off"):
-        load_settings(environ={"CALLRADAR_STT_AGENT_PROCESS": "on"})

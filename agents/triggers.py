@@ -80,7 +80,7 @@ def confirmed(category: str, over: int, confirm_utterances: int, asked: bool = F
 def asked_to_escalate(speaker: str, text: str, intent: float) -> bool:
     """The intent head reads this customer utterance as a request, complaint or threat to leave
     (the ``intent_count`` feature's rule, judged by the words alone)."""
-    return speaker != "agent" and intent >= INTENT_THRESHOLD and not is_noise(text)
+    return intent >= INTENT_THRESHOLD and counts_for_confirmation(speaker, text)
 
 
 def counts_for_confirmation(speaker: str, text: str) -> bool:

@@ -15,7 +15,8 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ConsoleProcess, sync_api
+from chromium import ARTIFACTS, sign_in_with_token
+from test_console_browser import ConsoleProcess
 
 from callradar.pipeline.kafka import clients as kafka_io
 from callradar.pipeline.records import CallEvent, Score, Topics, Utterance
@@ -74,29 +75,10 @@ def behind_live(kafka_settings, tmp_path_factory):
         kafka_io.delete_topics(settings, topics.all())
 
 
-@pytest.fixture(scope="module")
-def browser():
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def sign_in(browser, url: str, token: str):
-    context = browser.new_context(viewport={"width": 1440, "height": 960})
-    page = context.new_page()
-    page.goto(url)
-    page.fill("#token", token)
-    page.click("#login-form button")
-    page.wait_for_selector("#whoami:not([hidden])")
-    return context, page
-
-
 def test_the_marker_appears_when_the_agent_side_is_40_s_behind_and_goes_when_it_catches_up(browser, behind_live):
     live = behind_live
-    sup_context, sup = sign_in(browser, live.url, SUPERVISOR)
-    agent_context, agent = sign_in(browser, live.url, AGENT)
+    sup_context, sup = sign_in_with_token(browser, live.url, SUPERVISOR)
+    agent_context, agent = sign_in_with_token(browser, live.url, AGENT)
     row = f'#calls-body tr[data-call-id="{CALL}"]'
     sup.wait_for_selector(row, timeout=20_000)
     sup.click(row)  # the call's transcript panel, with the call's meta line

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from chromium import ARTIFACTS, sign_in_with_token, sync_api
 
 from callradar.agents.cases import CaseBook
 from callradar.agents.routing import EscalationMatrix
@@ -32,20 +33,10 @@ from callradar.pipeline.kafka import clients as kafka_io
 from callradar.pipeline.processes import WorkerProcess, free_port, settings_env
 from callradar.pipeline.records import Alert, CallEvent, CaseEvent, Feedback, Score, Topics
 from callradar.pipeline.replay import load_call, replay_calls
-from callradar.pipeline.settings import PACKAGE_ROOT
 from callradar.pipeline.simulator.calls import load_label, simulate_calls
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("Debian chromium is not installed at /usr/bin/chromium (scripts/setup.sh --browser installs it)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing (pip install -e '.[dev]')")
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync", "--disable-quic"]
-ARTIFACTS = PACKAGE_ROOT / "test-artifacts" / "console"
 SEED = 1  # call 0: calm appointment change; call 1: a refund never sent, then a threat to cancel (billing queue)
 SPEED = 1.0
 ALERT_WAIT_MS = 150_000  # worker start-up is done before the replay; the call itself is about a minute
@@ -135,23 +126,8 @@ def live(kafka_settings, tmp_path_factory):
         kafka_io.delete_topics(settings, Topics(settings.topic_prefix).all())
 
 
-@pytest.fixture(scope="module")
-def browser():
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 def sign_in(browser, live, who: str):
-    context = browser.new_context(viewport={"width": 1440, "height": 960})
-    page = context.new_page()
-    page.goto(live.url)
-    page.fill("#token", live.token[who])
-    page.click("#login-form button")
-    page.wait_for_selector("#whoami:not([hidden])")
-    return context, page
+    return sign_in_with_token(browser, live.url, live.token[who])
 
 
 def logs(live) -> str:
@@ -313,21 +289,11 @@ def cases_live(kafka_settings, tmp_path_factory):
         kafka_io.delete_topics(settings, topics.all())
 
 
-def case_sign_in(browser, url, token):
-    context = browser.new_context(viewport={"width": 1440, "height": 960})
-    page = context.new_page()
-    page.goto(url)
-    page.fill("#token", token)
-    page.click("#login-form button")
-    page.wait_for_selector("#whoami:not([hidden])")
-    return context, page
-
-
 def test_a_supervisor_claims_coaches_and_resolves_and_the_agent_sees_the_coaching(browser, cases_live):
     live = cases_live
     case = live.case[live.hot]
-    sam, sup = case_sign_in(browser, live.url, "sup-sam-token-for-the-case-tests")
-    agent, page = case_sign_in(browser, live.url, CASE_AGENT_TOKEN)
+    sam, sup = sign_in_with_token(browser, live.url, "sup-sam-token-for-the-case-tests")
+    agent, page = sign_in_with_token(browser, live.url, CASE_AGENT_TOKEN)
     block = f'.case[data-case-id="{case}"]'
     sup.wait_for_selector(f'#alert-feed li[data-call-id="{live.hot}"] {block}[data-status="open"]', timeout=20_000)
     card = sup.locator(f'#alert-feed li[data-call-id="{live.hot}"]')
@@ -491,7 +457,7 @@ def insights_live(kafka_settings, tmp_path_factory):
 
 def test_a_supervisor_opens_insights_and_the_charts_render(browser, insights_live):
     live = insights_live
-    context, page = case_sign_in(browser, live.url, SUPERVISOR)
+    context, page = sign_in_with_token(browser, live.url, SUPERVISOR)
     page.click("#tab-insights")
     assert page.locator("#live-view").is_hidden()
 
@@ -517,7 +483,7 @@ def test_a_supervisor_opens_insights_and_the_charts_render(browser, insights_liv
     assert bars("escalations_by_queue") == 2 and "1 of 4 archived calls" in page.inner_text("#insights-status")
     context.close()
 
-    agent, agent_page = case_sign_in(browser, live.url, CASE_AGENT_TOKEN)
+    agent, agent_page = sign_in_with_token(browser, live.url, CASE_AGENT_TOKEN)
     assert agent_page.locator("#tab-insights").is_hidden()
     assert agent.request.get(f"{live.url}/api/insights?since=7d").status == 403
     agent.close()

@@ -2,7 +2,8 @@
 only what was acked. Part of the Kafka layer (with pipeline/kafka/app.py and pipeline/kafka/clients.py).
 
 faust-streaming 0.15 can lose a message across a restart or rebalance; the kill -9 test
-caught it as a transcript that was never scored. Two gaps in its consumer line up:
+caught it as a transcript that was never scored, and as a call's risk that came back wrong
+after the score worker's kill. Three gaps in its consumer line up:
 
 * Records fetched before a seek (the seek to committed offsets after every rebalance) can
   still be handed over after it. Faust keeps one "read offset" per partition and drops any
@@ -10,15 +11,22 @@ caught it as a transcript that was never scored. Two gaps in its consumer line u
   re-fetched record at the target is then dropped (faust-streaming#221).
 * Faust commits a run of acked offsets that starts one past the committed offset, so the
   message at the committed offset, never acked, is committed past (faust-streaming#606).
+* A table write (the call state a stage keeps) is buffered, and Faust's flush before a commit
+  gives up after 0.1 s with writes still in the buffer. A kill -9 then loses the state of
+  messages whose offsets are committed: they are never read again, and the call's features
+  restart without them.
 
-``InOrderConsumer`` closes both: ``PartitionSequence`` hands over a partition's records in
+``InOrderConsumer`` closes all three: ``PartitionSequence`` hands over a partition's records in
 strict offset order from the committed offset on, dropping repeats and seeking back over
-gaps (and Faust's read-offset check then lets them through), and a commit waits until the
-message at the committed offset is acked. Compacted changelogs (no acks) pass untouched.
+gaps (and Faust's read-offset check then lets them through); a commit waits until the
+message at the committed offset is acked; and a commit waits until every table write made
+so far is on the broker (``DurableTable``, ``ChangelogWrites``). Compacted changelogs (no
+acks) pass untouched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from enum import Enum
@@ -179,12 +187,63 @@ class InOrderConsumer(aiokafka_driver.Consumer):
         return offset
 
 
+    async def _commit_offsets(self, offsets, start_new_transaction: bool = True) -> bool:
+        """As Faust's, but only once every table write made so far is on the broker (see module docstring)."""
+        await self.app.producer.flush()  # Faust's: drains the buffer, or gives up after 0.1 s
+        unsent, failed = await self.app.changelog_writes.unwritten(STATE_WRITE_WAIT_S)
+        if failed is not None:
+            await self.crash(failed)  # as Faust does when a send fails: a restart recovers from what is written
+            return False
+        if unsent:  # not committing is safe: a crash now makes Kafka send those messages again
+            log.warning("offsets not committed yet: %d table write(s) not on the broker after %.0f s; "
+                        "the next commit tries again", unsent, STATE_WRITE_WAIT_S)
+            return False
+        return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
+
+
+STATE_WRITE_WAIT_S = 10.0  # how long a commit waits for table writes before leaving it to the next one
+
+
+class ChangelogWrites:
+    """Table writes not yet acknowledged by the broker, which a commit waits for."""
+
+    def __init__(self) -> None:
+        self.pending: set[asyncio.Future] = set()
+
+    def add(self, fut: asyncio.Future) -> None:
+        if not fut.done():
+            self.pending.add(fut)
+            fut.add_done_callback(self.pending.discard)
+
+    async def unwritten(self, timeout_s: float) -> tuple[int, BaseException | None]:
+        """Wait up to ``timeout_s`` for the writes added so far: (how many are still unsent, the first failure)."""
+        waiting = set(self.pending)
+        if not waiting:
+            return 0, None
+        done, waiting = await asyncio.wait(waiting, timeout=timeout_s)
+        failures = [f.exception() for f in done if not f.cancelled() and f.exception() is not None]
+        return len(waiting), (failures[0] if failures else None)
+
+
+class DurableTable(faust.Table):
+    """faust.Table whose changelog writes a commit waits for (``ChangelogWrites``)."""
+
+    def send_changelog(self, *args, **kwargs):
+        fut = super().send_changelog(*args, **kwargs)
+        self.app.changelog_writes.add(fut)
+        return fut
+
+
 class InOrderTransport(aiokafka_driver.Transport):
     Consumer = InOrderConsumer
 
 
 class App(faust.App):
-    """faust.App whose consumer is ``InOrderConsumer``."""
+    """faust.App whose consumer is ``InOrderConsumer`` and whose tables are ``DurableTable``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.changelog_writes = ChangelogWrites()
+        super().__init__(*args, Table=DurableTable, **kwargs)
 
     def _new_transport(self):
         return InOrderTransport(self.conf.broker_consumer, self)

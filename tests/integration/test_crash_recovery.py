@@ -78,9 +78,14 @@ def _check_against_uncrashed_run(settings, labels, records, topics):
     assert not unscored, f"transcripts never scored (the kill times are printed below): {unscored}"
 
     # The call state survived: the same risks (a repeat's too) as a processor that saw every
-    # utterance once, in order.
+    # utterance once, in order. A transcript sent again after the transcriber's crash is the same
+    # speech transcribed again, in another batch, and its words can differ; the score stage kept
+    # the first copy (a call's transcripts stay in order on its partition) and skipped the second.
     reference = ScoreProcessor.from_settings(settings, watch=False)
-    by_id = {u.utterance_id: u for u in utterances}
+    by_id = {}
+    for u in utterances:
+        by_id.setdefault(u.utterance_id, u)
+    assert [s.text for s in scores] == [by_id[s.utterance_id].text for s in scores]
     expected = {s.utterance_id: s.risk for s in reference.score([by_id[s.utterance_id] for s in scores], now=0.0)}
     off = [(s.utterance_id, s.risk, expected[s.utterance_id]) for s in scores
            if abs(s.risk - expected[s.utterance_id]) > 1e-3]
@@ -95,7 +100,9 @@ def _check_against_uncrashed_run(settings, labels, records, topics):
                                                             wanted[a.alert_id].trigger, wanted[a.alert_id].utterance_id)
     escalated = {c for c, lab in labels.items() if lab["outcome"] == "escalated"}
     assert {a.call_id for a in alerts if a.alert_type == "escalation_risk"} == escalated
-    repeats = {"transcripts": len(utterances) - len(ids), "scores": len(scored) - len(set(scored)),
+    repeats = {"transcripts": len(utterances) - len(ids),
+               "transcripts in other words": sum(u.text != by_id[u.utterance_id].text for u in utterances),
+               "scores": len(scored) - len(set(scored)),
                "alerts": len(alerts) - len(wanted)}
     return len(ids), len(wanted), repeats
 

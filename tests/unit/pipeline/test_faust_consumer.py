@@ -178,3 +178,92 @@ def test_the_fetch_loop_seeks_back_over_a_gap(consumer, monkeypatch):
 
     assert asyncio.run(handed_over()) == []
     assert seeks == [(AUDIO, 6)]
+
+
+def test_a_commit_waits_until_every_table_write_is_on_the_broker(consumer, monkeypatch):
+    """Faust's flush before a commit gives up after 0.1 s; a state write still unsent then must hold
+    the commit back, or a kill -9 loses the state of messages that are never read again."""
+    committed = []
+
+    async def faust_flush():  # returns with the write still unsent, as Faust's does under load
+        return None
+
+    async def faust_commit(self, offsets, start_new_transaction=True):
+        committed.append(dict(offsets))
+        return True
+
+    monkeypatch.setattr(consumer.app.producer, "flush", faust_flush)
+    monkeypatch.setattr(aiokafka_driver.Consumer, "_commit_offsets", faust_commit)
+
+    async def scenario():
+        write = asyncio.get_running_loop().create_future()
+        consumer.app.changelog_writes.add(write)
+        commit = asyncio.ensure_future(consumer._commit_offsets({AUDIO: 7}))
+        await asyncio.sleep(0.05)
+        held_back = list(committed)
+        write.set_result("on the broker")
+        did = await commit
+        return held_back, did
+
+    held_back, did = asyncio.run(scenario())
+    assert held_back == [] and did is True
+    assert committed == [{AUDIO: 7}] and not consumer.app.changelog_writes.pending
+
+
+def test_a_failed_table_write_stops_the_commit(consumer, monkeypatch):
+    committed, crashed = [], []
+
+    async def nothing(*args, **kwargs):
+        return None
+
+    async def crash(exc):
+        crashed.append(exc)
+
+    monkeypatch.setattr(consumer.app.producer, "flush", nothing)
+    monkeypatch.setattr(aiokafka_driver.Consumer, "_commit_offsets", lambda *a, **k: committed.append(a))
+    monkeypatch.setattr(consumer, "crash", crash)
+
+    async def scenario():
+        write = asyncio.get_running_loop().create_future()
+        consumer.app.changelog_writes.add(write)
+        write.set_exception(RuntimeError("broker said no"))
+        return await consumer._commit_offsets({AUDIO: 7})
+
+    assert asyncio.run(scenario()) is False
+    assert committed == [] and [str(e) for e in crashed] == ["broker said no"]
+
+
+def test_a_table_write_that_does_not_arrive_leaves_the_commit_to_the_next_one(consumer, monkeypatch):
+    """Bounded: a commit at shutdown must not hang on a write that will never be sent."""
+    from callradar.pipeline.kafka import faust_consumer
+
+    committed = []
+
+    async def nothing(*args, **kwargs):
+        return None
+
+    monkeypatch.setattr(consumer.app.producer, "flush", nothing)
+    monkeypatch.setattr(aiokafka_driver.Consumer, "_commit_offsets", lambda *a, **k: committed.append(a))
+    monkeypatch.setattr(faust_consumer, "STATE_WRITE_WAIT_S", 0.05)
+
+    async def scenario():
+        consumer.app.changelog_writes.add(asyncio.get_running_loop().create_future())  # never sent
+        return await consumer._commit_offsets({AUDIO: 7})
+
+    assert asyncio.run(scenario()) is False and committed == []
+
+
+def test_the_apps_tables_register_their_changelog_writes(monkeypatch):
+    import faust
+
+    loop = asyncio.new_event_loop()
+    sent = loop.create_future()
+    monkeypatch.setattr(faust.Table, "send_changelog", lambda self, *a, **k: sent)  # Faust's: buffers the write
+    app = App("test-durable-table", broker="kafka://127.0.0.1:1")
+    table = app.Table("state", partitions=1)
+    assert table.send_changelog(0, "call-1", {"features": {}}) is sent
+    assert app.changelog_writes.pending == {sent}
+    sent.set_result("on the broker")
+    loop.run_until_complete(asyncio.sleep(0))  # done callbacks run on the loop
+    assert app.changelog_writes.pending == set()
+    loop.close()

@@ -26,7 +26,7 @@ import csv
 import html
 import math
 import os
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,6 +59,7 @@ class CallRow:
     supervisor_alerts: int
     assist_prompts: int
     first_alert_time: float | None  # call time of the first supervisor alert
+    alert_level: float | None = None  # the highest threshold at which the trigger's rules would alert (alert_level)
 
     @property
     def outcome(self) -> str:
@@ -76,8 +77,15 @@ class CallRow:
         return round(self.call.escalation_time - self.first_alert_time, 2)
 
 
-def call_rows(calls: list[LabelledCall]) -> list[CallRow]:
-    """The per-call numbers every table, chart and calls.csv start from."""
+def call_rows(calls: list[LabelledCall], confirm_utterances: int = 1, keywords: Path | None = None) -> list[CallRow]:
+    """The per-call numbers every table, chart and calls.csv start from.
+
+    For the threshold table: ``confirm_utterances``, the live trigger's CALLRADAR_ALERT_CONFIRM_UTTERANCES;
+    ``keywords``, the keyword rules the score stage ran (default: the bundled models/keywords.yaml).
+    """
+    from callradar.models.keywords import DEFAULT_RULES, KeywordRules
+
+    rules = KeywordRules.from_yaml(keywords or DEFAULT_RULES)
     rows = []
     for call in calls:
         risks = [u.risk for u in call.utterances if u.risk is not None]
@@ -87,8 +95,47 @@ def call_rows(calls: list[LabelledCall]) -> list[CallRow]:
             supervisor_alerts=sum(a.alert_type == SUPERVISOR for a in call.alerts),
             assist_prompts=sum(a.alert_type == PROMPT for a in call.alerts),
             first_alert_time=min(sup_times) if sup_times else None,
+            alert_level=alert_level(call, confirm_utterances, rules),
         ))
     return rows
+
+
+def alert_level(call: LabelledCall, confirm_utterances: int, rules) -> float | None:
+    """The highest alert threshold at which the live trigger's rules would have alerted on this call.
+
+    Per utterance: its risk when a keyword or the intent head's reading of a request is behind the
+    crossing (those fire at once), else the lowest risk over the last ``confirm_utterances`` customer
+    utterances that confirm it (agents/triggers.py, ``confirmed``); the call's level is the highest.
+    With 1 it is the call's highest risk. Keywords come from the rules run on the archived words; one
+    the customer said earlier counts as behind a crossing (live: while the risk model names it among
+    its reasons).
+    """
+    from callradar.agents.triggers import (
+        FALLBACK_CATEGORY,
+        asked_to_escalate,
+        counts_for_confirmation,
+        trigger_category,
+    )
+    level, confirming, said = None, deque(maxlen=max(confirm_utterances, 1)), set()
+    for u in call.utterances:
+        if u.risk is None:
+            continue
+        heard = {hit.category for hit in rules.match(u.text)}
+        if u.speaker == "customer":
+            said |= heard
+        if counts_for_confirmation(u.speaker, u.text):
+            confirming.append(u.risk)
+        earlier = [{"feature": f"kw_{c}"} for c in sorted(said)]
+        at_once = (confirm_utterances <= 1 or asked_to_escalate(u.speaker, u.text, u.intent or 0.0)
+                   or trigger_category(heard, earlier) != FALLBACK_CATEGORY)
+        if at_once:
+            here = u.risk
+        elif len(confirming) == confirm_utterances:
+            here = min(u.risk, *confirming)
+        else:
+            continue
+        level = here if level is None else max(level, here)
+    return level
 
 
 def _duration(call: LabelledCall) -> float:
@@ -211,9 +258,9 @@ def _auroc(escalated: list[bool], score: list[float]) -> float | None:
 
 
 def _thresholds(rows: list[CallRow], alert_threshold: float | None) -> Table:
-    """Per threshold: the calls whose highest risk reaches it, as if that were the alert threshold."""
+    """Per threshold: the calls the trigger's rules would alert at it, as if it were the alert threshold."""
     scored = [r for r in rows if r.highest_risk is not None]
-    risk = np.array([r.highest_risk for r in scored], dtype=float)
+    risk = np.array([-np.inf if r.alert_level is None else r.alert_level for r in scored], dtype=float)
     outcome = np.array([r.outcome for r in scored], dtype=object)
     esc, calm = outcome == "escalated", outcome == "calm"
     levels = sorted(set(THRESHOLDS) | ({round(alert_threshold, 4)} if alert_threshold is not None else set()))
@@ -227,8 +274,9 @@ def _thresholds(rows: list[CallRow], alert_threshold: float | None) -> Table:
     live = f"; the live alert threshold is {alert_threshold:g}" if alert_threshold is not None else ""
     return Table("Risk thresholds: calls alerted per 100 calls against recall",
                  ["threshold", "calls_alerted_per_100", "recall", "precision", "calm_calls_alerted"], table_rows,
-                 "a call counts as alerted at a threshold when its highest risk reaches it (one supervisor alert at "
-                 "least; the live trigger's re-arm can add more); per 100 calls with risk scores, labelled or not; "
+                 "a call counts as alerted at a threshold when the live trigger's rules would fire there at least once "
+                 "(its risk reaches it; on sentiment alone, held over the confirming customer utterances; the re-arm "
+                 "can add more alerts); per 100 calls with risk scores, labelled or not; "
                  f"recall, precision and calm calls alerted over the labelled ones{live}")
 
 
@@ -530,16 +578,18 @@ class _Staged:
 
 
 def write_run_report(calls: list[LabelledCall], out_dir: Path, title: str, *, max_timelines: int = MAX_TIMELINES,
-                     alert_threshold: float | None = None) -> Path:
+                     alert_threshold: float | None = None, confirm_utterances: int = 1,
+                     keywords: Path | None = None) -> Path:
     """Write the run's report into ``out_dir`` and return its index.html.
 
     ``alert_threshold``: the live risk alert threshold, drawn on the charts and added to
-    the threshold table when given.
+    the threshold table when given. ``confirm_utterances``: the live trigger's confirmation
+    (CALLRADAR_ALERT_CONFIRM_UTTERANCES) and ``keywords`` (its keyword rules), applied in the threshold table.
     """
     if max_timelines < 0:
         raise ValueError(f"max_timelines must be 0 or more, got {max_timelines}")
     out_dir = Path(out_dir)
-    rows = call_rows(calls)
+    rows = call_rows(calls, confirm_utterances, keywords)
     tables = run_tables(rows, alert_threshold)
     shown, not_shown = timeline_order(rows, max_timelines)
     images = {i: f"timeline-{n:03d}.png" for n, i in enumerate(shown, 1)}

@@ -75,7 +75,7 @@ def _run(args) -> int:
                            workers=min(workers, max(1, len(recordings))), problems=problems)
     _print_summary(summary, args)
     if args.report is not None:
-        _write_report(summary.calls, args.report, args.out, settings.risk_alert_threshold)
+        _write_report(summary.calls, args.report, args.out, settings)
     if summary.skipped:
         names = "; ".join(str(p) for p in summary.skipped[:20])
         more = f"; ... and {len(summary.skipped) - 20} more" if len(summary.skipped) > 20 else ""
@@ -104,14 +104,20 @@ def _print_summary(summary, args) -> None:
     print(line)
 
 
-def _write_report(calls, out_dir: Path, out: Path, alert_threshold: float) -> None:
+def _write_report(calls, out_dir: Path, out: Path, settings) -> None:
+    """The report, with the live trigger's threshold, confirmation and keyword rules in its threshold table."""
     try:
         from callradar.training.run_report import write_run_report
     except ImportError:
         print("note: --report: this version has no run report (callradar.training.run_report); skipped",
               file=sys.stderr)
         return
-    index = write_run_report(calls, out_dir, title=f"callradar analyze: {out.name}", alert_threshold=alert_threshold)
+    from callradar.models.registry import Registry, rules_path
+
+    index = write_run_report(calls, out_dir, title=f"callradar analyze: {out.name}",
+                             alert_threshold=settings.risk_alert_threshold,
+                             confirm_utterances=settings.alert_confirm_utterances,
+                             keywords=rules_path(Registry(settings.models_root)))
     print(f"report: {index}")
 
 

@@ -14,7 +14,14 @@ from PIL import Image
 
 from callradar.pipeline.errors import UserError
 from callradar.training.labelled_calls import CallAlert, CallUtterance, LabelledCall
-from callradar.training.run_report import NO_OUTCOMES, call_rows, run_tables, timeline_order, write_run_report
+from callradar.training.run_report import (
+    NO_OUTCOMES,
+    alert_level,
+    call_rows,
+    run_tables,
+    timeline_order,
+    write_run_report,
+)
 
 SUP, PROMPT = "escalation_risk", "assist_prompt"
 
@@ -252,3 +259,62 @@ def test_many_calls_get_fifty_timelines_by_default(tmp_path):
     index = write_run_report(generated_calls(200, utterances=10), tmp_path, "200 calls")
     assert len(list(tmp_path.glob("timeline-*.png"))) == 50
     assert "50 of 200 calls shown" in index.read_text()
+
+
+def _customer_call(turns, cid="k1") -> LabelledCall:
+    """turns: (speaker, text, risk, intent)."""
+    return LabelledCall(call_id=cid, outcome="calm", escalation_time=None, utterances=[
+        CallUtterance(s, 2.0 * i, 2.0 * i + 1.5, text, utterance_id=f"{cid}/{i}", intent=intent, risk=risk)
+        for i, (s, text, risk, intent) in enumerate(turns)])
+
+
+def test_the_threshold_table_applies_the_triggers_confirmation():
+    """On sentiment alone a crossing must hold over two customer utterances: the agent's 0.9 confirms nothing."""
+    turns = [("customer", "my bill looks wrong again", 0.7, 0.1), ("agent", "let me check that for you", 0.9, 0.0),
+             ("customer", "it says I owe twice the usual amount", 0.65, 0.1)]
+    once, confirmed = call_rows([_customer_call(turns)], 1)[0], call_rows([_customer_call(turns)], 2)[0]
+    assert once.alert_level == once.highest_risk == 0.9
+    assert confirmed.alert_level == 0.65  # the lower of the two customer utterances in a row
+    table = run_tables(call_rows([_customer_call(turns)], 2), alert_threshold=0.7).get("thresholds")
+    by_level = {r[0]: r[1] for r in table.rows}
+    assert by_level[0.6] == 100.0 and by_level[0.7] == 0.0
+
+
+def test_a_request_counts_at_once_in_the_threshold_table():
+    keyword = [("customer", "I want to speak to a manager right now", 0.8, 0.2)]
+    asked = [("customer", "this is not good enough", 0.75, 0.9)]
+    assert call_rows([_customer_call(keyword)], 2)[0].alert_level == 0.8
+    assert call_rows([_customer_call(asked)], 2)[0].alert_level == 0.75
+
+
+def test_alert_level_agrees_with_the_live_trigger_at_every_threshold():
+    """Random calls through the real Triggers: alerted at least once at t exactly when alert_level >= t."""
+    from types import SimpleNamespace
+
+    from callradar.agents.triggers import Triggers
+    from callradar.models.keywords import KeywordRules
+
+    rules = KeywordRules.from_yaml()
+    texts = ["ok", "um", "my bill is wrong", "I want to cancel my account", "get me your supervisor",
+             "this is the third time I have called", "thanks that helps", "still not working"]
+    live = {(confirm, t): Triggers(SimpleNamespace(risk_alert_threshold=t, risk_rearm_threshold=t / 2,
+                                                   alert_cooldown_s=30.0, alert_confirm_utterances=confirm))
+            for confirm in (1, 2, 3) for t in (0.3, 0.5, 0.6, 0.8)}  # per call id state: one each will do
+    rng = random.Random(7)
+    outcomes = set()
+    for n in range(120):
+        turns = [(rng.choice(["customer", "customer", "agent"]), rng.choice(texts), round(rng.random(), 2),
+                  rng.choice([0.1, 0.3, 0.9])) for _ in range(rng.randint(1, 8))]
+        call_ = _customer_call(turns, f"r{n}")
+        for (confirm, t), triggers in live.items():
+            level = alert_level(call_, confirm, rules)
+            said, fired = set(), False
+            for u in call_.utterances:
+                heard = [h.category for h in rules.match(u.text)]
+                said |= set(heard) if u.speaker == "customer" else set()
+                reasons = [{"feature": f"kw_{c}", "value": 1.0} for c in sorted(said)]
+                fired |= bool(triggers.on_score(call_.call_id, u.utterance_id, u.end, u.risk, reasons, heard,
+                                                u.speaker, u.text, retrieve=False, intent=u.intent))
+            assert fired == (level is not None and level >= t), (turns, confirm, t, level)
+            outcomes.add((confirm, fired))
+    assert outcomes == {(c, f) for c in (1, 2, 3) for f in (True, False)}  # both answers came up at every setting

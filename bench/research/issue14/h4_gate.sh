@@ -8,6 +8,10 @@
 #                      once first (h4_run.py embed-corpus) and read from the table by both
 #   step 3: sat        bench/satisfaction_check.py on: shipped set, old heads + risk retrained today, new set
 #   step mix           diagnosis: the old sentiment head with the new intent head, risk retrained, satisfaction check
+#   step nopos         the new heads with the risk model retrained without cust_pos_mean (the corpus's positivity
+#                      mean, which the new sentiment head made the fit lean on), then the satisfaction check
+#   step avg           as nopos, with the average of the old and new sentiment heads (h4_average.py writes it to
+#                      $G/avg-head/sentiment first)
 set -euo pipefail
 G=${G:-/tmp/h4gate}
 PY=.venv/bin/python
@@ -62,4 +66,16 @@ if [[ $step == mix ]]; then
   rm -rf "$G/mix/risk" && cp -r "$G/risk-mix" "$G/mix/risk"
   nice -n 10 $PY bench/satisfaction_check.py --work "$G/sat-mix" --embeddings "$TABLE/sat_emb" --models "$G/mix" \
       --results "$G/sat-mix.json" > "$G/sat-mix.log" 2>&1
+fi
+if [[ $step == nopos || $step == avg ]]; then
+  # nopos: the new sentiment head; avg: the average of the old and new sentiment heads (h4_average.py, run first)
+  if [[ $step == avg ]]; then SENT="$G/avg-head/sentiment"; else SENT="$G/new/sentiment"; fi
+  EXCLUDE=$($PY -c 'from callradar.training.risk import DEFAULT_EXCLUDED as d; print(",".join((*d, "cust_pos_mean")))')
+  mkdir -p "$G/$step" && rm -rf "$G/$step/"* "$G/risk-$step"
+  cp -r "$SENT" "$G/new/intent" "$G/$step/" && cp -r models/artifacts/risk-prior "$G/$step/risk"
+  CALLRADAR_MODELS_DIR="$G/$step" nice -n 10 $PY bench/research/issue14/h4_run.py "$TABLE" cli train risk --no-register \
+      --text-part off --exclude "$EXCLUDE" --out "$G/risk-$step" > "$G/risk-$step.log" 2>&1
+  rm -rf "$G/$step/risk" && cp -r "$G/risk-$step" "$G/$step/risk"
+  nice -n 10 $PY bench/satisfaction_check.py --work "$G/sat-$step" --embeddings "$TABLE/sat_emb" --models "$G/$step" \
+      --results "$G/sat-$step.json" > "$G/sat-$step.log" 2>&1
 fi

@@ -41,7 +41,9 @@ print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for name, label in (("sat-shipped", "shipped (old heads, risk-20261203-0942)"),
                     ("sat-oldre", "old heads, risk retrained today (control)"),
                     ("sat-new", "new heads, risk retrained on them"),
-                    ("sat-mix", "old sentiment + new intent, risk retrained on them (diagnosis)")):
+                    ("sat-mix", "old sentiment + new intent, risk retrained on them (diagnosis)"),
+                    ("sat-nopos", "new heads, risk retrained on them without cust_pos_mean (session 9)"),
+                    ("sat-avg", "average of old and new sentiment heads + new intent, risk retrained as nopos (session 9)")):
     p = G / f"{name}.json"
     if not p.exists():
         print(f"| {label} | (not run) |")
@@ -55,7 +57,7 @@ for name, label in (("sat-shipped", "shipped (old heads, risk-20261203-0942)"),
     cross = d.get("redial_to_ccpe", {}).get("shipped", {}).get("auroc")
     print(f"| {label} | {d.get('shipped')} | {cell(s.get('auroc'), True)} | {cell(by.get('ReDial'))} | "
           f"{cell(by.get('CCPE'))} | {cell(s.get('auroc_mean_of_sources'))} | {cell(cross)} | {alerts} | {hits} |")
-for name in ("sat-shipped", "sat-oldre", "sat-new", "sat-mix"):
+for name in ("sat-shipped", "sat-oldre", "sat-new", "sat-mix", "sat-nopos", "sat-avg"):
     p = G / f"{name}.json"
     if p.exists():
         d = json.loads(p.read_text())

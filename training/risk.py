@@ -308,11 +308,13 @@ REASONS_LEARNT = 8  # largest weights the report shows
 
 
 def data_hash(path: Path) -> str:
-    """sha256 of a file, or of every file in an archive folder (names and bytes)."""
+    """sha256 of a file (what ``sha256sum`` and corpus.json say), or of every file in an archive
+    folder (names and bytes, in name order)."""
     path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if not path.is_dir():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     h = hashlib.sha256()
-    for f in files:
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()

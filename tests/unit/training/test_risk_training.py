@@ -46,7 +46,7 @@ def test_prefix_labels_follow_the_horizon_rule():
     assert prefix_labels(CallFeatures(calm, [{}] * 5, times), horizon_s=15).tolist() == [0] * 5
 
 
-def test_training_writes_a_loadable_trained_model_with_its_card(trained):
+def test_training_writes_a_loadable_trained_model_with_its_card(trained, corpus):
     out, card = trained
     assert sorted(p.name for p in out.iterdir()) == ["card.json", "model.json", "model_card.md"]
     model = RiskModel.load(out)  # the score stage's loader, sha256 checked
@@ -54,7 +54,11 @@ def test_training_writes_a_loadable_trained_model_with_its_card(trained):
     assert "duration_s" not in model.feature_names and set(model.feature_names) < set(FEATURE_NAMES)
     assert model.calibration is None  # Platt scaling lives in the coefficients
     saved = json.loads((out / "card.json").read_text())
-    assert len(saved["training_data"]["sha256"]) == 64 and saved["training_data"]["calls"] == 44
+    assert saved["training_data"]["calls"] == 44
+    # The files' own sha256, what `sha256sum` and the corpus's corpus.json say.
+    files = json.loads((corpus / "corpus.json").read_text())["files"]
+    assert saved["training_data"]["sha256"] == files["train.parquet"]
+    assert saved["training_data"]["heldout_sha256"] == files["test.parquet"]
     assert saved["params"]["C"] in saved["params"]["C_grid"] and saved["labels"]["horizon_s"] == 20
     for split in ("train", "heldout", "heldout_prior"):
         assert all(v is None or math.isfinite(v) for v in saved["metrics"][split].values() if isinstance(v, float))

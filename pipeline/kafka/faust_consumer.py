@@ -186,7 +186,6 @@ class InOrderConsumer(aiokafka_driver.Consumer):
         self._acked_index[tp].difference_update(done)
         return offset
 
-
     async def _commit_offsets(self, offsets, start_new_transaction: bool = True) -> bool:
         """As Faust's, but only once every table write made so far is on the broker (see module docstring)."""
         await self.app.producer.flush()  # Faust's: drains the buffer, or gives up after 0.1 s
@@ -209,20 +208,25 @@ class ChangelogWrites:
 
     def __init__(self) -> None:
         self.pending: set[asyncio.Future] = set()
+        self.failure: BaseException | None = None  # the first write that failed, even between commits
 
     def add(self, fut: asyncio.Future) -> None:
-        if not fut.done():
-            self.pending.add(fut)
-            fut.add_done_callback(self.pending.discard)
+        self.pending.add(fut)
+        fut.add_done_callback(self._done)
+
+    def _done(self, fut: asyncio.Future) -> None:
+        self.pending.discard(fut)
+        if self.failure is None and not fut.cancelled() and fut.exception() is not None:
+            self.failure = fut.exception()
 
     async def unwritten(self, timeout_s: float) -> tuple[int, BaseException | None]:
         """Wait up to ``timeout_s`` for the writes added so far: (how many are still unsent, the first failure)."""
         waiting = set(self.pending)
-        if not waiting:
-            return 0, None
-        done, waiting = await asyncio.wait(waiting, timeout=timeout_s)
-        failures = [f.exception() for f in done if not f.cancelled() and f.exception() is not None]
-        return len(waiting), (failures[0] if failures else None)
+        if waiting:
+            done, waiting = await asyncio.wait(waiting, timeout=timeout_s)
+            for fut in done:
+                self._done(fut)
+        return len(waiting), self.failure
 
 
 class DurableTable(faust.Table):

@@ -110,12 +110,8 @@ def alert_level(call: LabelledCall, confirm_utterances: int, rules) -> float | N
     the customer said earlier counts as behind a crossing (live: while the risk model names it among
     its reasons).
     """
-    from callradar.agents.triggers import (
-        FALLBACK_CATEGORY,
-        asked_to_escalate,
-        counts_for_confirmation,
-        trigger_category,
-    )
+    from callradar.agents.triggers import asked_to_escalate, confirmed, counts_for_confirmation, trigger_category
+
     level, confirming, said = None, deque(maxlen=max(confirm_utterances, 1)), set()
     for u in call.utterances:
         if u.risk is None:
@@ -126,9 +122,8 @@ def alert_level(call: LabelledCall, confirm_utterances: int, rules) -> float | N
         if counts_for_confirmation(u.speaker, u.text):
             confirming.append(u.risk)
         earlier = [{"feature": f"kw_{c}"} for c in sorted(said)]
-        at_once = (confirm_utterances <= 1 or asked_to_escalate(u.speaker, u.text, u.intent or 0.0)
-                   or trigger_category(heard, earlier) != FALLBACK_CATEGORY)
-        if at_once:
+        asked = asked_to_escalate(u.speaker, u.text, u.intent or 0.0)
+        if confirmed(trigger_category(heard, earlier), 0, confirm_utterances, asked):  # fires with no confirmation
             here = u.risk
         elif len(confirming) == confirm_utterances:
             here = min(u.risk, *confirming)

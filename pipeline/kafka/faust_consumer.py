@@ -15,13 +15,19 @@ after the score worker's kill. Three gaps in its consumer line up:
   gives up after 0.1 s with writes still in the buffer. A kill -9 then loses the state of
   messages whose offsets are committed: they are never read again, and the call's features
   restart without them.
+* After a rebalance Faust resumes the stream partitions and seeks them to the committed
+  offsets, and only then resumes its flow control, which empties every agent's queue. A
+  record fetched between the two is dropped from the queue, never acked, and never fetched
+  again (seen under the kill -9 test: a transcript that was never scored).
 
 ``InOrderConsumer`` closes all three: ``PartitionSequence`` hands over a partition's records in
 strict offset order from the committed offset on, dropping repeats and seeking back over
 gaps (and Faust's read-offset check then lets them through); a commit waits until the
-message at the committed offset is acked; and a commit waits until every table write made
-so far is on the broker (``DurableTable``, ``ChangelogWrites``). Compacted changelogs (no
-acks) pass untouched.
+message at the committed offset is acked; a commit waits until every table write made
+so far is on the broker (``DurableTable``, ``ChangelogWrites``); and when the flow control
+empties the queues, each partition is handed over again from the first record handed over
+since the seek (``App`` tells the consumer; a stage skips by id what it had already taken).
+Compacted changelogs (no acks) pass untouched.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ class PartitionSequence:
 
     def __init__(self) -> None:
         self.next_offset: dict = {}  # tp -> offset to hand over next (None: take what comes)
+        self.handed: dict = {}  # tp -> first offset handed over since the last seek to committed
         self.reseeks: dict = {}  # tp -> seeks back so far (fetches are stamped with these)
         self._pending: dict = {}  # tp -> (seeks back at the last one, attempts) for the current gap
         self.dropped = {v: 0 for v in Verdict if v not in (Verdict.DELIVER, Verdict.HOLE)}
@@ -70,11 +77,20 @@ class PartitionSequence:
         for tp, offset in offsets.items():
             self.next_offset[tp] = offset if offset is not None and offset >= 0 else None
             self._pending.pop(tp, None)
+            self.handed.pop(tp, None)
 
     def forget(self, tps: Iterable) -> None:
         for tp in tps:
             self.next_offset.pop(tp, None)
             self._pending.pop(tp, None)
+            self.handed.pop(tp, None)
+
+    def rewind(self) -> dict:
+        """What was handed over since the seek was dropped: hand it over again. Returns
+        tp -> the offset each partition goes back to (the caller seeks there)."""
+        back, self.handed = self.handed, {}
+        self.next_offset.update(back)
+        return back
 
     def fetch_started(self) -> dict:
         return dict(self.reseeks)
@@ -82,6 +98,7 @@ class PartitionSequence:
     def admit(self, tp, offset: int, fetch: Mapping) -> Verdict:
         verdict = self._verdict(tp, offset, fetch)
         if verdict in (Verdict.DELIVER, Verdict.HOLE):
+            self.handed.setdefault(tp, offset)
             self.next_offset[tp] = offset + 1
             self._pending.pop(tp, None)
         else:
@@ -102,10 +119,11 @@ class PartitionSequence:
             return Verdict.STALE
         return Verdict.HOLE if attempts >= RESEEKS_BEFORE_HOLE else Verdict.RESEEK
 
-    def reseeking(self, tp) -> int:
-        """Count a seek back to the next offset for ``tp``; returns that offset."""
+    def reseeking(self, tp, over_gap: bool = True) -> int:
+        """Count a seek back to the next offset for ``tp``; returns that offset. Only a seek back
+        over a gap (``over_gap``) counts towards a hole; a rewind's does not."""
         self.reseeks[tp] = self.reseeks.get(tp, 0) + 1
-        attempts = self._pending.get(tp, (0, 0))[1] + 1
+        attempts = self._pending.get(tp, (0, 0))[1] + over_gap
         self._pending[tp] = (self.reseeks[tp], attempts)
         return self.next_offset[tp]
 
@@ -132,6 +150,15 @@ class InOrderConsumer(aiokafka_driver.Consumer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.sequence = PartitionSequence()
+        self.rewinds: set = set()  # partitions to seek back before the next fetch
+
+    def on_queues_cleared(self) -> None:
+        """Faust's flow control emptied the agents' queues: what they held is handed over again."""
+        back = self.sequence.rewind()
+        if back:
+            log.info("agent queues emptied by the rebalance: handing over again from %s",
+                     ", ".join(f"{tp.topic}[{tp.partition}]@{offset}" for tp, offset in sorted(back.items())))
+        self.rewinds.update(back)
 
     async def seek_to_committed(self):
         offsets = await super().seek_to_committed()
@@ -144,6 +171,9 @@ class InOrderConsumer(aiokafka_driver.Consumer):
         await super().on_partitions_revoked(revoked)
 
     async def getmany(self, timeout: float):
+        while self.rewinds:
+            tp = self.rewinds.pop()
+            await super()._seek(tp, self.sequence.reseeking(tp, over_gap=False))
         fetch = self.sequence.fetch_started()
         acks_enabled_for = self.app.topics.acks_enabled_for
         async for tp, message in super().getmany(timeout):
@@ -243,11 +273,20 @@ class InOrderTransport(aiokafka_driver.Transport):
 
 
 class App(faust.App):
-    """faust.App whose consumer is ``InOrderConsumer`` and whose tables are ``DurableTable``."""
+    """faust.App whose consumer is ``InOrderConsumer`` and whose tables are ``DurableTable``; when
+    its flow control empties the agents' queues, the consumer hands their records over again."""
 
     def __init__(self, *args, **kwargs) -> None:
         self.changelog_writes = ChangelogWrites()
         super().__init__(*args, Table=DurableTable, **kwargs)
+        resume = self.flow_control.resume
+
+        def resume_and_rewind() -> None:
+            resume()  # empties every agent's queue (mode's FlowControlEvent), after the seek
+            if isinstance(self._consumer, InOrderConsumer):
+                self._consumer.on_queues_cleared()
+
+        self.flow_control.resume = resume_and_rewind
 
     def _new_transport(self):
         return InOrderTransport(self.conf.broker_consumer, self)

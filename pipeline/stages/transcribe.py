@@ -102,6 +102,7 @@ class ChannelTrack:
         self.resampler_rate = 0
         resume = resume or {}
         self.next_seq = resume.get("seq", -1) + 1
+        self.resumed_at = self.next_seq if resume else None  # first seq expected after a restart
         self.origin = resume.get("sample", 0)  # call-clock sample where the segmenter's sample 0 is
         self.first_index = resume.get("index", 0)  # the segmenter's utterance 0 has this index
         self.next_index = self.first_index
@@ -130,7 +131,13 @@ class ChannelTrack:
         if chunk.seq > self.next_seq:
             # Lost chunks: keep the call clock honest by standing in silence of the same length.
             missing = chunk.seq - self.next_seq
-            log.warning("%s/%s: %d chunk(s) missing before seq %d", self.call_id, self.speaker, missing, chunk.seq)
+            if self.next_seq == self.resumed_at:
+                # Progress is saved with each utterance sent; the silence after the last one was
+                # committed before the restart (speech never is: HeldChunks) and is not read again.
+                log.info("%s/%s: resumed at seq %d, %d chunk(s) of silence after the saved progress",
+                         self.call_id, self.speaker, chunk.seq, missing)
+            else:
+                log.warning("%s/%s: %d chunk(s) missing before seq %d", self.call_id, self.speaker, missing, chunk.seq)
             gap = missing * len(audio)
         self.next_seq = chunk.seq + 1
         self.last_chunk_start = self.samples_fed + gap

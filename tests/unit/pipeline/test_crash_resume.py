@@ -52,6 +52,23 @@ def test_a_restart_from_any_chunk_after_saved_progress_gives_the_same_utterances
         assert got.start == pytest.approx(want.start, abs=0.05) and got.end == pytest.approx(want.end, abs=0.05)
 
 
+def test_silence_committed_before_a_restart_is_stood_in_quietly_and_a_later_gap_still_warns(caplog):
+    """The saved progress covers the last utterance sent; the silence after it was committed and is not
+    read again. A restart there is not a loss (same utterances); a gap later in the stream is one."""
+    all_chunks = list(chunks("c1", "customer", CALL))
+    whole = run(TranscribeProcessor(SETTINGS), all_chunks)
+    progress: dict = {}
+    first = run(TranscribeProcessor(SETTINGS, progress=progress), all_chunks[:90])
+    resume_from = first[0].progress["seq"] + 5  # in the silence after utterance 0, never read again
+    after = TranscribeProcessor(SETTINGS, progress=json.loads(json.dumps(progress)))
+    with caplog.at_level("INFO", logger="callradar.pipeline.stages.transcribe"):
+        rest = run(after, all_chunks[resume_from:150] + all_chunks[152:])
+    assert [u.utterance_id for u in first + rest] == [u.utterance_id for u in whole]
+    levels = [(r.levelname, r.getMessage()) for r in caplog.records if "chunk(s)" in r.getMessage()]
+    assert levels == [("INFO", f"c1/customer: resumed at seq {resume_from}, 4 chunk(s) of silence after the saved progress"),
+                      ("WARNING", "c1/customer: 2 chunk(s) missing before seq 152")]
+
+
 def test_an_ended_channel_is_skipped_when_redelivered():
     progress: dict = {}
     proc = TranscribeProcessor(SETTINGS, progress=progress)

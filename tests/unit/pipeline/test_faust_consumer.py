@@ -82,6 +82,28 @@ def test_a_seek_to_committed_resets_the_sequence():
     assert seq.admit(AUDIO, 2, fetch) is Verdict.DELIVER
 
 
+def test_what_was_handed_over_since_the_seek_is_handed_over_again_after_a_rewind():
+    seq = PartitionSequence()
+    other = TP("audio", 2)
+    fetch = seq.fetch_started()
+    seq.admit(other, 40, fetch)  # never sought (nothing committed): handed over as it came
+    seq.sought({AUDIO: 3})
+    for offset in (3, 4, 5):
+        seq.admit(AUDIO, offset, fetch)
+    assert seq.rewind() == {AUDIO: 3, other: 40}
+    assert seq.next_offset[AUDIO] == 3 and seq.next_offset[other] == 40
+    assert seq.rewind() == {}  # nothing handed over since
+    # Records fetched before the rewind's seek are stale; and that seek is not one of the seeks back
+    # over a gap that make a hole, so a prefetched record past it cannot get offset 3 skipped.
+    fetch = seq.fetch_started()
+    seq.reseeking(AUDIO, over_gap=False)
+    assert seq.admit(AUDIO, 6, fetch) is Verdict.STALE
+    for _ in range(RESEEKS_BEFORE_HOLE - 1):
+        assert seq.admit(AUDIO, 6, seq.fetch_started()) is Verdict.RESEEK
+        seq.reseeking(AUDIO)
+    assert seq.admit(AUDIO, 6, seq.fetch_started()) is Verdict.RESEEK
+
+
 def test_revoked_partitions_are_forgotten():
     seq = PartitionSequence()
     seq.sought({AUDIO: 3})
@@ -159,11 +181,12 @@ def test_the_fetch_loop_gets_records_in_order_across_a_seek(consumer, monkeypatc
     assert consumer.sequence.dropped[Verdict.STALE] == 1
 
 
-def test_the_fetch_loop_seeks_back_over_a_gap(consumer, monkeypatch):
+def fake_fetch(monkeypatch, fetches: list[list[int]]) -> list:
+    """Faust's fetch faked: each getmany hands over the next list of audio offsets. Returns the seeks made."""
     seeks = []
 
     async def fake_getmany(self, timeout):
-        for offset in (8, 9):
+        for offset in fetches.pop(0):
             yield AUDIO, SimpleNamespace(topic="audio", offset=offset)
 
     async def fake_seek(self, tp, offset):
@@ -171,6 +194,11 @@ def test_the_fetch_loop_seeks_back_over_a_gap(consumer, monkeypatch):
 
     monkeypatch.setattr(aiokafka_driver.Consumer, "getmany", fake_getmany)
     monkeypatch.setattr(aiokafka_driver.Consumer, "_seek", fake_seek)
+    return seeks
+
+
+def test_the_fetch_loop_seeks_back_over_a_gap(consumer, monkeypatch):
+    seeks = fake_fetch(monkeypatch, [[8, 9]])
     consumer.sequence.sought({AUDIO: 6})
 
     async def handed_over():
@@ -269,3 +297,26 @@ def test_the_apps_tables_register_their_changelog_writes(monkeypatch):
     loop.run_until_complete(asyncio.sleep(0))  # done callbacks run on the loop
     assert app.changelog_writes.pending == set()
     loop.close()
+
+
+def test_when_faust_empties_the_agents_queues_their_records_are_handed_over_again(consumer, monkeypatch):
+    """The kill -9 test's loss: Faust seeks to the committed offsets, records arrive, and then its
+    flow control (resumed last) empties the agents' queues. Those records must come again."""
+    app = consumer.app
+    queue = app.FlowControlQueue(maxsize=10, clear_on_resume=True)  # as every agent's channel has
+    seeks = fake_fetch(monkeypatch, [[3, 4], [3, 4, 5]])
+    consumer.sequence.sought({AUDIO: 3})
+
+    async def scenario():
+        first = [m.offset async for _, m in consumer.getmany(timeout=0)]
+        for offset in first:
+            queue.put_nowait(offset)
+        app.flow_control.resume()  # Faust's last step of a recovery
+        assert queue.empty()
+        again = [m.offset async for _, m in consumer.getmany(timeout=0)]
+        return first, again
+
+    first, again = asyncio.run(scenario())
+    assert first == [3, 4]
+    assert seeks == [(AUDIO, 3)]  # before the next fetch
+    assert again == [3, 4, 5]

@@ -3,7 +3,7 @@ only what was acked. Part of the Kafka layer (with pipeline/kafka/app.py and pip
 
 faust-streaming 0.15 can lose a message across a restart or rebalance; the kill -9 test
 caught it as a transcript that was never scored, and as a call's risk that came back wrong
-after the score worker's kill. Three gaps in its consumer line up:
+after the score worker's kill. Four gaps in its consumer line up:
 
 * Records fetched before a seek (the seek to committed offsets after every rebalance) can
   still be handed over after it. Faust keeps one "read offset" per partition and drops any
@@ -20,7 +20,7 @@ after the score worker's kill. Three gaps in its consumer line up:
   record fetched between the two is dropped from the queue, never acked, and never fetched
   again (seen under the kill -9 test: a transcript that was never scored).
 
-``InOrderConsumer`` closes all three: ``PartitionSequence`` hands over a partition's records in
+``InOrderConsumer`` closes all four: ``PartitionSequence`` hands over a partition's records in
 strict offset order from the committed offset on, dropping repeats and seeking back over
 gaps (and Faust's read-offset check then lets them through); a commit waits until the
 message at the committed offset is acked; a commit waits until every table write made
@@ -168,6 +168,7 @@ class InOrderConsumer(aiokafka_driver.Consumer):
 
     async def on_partitions_revoked(self, revoked) -> None:
         self.sequence.forget(revoked)
+        self.rewinds.difference_update(revoked)  # no longer ours to seek
         await super().on_partitions_revoked(revoked)
 
     async def getmany(self, timeout: float):

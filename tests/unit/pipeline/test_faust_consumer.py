@@ -320,3 +320,23 @@ def test_when_faust_empties_the_agents_queues_their_records_are_handed_over_agai
     assert first == [3, 4]
     assert seeks == [(AUDIO, 3)]  # before the next fetch
     assert again == [3, 4, 5]
+
+
+def test_a_partition_revoked_before_its_rewind_is_not_sought(consumer, monkeypatch):
+    seeks = fake_fetch(monkeypatch, [[]])
+    consumer.sequence.sought({AUDIO: 3})
+    consumer.sequence.admit(AUDIO, 3, consumer.sequence.fetch_started())
+    consumer.on_queues_cleared()
+    assert consumer.rewinds == {AUDIO}
+
+    async def nothing(*args, **kwargs):
+        pass
+
+    monkeypatch.setattr(aiokafka_driver.Consumer, "on_partitions_revoked", nothing)
+
+    async def scenario():
+        await consumer.on_partitions_revoked({AUDIO})  # another rebalance takes it first
+        return [m async for _, m in consumer.getmany(timeout=0)]
+
+    assert asyncio.run(scenario()) == []
+    assert seeks == [] and not consumer.rewinds

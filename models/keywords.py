@@ -14,6 +14,8 @@ the bundled rules.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 import unicodedata
@@ -212,6 +214,15 @@ class KeywordRules:
             joined = "".join(words)
             out.append(_Phrase(category, text, words, joined, phonetic_key(joined), edit_budget(words)))
         return out
+
+    def digest(self) -> str:
+        """Changes with anything that changes a match: what cached features computed with these rules depend on."""
+        doc = {"phrases": sorted((p.category, p.text) for p in self.phrases),
+               "empathy": sorted(p.text for p in self.empathy_phrases),
+               "weights": self.weights,
+               "near_misses": {c: sorted(w) for c, w in self.near_misses.items()},
+               "unless_followed_by": {c: sorted(w) for c, w in self.unless_followed_by.items()}}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
     # ---- matching --------------------------------------------------------------------
 

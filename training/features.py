@@ -121,14 +121,19 @@ def features_of(calls: list[LabelledCall], scorer, progress: bool = True,
 
 
 def _features_key(calls: list[LabelledCall], scorer) -> str:
-    """Changes with any utterance, the text models, or the code and rules that turn text into features."""
+    """Changes with any utterance, the text models, or the code and rules that turn text into features.
+
+    The rules are the scorer's own: a registry's keywords.yaml replaces the bundled file.
+    """
     from callradar import models
+    from callradar.models.keywords import DEFAULT_RULES, KeywordRules
 
     h = hashlib.sha256(json.dumps(text_models(scorer), sort_keys=True).encode())
     root = Path(models.__file__).parent
-    for name in ("call_features.py", "text_scorer.py", "keywords.py", "keywords.yaml"):
-        if (root / name).exists():
-            h.update((root / name).read_bytes())
+    for name in ("call_features.py", "text_scorer.py", "keywords.py"):
+        h.update((root / name).read_bytes())
+    rules = getattr(scorer, "rules", None) or KeywordRules.from_yaml(DEFAULT_RULES)
+    h.update(rules.digest().encode())
     for c in calls:
         h.update(c.call_id.encode() + b"\0")
         for u in c.utterances:

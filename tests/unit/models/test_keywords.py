@@ -38,6 +38,17 @@ def rules():
         ("this is the 3rd time calling", "repeat_contact"),
         ("i keep calling and nobody calls back", "repeat_contact"),
         ("this is unacceptable", "anger"),
+        # issue 14's implicit complaints: the fault came back, nothing was said about complaining
+        ("this is the third bill that's wrong", "recurring_problem"),
+        ("you charged me wrong again", "recurring_problem"),
+        ("my bill is wrong again this month", "recurring_problem"),
+        ("the internet is down again", "recurring_problem"),
+        ("it's down again", "recurring_problem"),
+        ("it keeps happening every week", "recurring_problem"),
+        ("it still hasn't been fixed", "recurring_problem"),
+        ("i was promised a refund two weeks ago", "recurring_problem"),
+        ("how many times do I have to tell you", "recurring_problem"),
+        ("this is the 4th time it broke", "recurring_problem"),
     ],
 )
 def test_hits_survive_asr_errors(rules, text, category):
@@ -88,6 +99,18 @@ def test_fuzzy_scores_below_exact(rules):
         "I'm counselling students this afternoon",
         "I want to confirm my order",
         "I am going to call you back",
+        # troubleshooting inside one call and everyday "again" are not a fault that came back
+        "it's still not working",
+        "no, still not working after the restart",
+        "I typed it wrong again, sorry",
+        "what happened again?",
+        "I'll write it down again",
+        "we went down again to the garage",
+        "I paid my third bill payment on time",
+        "I never received the code",
+        "it worked again after the reset",
+        "can you say that again please",
+        "keep shopping, don't stop here.",  # a sound-alike of "keep happening" (a VADER review sentence)
     ],
 )
 def test_ordinary_sentences_do_not_hit(rules, text):

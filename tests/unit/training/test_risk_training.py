@@ -8,9 +8,11 @@ import pickle
 
 import numpy as np
 import pytest
+import yaml
 from training_fakes import StubScorer, write_fake_bitext
 
 from callradar.models.call_features import FEATURE_NAMES
+from callradar.models.keywords import DEFAULT_RULES, KeywordRules
 from callradar.models.risk import DEFAULT_RISK_DIR, RiskModel
 from callradar.pipeline.cli.main import main
 from callradar.training.corpus import build_corpus
@@ -101,6 +103,24 @@ def test_the_trained_model_changes_scores_and_separates_the_calls(trained, corpu
     assert model.predict(row).model_version == "risk-test"
     m = evaluate_models({"trained": model}, cfs, threshold=0.6)["trained"]
     assert m["auroc"] > 0.8
+
+
+def test_the_feature_cache_follows_the_scorers_keyword_rules(corpus, tmp_path, capsys):
+    """A registry's keywords.yaml replaces the bundled rules, so it must also key the cached features."""
+    calls = read_calls(corpus / "test.parquet")[:4]
+    bundled, other = StubScorer(), StubScorer()
+    bundled.rules = KeywordRules.from_yaml(DEFAULT_RULES)
+    doc = yaml.safe_load(DEFAULT_RULES.read_text())
+    doc["categories"]["anger"]["phrases"].append("not good enough")
+    other.rules = KeywordRules.from_dict(doc)
+
+    def cached(scorer):
+        features_of(calls, scorer, progress=False, cache_dir=tmp_path)
+        return "from cache" in capsys.readouterr().err
+
+    assert not cached(bundled) and cached(bundled)
+    assert not cached(other), "features computed with other rules were served from the cache"
+    assert cached(StubScorer())  # no rules of its own: the bundled file's, as before
 
 
 def test_isotonic_calibration_is_stored_as_points_the_loader_accepts(corpus):

@@ -28,6 +28,9 @@ so far is on the broker (``DurableTable``, ``ChangelogWrites``); and when the fl
 empties the queues, each partition is handed over again from the first record handed over
 since the seek (``App`` tells the consumer; a stage skips by id what it had already taken).
 Compacted changelogs (no acks) pass untouched.
+
+Apart from order, one more repair: ``ClosingConsumerThread`` lets a worker whose broker is
+gone still stop on SIGTERM.
 """
 
 from __future__ import annotations
@@ -152,6 +155,9 @@ class InOrderConsumer(aiokafka_driver.Consumer):
         self.sequence = PartitionSequence()
         self.rewinds: set = set()  # partitions to seek back before the next fetch
 
+    def _new_consumer_thread(self) -> ClosingConsumerThread:
+        return ClosingConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     def on_queues_cleared(self) -> None:
         """Faust's flow control emptied the agents' queues: what they held is handed over again."""
         back = self.sequence.rewind()
@@ -267,6 +273,43 @@ class DurableTable(faust.Table):
         fut = super().send_changelog(*args, **kwargs)
         self.app.changelog_writes.add(fut)
         return fut
+
+
+class ClosingConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    """Faust's consumer thread, whose stop always ends.
+
+    With the broker gone, a fetch request waits in aiokafka's retry back-off; on stop its
+    ``Fetcher.close`` cancels that request and then awaits it, so the consumer's stop raises
+    CancelledError (aiokafka 0.14). Faust's thread then never reports that it has shut down,
+    and the worker waits for it forever: SIGTERM is logged and ignored, and only SIGKILL ends
+    it. Here that error ends the close instead: the rest of the fetches are cancelled and the
+    connections closed. A real cancel of the stop itself still propagates.
+    """
+
+    async def on_thread_stop(self) -> None:
+        try:
+            await super().on_thread_stop()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            log.warning("the Kafka consumer did not close cleanly (is the broker gone?); closing its connections")
+            await _close_quietly(self._consumer)
+
+
+async def _close_quietly(consumer) -> None:
+    """What aiokafka's ``AIOKafkaConsumer.stop`` leaves undone when its fetcher's close raises."""
+    fetcher = getattr(consumer, "_fetcher", None)
+    pending = [t for t in getattr(fetcher, "_pending_tasks", ()) if not t.done()]
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    client = getattr(consumer, "_client", None)
+    if client is not None:
+        try:
+            await client.close()
+        except Exception as exc:  # the broker is gone: nothing more to do than say so
+            log.warning("closing the Kafka connections failed: %r", exc)
 
 
 class InOrderTransport(aiokafka_driver.Transport):

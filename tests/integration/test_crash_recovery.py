@@ -22,6 +22,9 @@ private one, so the session's broker stays up for the other tests).
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
+import subprocess
 import threading
 import time
 
@@ -221,3 +224,31 @@ def test_a_broker_restart_mid_stream_loses_and_repeats_nothing(kafka_settings, t
     print(f"broker down {outage['started'] - outage['stopped']:.1f} s; first transcript "
           f"{min(back) - outage['started']:.1f} s after it was back; {n_utts} utterances, {n_alerts} alerts, none lost; "
           f"sent again with the same id: {repeats}")
+
+
+def test_a_worker_whose_broker_is_gone_still_stops_on_sigterm(kafka_settings, tmp_path):
+    """Under systemd or Kubernetes a stop is SIGTERM, then SIGKILL after a grace period: a worker that
+    ignores SIGTERM while the broker is down is killed mid-write. aiokafka's close raised on the fetch
+    it was retrying, and faust then waited for its consumer thread forever (ClosingConsumerThread)."""
+    if not kafka_settings.embedded:
+        pytest.skip("CALLRADAR_KAFKA_BOOTSTRAP is set: no embedded broker to kill")
+    settings = dataclasses.replace(kafka_settings, topic_prefix="gone-", state_dir=tmp_path / "state",
+                                   embedded_kafka_port=free_port(), embedded_kafka_controller_port=free_port())
+    broker = EmbeddedKafka(settings)
+    assert broker.start(timeout_s=120)
+    worker = WorkerProcess(settings, tmp_path / "worker.log", stages="score,trigger")
+    try:
+        worker.start().wait_ready(timeout_s=240)
+        os.kill(broker.status().pid, signal.SIGKILL)  # gone, as in a crash: no goodbye to the clients
+        time.sleep(10.0)  # the consumer is now retrying its fetches
+        worker.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = worker.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            rc = None
+        log_tail = worker.log_tail(30)
+    finally:
+        worker.stop(grace_s=1)
+        broker.stop()
+    assert rc is not None, f"the worker ignored SIGTERM for 30 s with its broker gone:\n{log_tail}"
+    assert rc == 0, f"exit status {rc}:\n{log_tail}"

@@ -437,7 +437,12 @@ research saw these calls misread ("Bye", "Here I can leave.", a fault described 
   independent check. No licensed, fetchable set labels implicit complaints or churn in conversation; users' own
   labelled calls are the real source.
 - Review-style negativity is not a complaint to the company, and a calm description of a fault is not either;
-  the head separates them only as far as the template negatives teach it.
+  the head separates them only as far as the template negatives teach it. Short fault statements are where it
+  slips: "it's still not working" read 0.70 and "it's not working" 0.55 on the 2026-12-03 head, while "my internet
+  isn't working" read 0.05 and "the app keeps crashing" 0.06.
+- A problem that keeps coming back, said without complaint words ("this is the third bill that's wrong" 0.27,
+  "you charged me wrong again" 0.09), is missed by the head; the keyword rules' `recurring_problem` category
+  (models/keywords.yaml) catches the common phrasings, and the fused intent reads them at 0.6-0.7.
 - Very short fragments ("Bye", one misheard word) carry little meaning: the score stage ignores the heads on
   noise fragments (models/call_features.py); keyword hits still count.
 - Utterance-level gains do not carry to call risk by themselves: see docs/benchmarks.md ("Text heads across

@@ -49,6 +49,9 @@ def rules():
         ("i was promised a refund two weeks ago", "recurring_problem"),
         ("how many times do I have to tell you", "recurring_problem"),
         ("this is the 4th time it broke", "recurring_problem"),
+        ("I'm still waiting for my refund", "recurring_problem"),
+        ("two weeks and still nothing", "recurring_problem"),
+        ("no one got back to me", "recurring_problem"),
     ],
 )
 def test_hits_survive_asr_errors(rules, text, category):
@@ -110,6 +113,9 @@ def test_fuzzy_scores_below_exact(rules):
         "I never received the code",
         "it worked again after the reset",
         "can you say that again please",
+        "I'm still waiting for the page to load",
+        "I've been waiting for a minute, no problem",
+        "still nothing on the screen",
         "keep shopping, don't stop here.",  # a sound-alike of "keep happening" (a VADER review sentence)
     ],
 )

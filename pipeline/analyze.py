@@ -206,11 +206,25 @@ def run_fingerprint(settings) -> dict:
 
 
 def recording_fingerprint(recording: Recording, metadata: dict, run: dict) -> dict:
+    """The file's name, size and modification time, not its folder: a folder of recordings that was
+    moved or mounted elsewhere (``mv`` keeps the times) resumes instead of starting again."""
     files = []
     for path in recording.paths:
         st = path.stat()
-        files.append([str(path.resolve()), st.st_size, st.st_mtime_ns])
+        files.append([path.name, st.st_size, st.st_mtime_ns])
     return {"files": files, "agent_channel": recording.agent_channel, "metadata": metadata, "run": run}
+
+
+def part_matches(part: dict | None, job: "Job") -> bool:
+    """Whether a part on disk is this job's finished work (parts written before 2026-12-04 hold whole paths)."""
+    if part is None:
+        return False
+    stored = part["fingerprint"]
+    files = stored.get("files") if isinstance(stored, dict) else None
+    if isinstance(files, list):
+        stored = {**stored, "files": [[Path(str(f[0])).name, *f[1:]] if isinstance(f, list) and f else f
+                                      for f in files]}
+    return stored == job.fingerprint
 
 
 def write_part(path: Path, fingerprint: dict, call, audio_s: float) -> None:
@@ -307,8 +321,7 @@ def plan_jobs(recordings: list[Recording], metadata: dict[str, dict], parts: Pat
             continue
         meta = metadata.get(rec.call_id, {})
         job = Job(rec, meta, audio_s, part_path(parts, rec.call_id), recording_fingerprint(rec, meta, run))
-        previous = read_part(job.part)
-        (done if previous is not None and previous["fingerprint"] == job.fingerprint else todo).append(job)
+        (done if part_matches(read_part(job.part), job) else todo).append(job)
     return todo, done, bad
 
 
@@ -468,7 +481,7 @@ def _execute(tasks: list[list[Job]], settings, workers: int, analyzer_factory):
         pending = []
         for job in (job for task in broken for job in task):
             finished = read_part(job.part)
-            if finished is not None and finished["fingerprint"] == job.fingerprint:  # written before the crash
+            if part_matches(finished, job):  # written before the crash
                 yield _result_of(job, finished)
             elif attempt >= 3:
                 yield JobResult(job.recording.call_id, job.audio_s,
@@ -515,12 +528,13 @@ def assemble(jobs: list[Job], outcomes: list, summary: RunSummary) -> tuple[list
     calls, silent = [], []
     for job in jobs:
         doc = read_part(job.part)
-        if doc is None or doc["fingerprint"] != job.fingerprint:
+        if not part_matches(doc, job):
             continue  # skipped this run
         if doc["call"] is None:
             silent.append(job.recording.call_id)
             continue
         call = call_from_dict(doc["call"])
+        call.metadata.update(recording_metadata(job.recording))  # where the file is now, if it moved
         label = by_id.get(call.call_id)
         if label is not None:
             call.outcome, call.escalation_time = label.outcome, label.escalation_time

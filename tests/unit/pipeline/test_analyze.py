@@ -97,6 +97,31 @@ def test_a_resumed_run_does_no_work_twice(tmp_path):
     assert CountingAnalyzer.analysed.count("c3") == 2 and (third.analysed, third.resumed) == (1, 2)
 
 
+def test_a_moved_folder_resumes_and_the_output_names_where_the_files_are_now(tmp_path):
+    folder = calls_dir(tmp_path)
+    out = tmp_path / "calls.parquet"
+    analyse(folder, out)
+    moved = folder.rename(tmp_path / "mounted-elsewhere")
+    again = analyse(moved, out)
+    assert (again.analysed, again.resumed) == (0, 3), "a moved folder of recordings was analysed again"
+    assert {c.metadata["recording"] for c in read_calls(out)} == {str(moved / f"{n}.wav") for n in ("c1", "c2-angry", "c3")}
+
+
+def test_parts_written_with_whole_paths_still_resume(tmp_path):
+    """Parts from before the fingerprint kept only the file name: an upgrade does not redo every call."""
+    import json
+
+    folder = calls_dir(tmp_path)
+    out = tmp_path / "calls.parquet"
+    analyse(folder, out)
+    for part in (tmp_path / "calls.parquet.parts").glob("*.json"):
+        doc = json.loads(part.read_text())
+        doc["fingerprint"]["files"] = [[str(folder.resolve() / f[0]), *f[1:]] for f in doc["fingerprint"]["files"]]
+        part.write_text(json.dumps(doc))
+    again = analyse(folder, out)
+    assert (again.analysed, again.resumed) == (0, 3)
+
+
 def test_a_crash_loses_only_the_calls_in_flight(tmp_path, monkeypatch):
     monkeypatch.setattr("callradar.pipeline.analyze.TASK_AUDIO_S", 1.0)  # one 1 s call per task
     folder = calls_dir(tmp_path, ("a", "b", "c", "d"))

@@ -31,6 +31,8 @@ EXACT_ONLY_BELOW = 6  # letters; "sue" must not match "use", nor "suing" "sing"
 PHONETIC_MIN_LENGTH = 8  # sound-alike keys of short words collide too often ("faking", "fucking")
 PHONETIC_SCORE = 0.75
 FOLLOW_WINDOW = 3  # words after a match searched for a category's unless_followed_by words
+PRECEDE_WINDOW = 5  # words before a match searched for a category's unless_preceded_by phrases
+CLAUSE_BREAKS = frozenset({"and", "but", "so", "because", "or", "then"})  # punctuation is gone by then
 
 _CONTRACTIONS = [
     (r"\bwon't\b", "will not"),
@@ -132,7 +134,7 @@ class _Phrase:
         return max(self.budget, int(0.3 * len(self.joined))) if self.budget else 0
 
 
-CATEGORY_KEYS = frozenset({"phrases", "intent_weight", "near_misses", "unless_followed_by"})
+CATEGORY_KEYS = frozenset({"phrases", "intent_weight", "near_misses", "unless_followed_by", "unless_preceded_by"})
 
 
 class KeywordRulesError(ValueError):
@@ -148,6 +150,7 @@ class KeywordRules:
     near_misses: dict[str, frozenset[str]]
     empathy_phrases: list[_Phrase] = field(default_factory=list)
     unless_followed_by: dict[str, frozenset[str]] = field(default_factory=dict)
+    unless_preceded_by: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
 
     @classmethod
     def from_yaml(cls, path: str | Path = DEFAULT_RULES) -> "KeywordRules":
@@ -169,7 +172,7 @@ class KeywordRules:
             fail("needs a non-empty 'categories' mapping")
         if set(doc) - {"categories", "empathy"}:
             fail(f"unknown top-level keys {sorted(set(doc) - {'categories', 'empathy'})}")
-        phrases, weights, near, unless = [], {}, {}, {}
+        phrases, weights, near, unless, negated = [], {}, {}, {}, {}
         for name, spec in doc["categories"].items():
             where = f"categories.{name}"
             if not isinstance(spec, dict):
@@ -184,6 +187,11 @@ class KeywordRules:
             phrases += category_phrases
             near[name] = cls._words(spec.get("near_misses"), f"{where}.near_misses", fail)
             unless[name] = cls._words(spec.get("unless_followed_by"), f"{where}.unless_followed_by", fail)
+            before = spec.get("unless_preceded_by") or []
+            if not isinstance(before, list) or not all(isinstance(b, str) and normalise(b) for b in before):
+                fail(f"{where}.unless_preceded_by must be a list of words or short phrases "
+                     "(quote no, yes, on and off: YAML reads them as true or false)")
+            negated[name] = tuple(tuple(normalise(b)) for b in before)
             for p in category_phrases:
                 if unless[name] & set(p.words):
                     fail(f"{where}: phrase {p.text!r} contains an unless_followed_by word, so it could never match")
@@ -191,7 +199,7 @@ class KeywordRules:
         if not isinstance(empathy, dict):
             fail("empathy must be a mapping with 'phrases'")
         empathy_phrases = cls._phrases(empathy.get("phrases", []), "empathy", "empathy.phrases", fail, allow_empty=True)
-        return cls(phrases, weights, near, empathy_phrases, unless)
+        return cls(phrases, weights, near, empathy_phrases, unless, negated)
 
     @staticmethod
     def _words(items, where, fail) -> frozenset[str]:
@@ -221,7 +229,8 @@ class KeywordRules:
                "empathy": sorted(p.text for p in self.empathy_phrases),
                "weights": self.weights,
                "near_misses": {c: sorted(w) for c, w in self.near_misses.items()},
-               "unless_followed_by": {c: sorted(w) for c, w in self.unless_followed_by.items()}}
+               "unless_followed_by": {c: sorted(w) for c, w in self.unless_followed_by.items()},
+               "unless_preceded_by": {c: sorted(b) for c, b in self.unless_preceded_by.items() if b}}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
     # ---- matching --------------------------------------------------------------------
@@ -229,7 +238,7 @@ class KeywordRules:
     def match(self, text: str) -> tuple[KeywordHit, ...]:
         """Every category cue in ``text``; per category, overlapping matches keep the best."""
         return tuple(hit for hit, _ in self._match(normalise(text), self._index, self.near_misses,
-                                                     self.unless_followed_by))
+                                                     self.unless_followed_by, self.unless_preceded_by))
 
     def empathy(self, text: str) -> float:
         """0..1: 1 - 0.5^(sum of empathy hit scores); one clear phrase gives 0.5, two 0.75."""
@@ -242,7 +251,8 @@ class KeywordRules:
 
     @staticmethod
     def _match(words: list[str], index: dict, near_misses: dict,
-               unless_followed_by: dict | None = None) -> list[tuple[KeywordHit, range]]:
+               unless_followed_by: dict | None = None,
+               unless_preceded_by: dict | None = None) -> list[tuple[KeywordHit, range]]:
         candidates = []
         for size, by_letter in index.items():
             for start in range(len(words) - size + 1):
@@ -253,7 +263,8 @@ class KeywordRules:
                         continue
                     score = _similarity(p, joined, window, near_misses.get(p.category, ()))
                     if score and not _about_something_else(
-                            unless_followed_by, p.category, words[start : start + size + FOLLOW_WINDOW]):
+                            unless_followed_by, p.category, words[start : start + size + FOLLOW_WINDOW]) \
+                            and not _negated(unless_preceded_by, p.category, words[max(0, start - PRECEDE_WINDOW) : start]):
                         candidates.append((score, -size, start, p, joined))
         chosen: list[tuple[KeywordHit, range]] = []
         for score, neg_size, start, p, _ in sorted(candidates, key=lambda c: (-c[0], -c[1], c[2])):
@@ -273,6 +284,27 @@ def _about_something_else(unless_followed_by: dict | None, category: str, match_
     """
     unless = unless_followed_by.get(category) if unless_followed_by else None
     return bool(unless) and not unless.isdisjoint(match_and_after)
+
+
+def _negated(unless_preceded_by: dict | None, category: str, before: list[str]) -> bool:
+    """The words before a match say the customer does NOT want it ("I don't need a manager").
+
+    A phrase of two or more words counts anywhere in the PRECEDE_WINDOW words before the match, back
+    to the last clause break ("I don't want my profile and I want to cancel it" still hits); a single
+    word only right before it ("no complaints"), so "no, I want to make a complaint" still hits.
+    Asked only of windows that matched.
+    """
+    breaks = [i for i, w in enumerate(before) if w in CLAUSE_BREAKS]
+    if breaks:
+        before = before[breaks[-1] + 1 :]
+    for phrase in (unless_preceded_by or {}).get(category, ()):
+        n = len(phrase)
+        if n == 1:
+            if before[-1:] == list(phrase):
+                return True
+        elif any(tuple(before[i : i + n]) == phrase for i in range(len(before) - n + 1)):
+            return True
+    return False
 
 
 def _index(phrases: list[_Phrase]) -> dict[int, dict[str, list[_Phrase]]]:

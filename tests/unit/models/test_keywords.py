@@ -52,6 +52,12 @@ def rules():
         ("I'm still waiting for my refund", "recurring_problem"),
         ("two weeks and still nothing", "recurring_problem"),
         ("no one got back to me", "recurring_problem"),
+        # a negation elsewhere in the sentence does not cancel the request
+        ("no, I want to make a complaint", "complaint"),
+        ("is there no manager I can talk to", "supervisor_request"),
+        ("I don't want to wait, get me a manager", "supervisor_request"),
+        ("I do not want to wait, I want to cancel my account", "cancellation"),
+        ("I don't want my profile and I want to cancel it", "cancellation"),  # Bitext: another clause
     ],
 )
 def test_hits_survive_asr_errors(rules, text, category):
@@ -117,6 +123,16 @@ def test_fuzzy_scores_below_exact(rules):
         "I've been waiting for a minute, no problem",
         "still nothing on the screen",
         "keep shopping, don't stop here.",  # a sound-alike of "keep happening" (a VADER review sentence)
+        # the customer saying they do NOT want it
+        "I have no complaints",
+        "no complaints here, thanks",
+        "it's not a complaint, just feedback",
+        "I don't want to make a complaint",
+        "I don't need a manager",
+        "no need for a supervisor, you've been great",
+        "I don't want to cancel my account",
+        "I'm not going to sue anyone",
+        "I haven't called before",
     ],
 )
 def test_ordinary_sentences_do_not_hit(rules, text):
@@ -188,6 +204,7 @@ def test_helpers():
         ("categories:\n  x:\n    phrases: [ok]\nextra: 1\n", "unknown top-level"),
         ("categories:\n  x:\n    phrases: [ok]\n    unless_followed_by: visit\n", "unless_followed_by must be a list"),
         ("categories:\n  x:\n    phrases: [cancel the visit]\n    unless_followed_by: [visit]\n", "never match"),
+        ("categories:\n  x:\n    phrases: [ok]\n    unless_preceded_by: [no, not a]\n", "quote no"),
     ],
 )
 def test_bad_yaml_is_refused_clearly(tmp_path, content, message):

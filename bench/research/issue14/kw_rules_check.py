@@ -1,12 +1,13 @@
-"""The recurring-problem keyword category (models/keywords.yaml), measured before it ships.
+"""A change to the keyword rules (models/keywords.yaml), measured before it ships.
 
-    CALLRADAR_EMBEDDING_CACHE=/tmp/h4cache/emb .venv/bin/python bench/research/issue14/kw_recurring.py \
-        --old-rules OLD.yaml [--vader /tmp/exp14/data/vader_gt] [--out bench/results/kw_recurring.json]
+    CALLRADAR_EMBEDDING_CACHE=/tmp/h4cache/emb .venv/bin/python bench/research/issue14/kw_rules_check.py \
+        --old-rules OLD.yaml [--vader /tmp/exp14/data/vader_gt] [--out bench/results/kw_rules_check.json]
 
 The shipped intent head (models/artifacts/intent) fused with the old rules and with the
-bundled (new) rules, on the same rows: how many rows the new category hits among positives
-and negatives, and the fused AUROC either way. The rated dialogues and the VADER sentences are
-measured on only. The category was written before any of these rows were looked at.
+bundled (new) rules, on the same rows: how many rows the change touches (their keyword
+categories differ) among positives and negatives, how many the recurring_problem category
+hits, and the fused AUROC either way; per call, how many calls it touches. The rated dialogues
+and the VADER sentences are measured on only.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def main() -> int:
     ap.add_argument("--vader", type=Path, default=Path("/tmp/exp14/data/vader_gt"))
     ap.add_argument("--corpus", type=Path, default=ROOT / ".callradar" / "corpus")
     ap.add_argument("--satisfaction", type=Path, default=ROOT.parent / "shared" / "data" / "dialogues" / "satisfaction")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "kw_recurring.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "kw_rules_check.json")
     args = ap.parse_args()
 
     encoder = load_encoder("all-MiniLM-L6-v2")
@@ -47,19 +48,25 @@ def main() -> int:
 
     def measure(name: str, texts: list[str], y: np.ndarray | None) -> dict:
         p = head.predict(_features(encoder, texts, f"kw-{name}")[:, : encoder.dim], texts)
-        hits_new = [new.match(t) for t in texts]
+        hits_new, hits_old = [new.match(t) for t in texts], [old.match(t) for t in texts]
         hit = np.array([any(h.category == CATEGORY for h in hs) for hs in hits_new])
-        f_old = np.array([fuse_intent(float(v), old.match(t), old.weights) for v, t in zip(p, texts)])
+        changed = np.array([{h.category for h in a} != {h.category for h in b} for a, b in zip(hits_old, hits_new)])
+        f_old = np.array([fuse_intent(float(v), hs, old.weights) for v, hs in zip(p, hits_old)])
         f_new = np.array([fuse_intent(float(v), hs, new.weights) for v, hs in zip(p, hits_new)])
-        row = {"rows": len(texts), "hits": int(hit.sum()),
+        row = {"rows": len(texts), "hits": int(hit.sum()), "changed": int(changed.sum()),
+               "changed_examples": [f"{texts[i]!r}: {sorted({h.category for h in hits_old[i]})} -> "
+                                    f"{sorted({h.category for h in hits_new[i]})}" for i in np.flatnonzero(changed)[:12]],
                "fused_old_ge_0.5": int((f_old >= 0.5).sum()), "fused_new_ge_0.5": int((f_new >= 0.5).sum()),
                "hit_examples": [texts[i] for i in np.flatnonzero(hit)[:12]]}
         if y is not None:
             row.update(positives=int(y.sum()), hits_in_positives=int(hit[y == 1].sum()),
+                       changed_in_positives=int(changed[y == 1].sum()), changed_in_negatives=int(changed[y == 0].sum()),
                        hits_in_negatives=int(hit[y == 0].sum()),
                        negative_hit_examples=[texts[i] for i in np.flatnonzero(hit & (y == 0))[:12]],
                        fused_old_auroc=_auroc(y, f_old), fused_new_auroc=_auroc(y, f_new))
         print(f"{name}: {json.dumps({k: v for k, v in row.items() if 'examples' not in k})}", file=sys.stderr)
+        for line in row["changed_examples"]:
+            print(f"    {line}", file=sys.stderr)
         return row
 
     sources = training_sources(D.default_data_dir(), 0, 0, args.corpus / "train.parquet")
@@ -82,7 +89,10 @@ def main() -> int:
         for outcome, texts in calls:
             rows[outcome, "calls"] += 1
             rows[outcome, "hit"] += any(h.category == CATEGORY for t in texts for h in new.match(t))
-        res = {o: {"calls": rows[o, "calls"], "with_a_hit": rows[o, "hit"]} for o in sorted({o for o, _ in rows})}
+            rows[outcome, "changed"] += any({h.category for h in new.match(t)} != {h.category for h in old.match(t)}
+                                            for t in texts)
+        res = {o: {"calls": rows[o, "calls"], "with_a_hit": rows[o, "hit"], "changed": rows[o, "changed"]}
+               for o in sorted({o for o, _ in rows})}
         print(f"{name}: {res}", file=sys.stderr)
         return res
 

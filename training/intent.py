@@ -440,6 +440,9 @@ research saw these calls misread ("Bye", "Here I can leave.", a fault described 
   the head separates them only as far as the template negatives teach it. Short fault statements are where it
   slips: "it's still not working" read 0.70 and "it's not working" 0.55 on the 2026-12-03 head, while "my internet
   isn't working" read 0.05 and "the app keeps crashing" 0.06.
+- Negation: the head reads the request words, not whether the customer wants them. "I'm not going to sue anyone"
+  read 0.98, "I don't want to cancel my account" 0.73, "I don't need a manager, you've been great" 0.57 (the
+  keyword rules drop such negated cues since 2026-12-04, so these are the head's own readings).
 - A problem that keeps coming back, said without complaint words ("this is the third bill that's wrong" 0.27,
   "you charged me wrong again" 0.09), is missed by the head; the keyword rules' `recurring_problem` category
   (models/keywords.yaml) catches the common phrasings, and the fused intent reads them at 0.6-0.7.

@@ -262,10 +262,12 @@ class KeywordRules:
                     if abs(len(joined) - len(p.joined)) > p.limit:
                         continue
                     score = _similarity(p, joined, window, near_misses.get(p.category, ()))
-                    if score and not _about_something_else(
-                            unless_followed_by, p.category, words[start : start + size + FOLLOW_WINDOW]) \
-                            and not _negated(unless_preceded_by, p.category, words[max(0, start - PRECEDE_WINDOW) : start]):
-                        candidates.append((score, -size, start, p, joined))
+                    if not score or _about_something_else(unless_followed_by, p.category,
+                                                          words[start : start + size + FOLLOW_WINDOW]):
+                        continue
+                    if _negated(unless_preceded_by, p.category, words[max(0, start - PRECEDE_WINDOW) : start]):
+                        continue
+                    candidates.append((score, -size, start, p, joined))
         chosen: list[tuple[KeywordHit, range]] = []
         for score, neg_size, start, p, _ in sorted(candidates, key=lambda c: (-c[0], -c[1], c[2])):
             span = range(start, start - neg_size)

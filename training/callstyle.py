@@ -136,6 +136,15 @@ CALM_NEGATIVES = {
   "okay", "right", "sure", "yeah that's fine", "no problem", "alright", "mm okay", "hang on a second", "see you in a minute",
   "okay now i'm going to turn it off and on again", "let me just check", "yeah go on", "one moment", "fine",
  ],
+ # Negated requests: the request's words, the customer saying they do NOT want it. The heads read
+ # "I'm not going to sue anyone" as a legal threat (0.98) and "I have no complaints" as a complaint.
+ ("negated_request", 0, "neutral", 0): [
+  "i don't need a manager", "no need to get your supervisor", "i don't need to speak to anyone else", "i'm not going to cancel",
+  "i don't want to cancel my account", "i'm not cancelling anything", "i'm not going to sue anyone", "i don't want to make a complaint",
+  "i have no complaints", "no complaints at all", "i'm not complaining", "it's not a complaint just a question",
+  "i'm not looking to switch providers", "i don't want to escalate this", "no need to escalate it", "i'm not planning to leave",
+  "i'm not after a refund", "i'm not angry just confused", "i won't be going anywhere", "i don't want a lawyer involved",
+ ],
 }
 LIGHTS = ["oil light", "engine light", "battery light", "tyre pressure light", "abs light", "service light"]
 DAYS = ["monday", "tuesday", "friday", "the tenth", "thursday morning"]

@@ -438,13 +438,15 @@ research saw these calls misread ("Bye", "Here I can leave.", a fault described 
   labelled calls are the real source.
 - Review-style negativity is not a complaint to the company, and a calm description of a fault is not either;
   the head separates them only as far as the template negatives teach it. Short fault statements are where it
-  slips: "it's still not working" read 0.70 and "it's not working" 0.55 on the 2026-12-03 head, while "my internet
-  isn't working" read 0.05 and "the app keeps crashing" 0.06.
-- Negation: the head reads the request words, not whether the customer wants them. "I'm not going to sue anyone"
-  read 0.98, "I don't want to cancel my account" 0.73, "I don't need a manager, you've been great" 0.57 (the
-  keyword rules drop such negated cues since 2026-12-04, so these are the head's own readings).
-- A problem that keeps coming back, said without complaint words ("this is the third bill that's wrong" 0.27,
-  "you charged me wrong again" 0.09), is missed by the head; the keyword rules' `recurring_problem` category
+  slips: "it's still not working" read 0.72 and "it's not working" 0.50 on the 2026-12-04 head, while "my internet
+  isn't working" read 0.04 and "the app keeps crashing" 0.11.
+- Negation: the head reads the request words more than whether the customer wants them. The 2026-12-04 head
+  trained on 90 negated-request rows of the call-style set ("I don't need a manager", "I have no complaints"),
+  which lowered 10 other negated phrasings written for the check (fused with the keyword rules) from a mean of
+  0.75 to 0.61, but 6 of the 10 still read at 0.5 or more ("I'm not asking for a supervisor" 0.73, "I wasn't
+  planning on leaving you" 0.72). The keyword rules drop negated cues since 2026-12-04.
+- A problem that keeps coming back, said without complaint words ("this is the third bill that's wrong" 0.24,
+  "you charged me wrong again" 0.06), is missed by the head; the keyword rules' `recurring_problem` category
   (models/keywords.yaml) catches the common phrasings, and the fused intent reads them at 0.6-0.7.
 - Very short fragments ("Bye", one misheard word) carry little meaning: the score stage ignores the heads on
   noise fragments (models/call_features.py); keyword hits still count.

@@ -72,11 +72,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         old_code = _module(_at(args.against, "models/keywords.py", Path(tmp)), "keywords_then")
         old_yaml = _at(args.against, "models/keywords.yaml", Path(tmp))
-        matchers = {f"{args.against} (its code and rules)": old_code.KeywordRules.from_yaml(old_yaml),
+        then, now_on_then = old_code.KeywordRules.from_yaml(old_yaml), KeywordRules.from_yaml(old_yaml)
+        matchers = {f"{args.against} (its code and rules)": then,
                     "this tree, its rules": KeywordRules.from_yaml(DEFAULT_RULES),
-                    f"this tree, {args.against}'s rules": KeywordRules.from_yaml(old_yaml)}
-        same = {name: _found(matchers[f"this tree, {args.against}'s rules"], texts) == _found(
-            next(iter(matchers.values())), texts) for name, texts in sets.items()}
+                    f"this tree, {args.against}'s rules": now_on_then}
+        same = {name: _found(now_on_then, texts) == _found(then, texts) for name, texts in sets.items()}
     result = {"against": args.against, "same_hits_with_its_rules": same, "us_per_text": {}}
     for name, texts in sets.items():
         best = {m: float("inf") for m in matchers}

@@ -146,11 +146,36 @@ CALM_NEGATIVES = {
   "i'm not after a refund", "i'm not angry just confused", "i won't be going anywhere", "i don't want a lawyer involved",
  ],
 }
+# Negations for the sentiment head (session 12): it read "no, that's fine" as negative (P 0.88) and
+# "I'm not upset" too. Calm and positive negations, with negated complaints as their contrast, so the
+# heads learn what the negation does rather than "not" = calm. Held-out probes (other phrasings, not
+# templates) are in bench/research/issue14/negation_probes.py; the check set's rows are not reused.
+NEGATIONS = {
+ ("negated_calm", 0, "neutral", 0): [
+  "no that's fine", "no it's fine really", "no worries at all", "no need to apologise", "i'm not upset",
+  "i'm not worried about it", "i'm not bothered either way", "i don't mind waiting", "i don't mind at all",
+  "it doesn't matter", "nothing's wrong i just have a question about {t}", "it's no bother", "no harm done",
+  "it wasn't your fault", "no it's not urgent", "no it doesn't bother me", "no no go ahead", "no i understand",
+  "it's not complicated", "it's not the end of the world",
+ ],
+ ("negated_positive", 0, "positive", 0): [
+  "not bad at all", "i can't complain", "couldn't be happier", "i couldn't have asked for more",
+  "never had a problem with you lot", "it couldn't have gone better", "i can't thank you enough",
+  "no complaints it's been great", "it's never let me down", "that wasn't hard at all thanks",
+ ],
+ ("negated_negative", 1, "negative", 1): [
+  "it's not fine at all", "nothing has been done about it", "you're not listening to me", "i'm not pleased with the service",
+  "i don't appreciate being kept waiting", "that's not the service i'm paying for", "i don't think that's fair at all",
+  "i'm not impressed", "this isn't working for me", "nobody seems to care", "i'm really not having this",
+  "it's not right that i have to chase you",
+ ],
+}
 LIGHTS = ["oil light", "engine light", "battery light", "tyre pressure light", "abs light", "service light"]
 DAYS = ["monday", "tuesday", "friday", "the tenth", "thursday morning"]
 NOISE_WORDS = ["t", "i", "l", "e", "s", "a", "o", "mm", "hm", "uh", "the", "and", "so", "it", "you", "okay", "bye",
                "yeah", "no", "right"]
 
+NEGATION = re.compile(r"\b(no|not|never|nothing|nothing's|nobody|none|\w+n't)\b")
 
 class _Writer:
     """The template filler and the two styles, all drawing from one seeded generator (the row order is the set)."""
@@ -189,14 +214,18 @@ class _Writer:
             for t in templates:
                 for _ in range(3):
                     s = self.fill(t)
-                    for style, text in (("typed", self.typed(s)), ("asr", self.asr(s))):
+                    typed, spoken = self.typed(s), self.asr(s)
+                    if kind.startswith("negated_") and not NEGATION.search(spoken):
+                        spoken = s  # the dropped word or the cut took the negation: the label would be wrong
+                    for style, text in (("typed", typed), ("asr", spoken)):
                         rows.append({"text": text, "intent": intent, "sentiment": sent, "frustration": frus,
                                      "kind": kind, "style": style, "template": t})
         return rows
 
 
-def callstyle_rows(seed: int = SEED, calm_negatives: bool = True) -> list[dict]:
-    """The set, deduplicated by text. ``calm_negatives=False`` gives the research's 702 rows."""
+def callstyle_rows(seed: int = SEED, calm_negatives: bool = True, negations: bool = True) -> list[dict]:
+    """The set, deduplicated by text. ``calm_negatives=False`` gives the research's 702 rows;
+    ``negations=False`` the 1,047 rows the intent head of 2026-12-04 was trained on (one of them mended since)."""
     w = _Writer(seed)
     rows = w.family_rows(TEMPLATES)
     for _ in range(60):  # noise fragments (made up, not the real calls' fragments)
@@ -206,6 +235,8 @@ def callstyle_rows(seed: int = SEED, calm_negatives: bool = True) -> list[dict]:
                      "style": "asr", "template": "noise"})
     if calm_negatives:
         rows += w.family_rows(CALM_NEGATIVES)
+    if calm_negatives and negations:
+        rows += w.family_rows(NEGATIONS)
     seen, out = set(), []
     for r in rows:
         if r["text"] not in seen:

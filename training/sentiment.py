@@ -51,6 +51,10 @@ AMBIGUOUS_AS = "neutral"
 # The recipe (heads_lodo.py's best frozen-encoder recipe in the issue-14 research). The previous shipped head was
 # the "mlp" family of _fit_head (one hidden layer, GoEmotions only): kept for comparison runs.
 SENTIMENT_HEAD = {"model": "logistic", "C": 1.0, "class_weight": "balanced"}
+# How many times the call-style set's rows count. Session 12 tried a network with them counted 3 times, which
+# learns negations ("no, that's fine" stops reading negative); it lowered the call-level figures and was not
+# shipped (docs/benchmarks.md, "Negations in the sentiment head"; bench/research/issue14/sent_negation.py).
+CALLSTYLE_REPEAT = 1
 SPEECH_SHARE = 0.5  # of the GoEmotions training rows, rewritten speech-style
 LICENCES = {
     "goemotions": "GoEmotions (Demszky et al. 2020), Apache-2.0",
@@ -228,8 +232,9 @@ def train(data_dir: Path, out_dir: Path, max_train: int | None = None, seed: int
         print(f"{n}: {len(s['y'])} rows", file=sys.stderr)
 
     def fit_sentiment(use):
-        x = np.vstack([feats[n][1] for n in use])
-        y = np.concatenate([sources[n]["y"] for n in use])
+        reps = [CALLSTYLE_REPEAT if n == D.CALLSTYLE_SOURCE else 1 for n in use]
+        x = np.vstack([feats[n][1] for n, r in zip(use, reps) for _ in range(r)])
+        y = np.concatenate([sources[n]["y"] for n, r in zip(use, reps) for _ in range(r)])
         return _fit_head(x, y, SENTIMENT_HEAD, extra, seed)
 
     sent_head = fit_sentiment(list(sources))
@@ -353,7 +358,8 @@ def train(data_dir: Path, out_dir: Path, max_train: int | None = None, seed: int
                 "features": "embedding+vader",
                 "extra_features": extra,
                 **{k: v for k, v in SENTIMENT_HEAD.items() if k != "model"},
-                "source_weights": "every row counts once (sources by their size)",
+                "source_weights": ("every row counts once (sources by their size)" if CALLSTYLE_REPEAT == 1 else
+                                   f"call-style rows count {CALLSTYLE_REPEAT} times, GoEmotions rows once"),
                 "speech_style": f"{SPEECH_SHARE:.0%} of GoEmotions rows lower-cased, punctuation removed",
             },
             "frustration": {"model": "LogisticRegression (binary)", "C": 1.0, "class_weight": None,
@@ -395,7 +401,7 @@ def model_card_md(card: dict) -> str:
     return f"""# Sentiment and frustration heads
 
 Heads on {card["encoder"]["model"]} sentence embeddings ({card["encoder"]["dim"]}-d, mean pooled,
-L2-normalised). The sentiment head is a logistic regression (C={sp["C"]}, class_weight={sp["class_weight"]}) on
+L2-normalised). The sentiment head is a {"logistic regression" if sp["model"].startswith("Logistic") else "network"} ({sp["candidate"]}) on
 the embedding plus VADER's neg / neu / pos / compound scores of the text (lower-cased and stripped of
 punctuation first, so typed text and ASR output read alike; `vaderSentiment`, MIT, is a runtime dependency).
 The frustration head is a logistic regression on the embedding only, trained on GoEmotions alone.

@@ -45,7 +45,7 @@ def main() -> int:
     old = SentimentModel.load(args.old).heads["sentiment"]
     heads = {"old (never saw it)": old,
              "new recipe without it": new_without,
-             "average without it (LODO of the bundled recipe)": averaged(old, new_without, 0.5),
+             "average without it (LODO of the bundled recipe)": averaged(old, new_without, 0.5, feats[held][1]),
              "bundled (trained on it: in-domain, for reference)": SentimentModel.load(args.bundled).heads["sentiment"]}
     xf, y = feats[held][1], sources[held]["y"]
     comp = xf[:, -1]

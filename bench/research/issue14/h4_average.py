@@ -28,22 +28,31 @@ import numpy as np
 from callradar.models.sentiment import LinearHead, SentimentModel, save_heads
 
 
-def averaged(old: LinearHead, new: LinearHead, w_new: float) -> LinearHead:
-    """One ReLU-network head whose logits are (1 - w_new) * old's + w_new * new's."""
-    if old.hidden_coef is None or new.hidden_coef is not None:
-        raise SystemExit("expects the old head to be a one-hidden-layer network and the new one linear")
+def averaged(old: LinearHead, new: LinearHead, w_new: float, x: np.ndarray) -> LinearHead:
+    """One ReLU-network head whose logits are (1 - w_new) * old's + w_new * new's.
+
+    The old head is a one-hidden-layer network; the new one is linear (its ``x`` and ``-x`` become ReLU
+    units, as above) or a network too (its hidden units sit beside the old ones, session 12). ``x``: real input
+    rows to check the folded head on (random rows give the networks logits in the thousands, where float32
+    rounding alone exceeds any tolerance)."""
+    if old.hidden_coef is None:
+        raise SystemExit("expects the old head to be a one-hidden-layer network")
     if old.extra_features != new.extra_features or old.classes != new.classes:
         raise SystemExit(f"heads read different inputs or classes: {old.extra_features} / {new.extra_features}")
-    dim = new.coef.shape[1]
-    eye = np.eye(dim, dtype=np.float32)
+    dim = old.hidden_coef.shape[1]
+    if new.hidden_coef is None:
+        eye = np.eye(dim, dtype=np.float32)
+        new_hidden, new_intercept = np.vstack([eye, -eye]), np.zeros(2 * dim, np.float32)
+        new_coef = np.hstack([new.coef, -new.coef])
+    else:
+        new_hidden, new_intercept, new_coef = new.hidden_coef, new.hidden_intercept, new.coef
     head = LinearHead(
-        coef=np.hstack([(1 - w_new) * old.coef, w_new * new.coef, -w_new * new.coef]),
+        coef=np.hstack([(1 - w_new) * old.coef, w_new * new_coef]),
         intercept=(1 - w_new) * old.intercept + w_new * new.intercept,
         classes=list(old.classes), activation="softmax", extra_features=list(old.extra_features),
-        hidden_coef=np.vstack([old.hidden_coef, eye, -eye]),
-        hidden_intercept=np.concatenate([old.hidden_intercept, np.zeros(2 * dim, np.float32)]),
+        hidden_coef=np.vstack([old.hidden_coef, new_hidden]),
+        hidden_intercept=np.concatenate([old.hidden_intercept, new_intercept]),
     )
-    x = np.random.default_rng(0).normal(size=(64, dim)).astype(np.float32)
     want = (1 - w_new) * np.log(np.clip(old(x), 1e-30, 1)) + w_new * np.log(np.clip(new(x), 1e-30, 1))
     want = np.exp(want - want.max(1, keepdims=True))
     diff = np.abs(head(x) - want / want.sum(1, keepdims=True)).max()
@@ -95,7 +104,11 @@ def main() -> int:
     ap.add_argument("--vader", type=Path, default=None, help="VADER's ground-truth sentence files (measured on only)")
     args = ap.parse_args()
     old, new = SentimentModel.load(args.old), SentimentModel.load(args.new)
-    head = averaged(old.heads["sentiment"], new.heads["sentiment"], args.weight)
+    from callradar.models.encoder import load_encoder
+    from callradar.training.sentiment import _features, load_call_style
+
+    check_x = _features(load_encoder("all-MiniLM-L6-v2"), load_call_style()[0], "call-style-check")[1]
+    head = averaged(old.heads["sentiment"], new.heads["sentiment"], args.weight, check_x)
     metrics = measure({"old": old.heads["sentiment"], "new": new.heads["sentiment"], "average": head}, args.vader)
     card = {k: v for k, v in old.card.items() if k not in ("weights_sha256", "heads", "format_version",
                                                            "kind", "weights_file")}

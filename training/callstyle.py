@@ -29,6 +29,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from callradar.models.call_features import NEGATION  # the risk features' own negation words
+
 LICENCE = "CC0-1.0 (written for callradar, training/callstyle.py)"
 SEED = 14
 
@@ -175,7 +177,6 @@ DAYS = ["monday", "tuesday", "friday", "the tenth", "thursday morning"]
 NOISE_WORDS = ["t", "i", "l", "e", "s", "a", "o", "mm", "hm", "uh", "the", "and", "so", "it", "you", "okay", "bye",
                "yeah", "no", "right"]
 
-NEGATION = re.compile(r"\b(no|not|never|nothing|nothing's|nobody|none|\w+n't)\b")
 
 class _Writer:
     """The template filler and the two styles, all drawing from one seeded generator (the row order is the set)."""

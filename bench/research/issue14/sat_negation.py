@@ -2,7 +2,7 @@
 
 Per dialogue (all 1,500 of a `bench/satisfaction_check.py` work folder, measurement only): the mean and the
 highest P(negative) over the customer's utterances, as an AUROC for "dissatisfied"; over all utterances, those
-with a negation word (training/callstyle.py's NEGATION) and those without; and the share read negative.
+with a negation word (the risk features' NEGATION, models/call_features.py) and those without; and the share read negative.
 
     .venv/bin/python bench/research/issue14/sat_negation.py --work SAT_WORK --embeddings /tmp/h4cache/sat_emb \\
         models/artifacts/sentiment NAME=SENTIMENT_DIR...
@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from callradar.models.sentiment import SentimentModel
-from callradar.training.callstyle import NEGATION
+from callradar.models.call_features import NEGATION
 
 
 def main() -> int:

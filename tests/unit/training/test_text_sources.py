@@ -32,7 +32,7 @@ def test_calm_negatives_leave_the_research_rows_alone():
 
 def test_negation_rows_keep_their_negation():
     """A speech-style rewrite that drops the "not" would teach the opposite of the label."""
-    from callradar.training.callstyle import NEGATION
+    from callradar.models.call_features import NEGATION
 
     rows = callstyle_rows()
     negated = [r for r in rows if r["kind"].startswith("negated_")]

@@ -106,11 +106,12 @@ def speech_style(text: str) -> str:
     return asr_normalise(text)
 
 
-def load_callstyle() -> list[dict]:
-    """Our CC0 call-style rows (training/callstyle.py): text, intent, sentiment, frustration, kind, style, template."""
+def load_callstyle(negations: bool = True) -> list[dict]:
+    """Our CC0 call-style rows (training/callstyle.py): text, intent, sentiment, frustration, kind, style, template.
+    ``negations=False`` leaves out the sentiment negation families (callstyle.NEGATIONS)."""
     from callradar.training.callstyle import callstyle_rows
 
-    return callstyle_rows()
+    return callstyle_rows(negations=negations)
 
 
 def simulator_intent_rows(corpus_train: Path) -> list[tuple[str, int, str]]:

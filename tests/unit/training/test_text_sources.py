@@ -101,3 +101,19 @@ def test_vader_set_labels_use_the_mean_rating():
     sent, frus = vader_set_labels(np.array([-2.0, -0.5, 0.0, 0.49, 0.5, 3.1]))
     assert list(sent) == ["negative", "negative", "neutral", "neutral", "positive", "positive"]
     assert list(frus) == [1, 0, 0, 0, 0, 0]
+
+
+def test_intent_recipe_reads_the_call_style_rows_its_bundled_head_was_trained_on():
+    """`callradar train intent` must rebuild the bundled head from the same rows: the sentiment negation
+    families stay out of it (they taught the logistic head that a negation raises intent)."""
+    import json
+
+    from callradar.training import intent as I
+
+    rows = D.load_callstyle(negations=I.CALLSTYLE_NEGATIONS)
+    card = json.loads((D.REPO_ROOT / "models" / "artifacts" / "intent" / "card.json").read_text())
+    pinned = card["data"]["rows_by_source"][D.CALLSTYLE_SOURCE]
+    assert (len(rows), sum(r["intent"] for r in rows)) == (pinned["rows"], pinned["positive"])
+    kinds = {r["kind"] for r in rows}
+    assert "negated_request" in kinds and not kinds & {"negated_calm", "negated_positive", "negated_negative"}
+    assert len(D.load_callstyle()) > len(rows)  # the sentiment head still gets them

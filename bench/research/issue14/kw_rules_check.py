@@ -5,7 +5,7 @@
 
 The shipped intent head (models/artifacts/intent) fused with the old rules and with the
 bundled (new) rules, on the same rows: how many rows the change touches (their keyword
-categories differ) among positives and negatives, how many the recurring_problem category
+categories differ) among positives and negatives, how many one category (--category)
 hits, and the fused AUROC either way; per call, how many calls it touches. The rated dialogues
 and the VADER sentences are measured on only.
 """
@@ -29,7 +29,6 @@ from callradar.training.intent import EXCLUDED_INTENTS, _auroc, _features, bitex
 from callradar.training.labelled_calls import read_calls
 
 ROOT = Path(__file__).resolve().parents[3]
-CATEGORY = "recurring_problem"
 
 
 def main() -> int:
@@ -39,7 +38,9 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, default=ROOT / ".callradar" / "corpus")
     ap.add_argument("--satisfaction", type=Path, default=ROOT.parent / "shared" / "data" / "dialogues" / "satisfaction")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "kw_rules_check.json")
+    ap.add_argument("--category", default="recurring_problem", help="the category whose hits are counted")
     args = ap.parse_args()
+    CATEGORY = args.category
 
     encoder = load_encoder("all-MiniLM-L6-v2")
     head = IntentModel.load(ROOT / "models" / "artifacts" / "intent", dim=encoder.dim)

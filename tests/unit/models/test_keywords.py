@@ -58,6 +58,11 @@ def rules():
         ("I don't want to wait, get me a manager", "supervisor_request"),
         ("I do not want to wait, I want to cancel my account", "cancellation"),
         ("I don't want my profile and I want to cancel it", "cancellation"),  # Bitext: another clause
+        # churn said without "provider" (the issue's own example, and its kin)
+        ("I'm taking my business elsewhere", "cancellation"),
+        ("I'm going to take my business to another company", "cancellation"),
+        ("I'll go to another company", "cancellation"),
+        ("if this isn't sorted I'm switching to another company", "cancellation"),
     ],
 )
 def test_hits_survive_asr_errors(rules, text, category):
@@ -133,6 +138,10 @@ def test_fuzzy_scores_below_exact(rules):
         "I don't want to cancel my account",
         "I'm not going to sue anyone",
         "I haven't called before",
+        "No, I'm not switching providers.",
+        "I did not cancel my account, I only changed the plan",
+        "the part is going to another company for the repair",
+        "I want to take my business account off autopay",
     ],
 )
 def test_ordinary_sentences_do_not_hit(rules, text):

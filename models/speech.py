@@ -250,6 +250,26 @@ class Transcription:
         return self.elapsed_s / self.duration_s if self.duration_s else 0.0
 
 
+class ThreadFreeMelFilters:
+    """Whisper's mel filter bank, applied without BLAS.
+
+    faster-whisper's extractor computes ``mel_filters @ magnitudes``. A BLAS
+    product's rounding can depend on its thread count: on a 2-core AMD EPYC
+    (OpenBLAS) 1 and 2 threads gave different words for 3 of 12 utterances of one
+    call, so ``callradar analyze`` (BLAS on every core) and the live worker (one
+    math thread) read the same audio differently, and a thread's own limit does
+    not hold once the main thread has set one. ``einsum`` sums in one fixed order
+    on any thread count: about 3 ms for a 5 s utterance, against the decoding's
+    hundreds.
+    """
+
+    def __init__(self, filters: np.ndarray):
+        self.filters = filters
+
+    def __matmul__(self, magnitudes: np.ndarray) -> np.ndarray:
+        return np.einsum("ij,jk->ik", self.filters, magnitudes)
+
+
 def choose_device(device: str, compute_type: str) -> tuple[str, str]:
     """auto -> CUDA float16 where CTranslate2 sees a GPU, else CPU int8."""
     import ctranslate2
@@ -298,6 +318,8 @@ class SpeechToText:
             num_workers=model_workers(settings.whisper_workers, settings.vad_transcribe_ahead_ms),  # concurrent model calls (CTranslate2 inter_threads)
             local_files_only=True,
         )
+        extractor = self._model.feature_extractor
+        extractor.mel_filters = ThreadFreeMelFilters(np.asarray(extractor.mel_filters))
         self.language = None if self._model.model.is_multilingual else "en"  # .en models: English only
         self.model_id = f"{self.resolved.name}@{self.resolved.label}/{self.compute_type}"
         self.context = settings.whisper_context

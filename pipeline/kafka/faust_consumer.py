@@ -3,7 +3,7 @@ only what was acked. Part of the Kafka layer (with pipeline/kafka/app.py and pip
 
 faust-streaming 0.15 can lose a message across a restart or rebalance; the kill -9 test
 caught it as a transcript that was never scored, and as a call's risk that came back wrong
-after the score worker's kill. Four gaps in its consumer line up:
+after the score worker's kill. Five gaps in its consumer line up:
 
 * Records fetched before a seek (the seek to committed offsets after every rebalance) can
   still be handed over after it. Faust keeps one "read offset" per partition and drops any
@@ -19,14 +19,21 @@ after the score worker's kill. Four gaps in its consumer line up:
   offsets, and only then resumes its flow control, which empties every agent's queue. A
   record fetched between the two is dropped from the queue, never acked, and never fetched
   again (seen under the kill -9 test: a transcript that was never scored).
+* Faust's ``getmany`` stops handing over a fetched batch when its flow stops or the consumer
+  generation changes, and drops the rest; aiokafka has already moved past those records.
+  Where nothing more is produced on that partition, no later record shows the gap (seen on
+  a 2-core AMD machine: a restarted score worker fetched a partition's whole backlog right
+  after recovery and then waited for it until it was stopped).
 
-``InOrderConsumer`` closes all four: ``PartitionSequence`` hands over a partition's records in
+``InOrderConsumer`` closes all five: ``PartitionSequence`` hands over a partition's records in
 strict offset order from the committed offset on, dropping repeats and seeking back over
 gaps (and Faust's read-offset check then lets them through); a commit waits until the
 message at the committed offset is acked; a commit waits until every table write made
 so far is on the broker (``DurableTable``, ``ChangelogWrites``); and when the flow control
 empties the queues, each partition is handed over again from the first record handed over
-since the seek (``App`` tells the consumer; a stage skips by id what it had already taken).
+since the seek (``App`` tells the consumer; a stage skips by id what it had already taken);
+and before each fetch, a partition whose aiokafka position is past the next offset to hand over
+is sought back to it.
 Compacted changelogs (no acks) pass untouched.
 
 Apart from order, one more repair: ``ClosingConsumerThread`` lets a worker whose broker is
@@ -41,6 +48,7 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from faust.transport.drivers import aiokafka as aiokafka_driver
 
 log = logging.getLogger(__name__)
@@ -94,6 +102,18 @@ class PartitionSequence:
         back, self.handed = self.handed, {}
         self.next_offset.update(back)
         return back
+
+    def behind(self, positions: Mapping) -> dict:
+        """Partitions whose fetch position is past the next offset to hand over: tp -> that offset.
+
+        aiokafka moves a partition's position only as it hands records out, so a
+        position past the next offset means records were handed out and dropped before
+        they reached us (Faust's getmany drops the rest of a batch when its flow stops or
+        the generation changes). With nothing more produced on that partition no later
+        record would ever show the gap: the stage would wait for them forever.
+        """
+        return {tp: expected for tp, expected in self.next_offset.items()
+                if expected is not None and positions.get(tp) is not None and positions[tp] > expected}
 
     def fetch_started(self) -> dict:
         return dict(self.reseeks)
@@ -177,7 +197,24 @@ class InOrderConsumer(aiokafka_driver.Consumer):
         self.rewinds.difference_update(revoked)  # no longer ours to seek
         await super().on_partitions_revoked(revoked)
 
+    def fetch_positions(self) -> dict:
+        """tp -> aiokafka's fetch position (one past the last record it handed out), where known."""
+        try:
+            assignment = self._thread._ensure_consumer()._fetcher._subscriptions.subscription.assignment
+        except (AttributeError, ConsumerNotStarted):
+            return {}
+        positions = {}
+        for tp in self.sequence.next_offset:  # Faust's TP and aiokafka's TopicPartition: equal tuples
+            state = assignment.state_value(tp) if assignment is not None else None
+            if state is not None and state.has_valid_position:
+                positions[tp] = state.position
+        return positions
+
     async def getmany(self, timeout: float):
+        for tp, offset in self.sequence.behind(self.fetch_positions()).items():
+            log.warning("%s: records from offset %d were fetched but never handed over: fetching them again",
+                        tp, offset)
+            self.rewinds.add(tp)
         while self.rewinds:
             tp = self.rewinds.pop()
             await super()._seek(tp, self.sequence.reseeking(tp, over_gap=False))

@@ -340,3 +340,50 @@ def test_a_partition_revoked_before_its_rewind_is_not_sought(consumer, monkeypat
 
     assert asyncio.run(scenario()) == []
     assert seeks == [] and not consumer.rewinds
+
+
+def test_a_partition_whose_fetch_position_is_past_the_next_offset_is_behind():
+    seq = PartitionSequence()
+    seq.sought({AUDIO: 7, TP("audio", 2): 4})
+    other = TP("audio", 3)  # never sought: takes what comes, nothing to compare
+    assert seq.behind({AUDIO: 13, TP("audio", 2): 4, other: 9}) == {AUDIO: 7}
+    assert seq.behind({AUDIO: None}) == {}  # aiokafka has no position yet (resetting)
+    seq.admit(AUDIO, 7, seq.fetch_started())
+    assert seq.behind({AUDIO: 8}) == {}
+
+
+def test_records_fetched_but_dropped_before_they_were_handed_over_are_fetched_again(consumer, monkeypatch):
+    """The kill -9 test's stall: the restarted score worker fetched a partition's whole backlog
+    (offsets 7 to 12), Faust dropped the batch on its way (its getmany stops a batch when the flow
+    stops), nothing more was produced there, and the stage waited for them until stopped."""
+    seeks = fake_fetch(monkeypatch, [[7, 8, 9, 10, 11, 12]])
+    consumer.sequence.sought({AUDIO: 7})
+    monkeypatch.setattr(consumer, "fetch_positions", lambda: {AUDIO: 13})  # aiokafka handed 7..12 out
+
+    async def handed_over():
+        return [m.offset async for _, m in consumer.getmany(timeout=0)]
+
+    assert asyncio.run(handed_over()) == [7, 8, 9, 10, 11, 12]
+    assert seeks == [(AUDIO, 7)]  # before the fetch
+    assert consumer.sequence.behind({AUDIO: 13}) == {}
+
+
+def test_the_fetch_positions_are_none_known_before_the_consumer_starts(consumer):
+    consumer.sequence.sought({AUDIO: 7})
+    assert consumer.fetch_positions() == {}
+
+
+def test_the_fetch_positions_are_read_from_aiokafkas_own_subscription_state(consumer, monkeypatch):
+    from aiokafka.consumer.subscription_state import SubscriptionState
+    from aiokafka.structs import TopicPartition
+
+    async def positions():
+        state = SubscriptionState()  # needs a running loop
+        state.assign_from_user({TopicPartition("audio", 1), TopicPartition("audio", 2)})
+        state.subscription.assignment.state_value(TopicPartition("audio", 1)).seek(13)  # audio[2]: not reset yet
+        fetcher = SimpleNamespace(_fetcher=SimpleNamespace(_subscriptions=state))
+        monkeypatch.setattr(consumer._thread, "_consumer", fetcher)
+        consumer.sequence.sought({AUDIO: 7, TP("audio", 2): 4})
+        return consumer.fetch_positions()
+
+    assert asyncio.run(positions()) == {AUDIO: 13}

@@ -66,6 +66,28 @@ class TimestampDecoder(AdaptiveDecoder):
         return [self._read(r, t, cap, frames) for r, t, cap in zip(results, tokenizers, caps)]
 
 
+class BlasMelDecoder(AdaptiveDecoder):
+    """The default decoder with the mel filter bank applied by BLAS on ``threads`` threads: the
+    features before models/speech.py's ``ThreadFreeMelFilters`` (the live worker had 1 thread,
+    ``callradar analyze --workers 1`` every core)."""
+
+    def __init__(self, *args, threads: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.threads = threads
+
+    def features(self, audio):
+        from threadpoolctl import threadpool_limits
+
+        extractor = self.whisper.feature_extractor
+        thread_free = extractor.mel_filters
+        extractor.mel_filters = thread_free.filters
+        try:
+            with threadpool_limits(self.threads, user_api="blas"):
+                return super().features(audio)
+        finally:
+            extractor.mel_filters = thread_free
+
+
 def tokens_cap(per_s: float, extra: int):
     return lambda d: min(speech.MAX_TOKENS, int(per_s * d) + extra)
 
@@ -77,6 +99,8 @@ def levers(whisper, language):
     return {
         "default": (make(), default_cap),
         "timestamps on": (make(TimestampDecoder), default_cap),
+        "mel by BLAS, 1 thread": (make(BlasMelDecoder, threads=1), default_cap),
+        "mel by BLAS, 2 threads": (make(BlasMelDecoder, threads=2), default_cap),
         "tokens 8/s + 12": (make(), tokens_cap(8, 12)),
         # 8 and 6 s round up to the same 10 s window in 5 s buckets: identical decodes, an A/A check
         "floor 8 s": (make(policy=ContextPolicy(min_frames=800)), default_cap),

@@ -99,8 +99,8 @@ def levers(whisper, language):
     return {
         "default": (make(), default_cap),
         "timestamps on": (make(TimestampDecoder), default_cap),
-        "mel by BLAS, 1 thread": (make(BlasMelDecoder, threads=1), default_cap),
-        "mel by BLAS, 2 threads": (make(BlasMelDecoder, threads=2), default_cap),
+        "mel by BLAS 1 thread": (make(BlasMelDecoder, threads=1), default_cap),
+        "mel by BLAS 2 threads": (make(BlasMelDecoder, threads=2), default_cap),
         "tokens 8/s + 12": (make(), tokens_cap(8, 12)),
         # 8 and 6 s round up to the same 10 s window in 5 s buckets: identical decodes, an A/A check
         "floor 8 s": (make(policy=ContextPolicy(min_frames=800)), default_cap),

@@ -399,8 +399,11 @@ def parse_model_version(text: str) -> dict[str, str]:
 
 
 def head_fingerprint(card: dict) -> str:
-    """How a risk model's card names a text head it was fitted on: name, creation time, weights hash."""
-    return f"{card.get('name', '?')} {card.get('created', '')} sha256 {str(card.get('weights_sha256', ''))[:12]}"
+    """How a risk model's card names a text head it was fitted on: name, creation time, weights hash
+    (and an intent head's negativity weight, where it has one: it changes every customer intent)."""
+    base = f"{card.get('name', '?')} {card.get('created', '')} sha256 {str(card.get('weights_sha256', ''))[:12]}"
+    w = card.get("negativity_weight")
+    return f"{base} negativity {w}" if w else base
 
 
 def model_set_mismatch(risk: tuple[str, dict], heads: dict[str, tuple[str, dict | None]]) -> str | None:

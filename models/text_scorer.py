@@ -1,12 +1,17 @@
 """Per-utterance text scores: one encoder pass feeds sentiment, intent and the keyword rules.
 
 Intent fusion (customer utterances only): noisy-OR of the head's probability with
-the strongest keyword hit of each category,
+the strongest keyword hit of each category and with the utterance's negativity,
 
-    intent = 1 - (1 - p_head) * prod_c (1 - weight_c * score_c)
+    intent = 1 - (1 - p_head) * prod_c (1 - weight_c * score_c) * (1 - w_neg * P(negative))
 
 where weight_c is the category's ``intent_weight`` in keywords.yaml and score_c
-its best hit (1.0 exact, lower for fuzzy). A clear "supervisor" lifts any head
+its best hit (1.0 exact, lower for fuzzy); w_neg is the intent card's
+``negativity_weight`` (0 on older cards). A complaint is mostly said as
+dissatisfaction, not as a request ("third bill that's wrong", a review-style rant),
+and the head, taught by requests, misses it; negativity alone lifts intent to at
+most w_neg (0.3 bundled: under the 0.5 at which an utterance counts as a request),
+so it orders complaints above calm text without making a remark a request. A clear "supervisor" lifts any head
 probability to at least 0.9; a misheard "manger" (0.86) to about 0.77; several
 hits of one category count once. The head handles paraphrases no rule lists;
 the rules handle ASR-garbled words the head has never seen. Agent utterances keep
@@ -27,12 +32,13 @@ from callradar.models.sentiment import ArtifactError, SentimentModel
 from callradar.models.types import SPEAKERS, KeywordHit, TextScores
 
 
-def fuse_intent(p_head: float, hits: tuple[KeywordHit, ...], weights: dict[str, float]) -> float:
-    """Noisy-OR of the head probability with the best hit per keyword category."""
+def fuse_intent(p_head: float, hits: tuple[KeywordHit, ...], weights: dict[str, float], negativity: float = 0.0) -> float:
+    """Noisy-OR of the head probability with the best hit per keyword category and ``negativity``
+    (already weighted: w_neg * P(negative))."""
     best: dict[str, float] = {}
     for h in hits:
         best[h.category] = max(best.get(h.category, 0.0), h.score)
-    q = 1.0 - p_head
+    q = (1.0 - p_head) * (1.0 - negativity)
     for category, score in best.items():
         q *= 1.0 - weights.get(category, 0.0) * score
     return 1.0 - q
@@ -88,11 +94,13 @@ class TextScorer:
         emb = self.encoder.encode(list(texts), batch_size=batch_size)
         sentiments = self.sentiment.predict(emb, texts)
         p_intent = self.intent.predict(emb, texts)
+        w_neg = getattr(self.intent, "negativity_weight", 0.0)
         out = []
         for text, speaker, (label, scores, frustration), p, vector in zip(texts, speakers, sentiments, p_intent, emb):
             hits = self.rules.match(text)
             if speaker == "customer":
-                intent, empathy = fuse_intent(float(p), hits, self.rules.weights), 0.0
+                negativity = w_neg * float(scores.get("negative", 0.0))
+                intent, empathy = fuse_intent(float(p), hits, self.rules.weights, negativity), 0.0
             else:
                 intent, empathy = float(p), self.rules.empathy(text)
             out.append(TextScores(label, scores, frustration, round(intent, 6), hits, empathy, vector))

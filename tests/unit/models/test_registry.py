@@ -262,6 +262,13 @@ def test_the_bundled_set_belongs_together():
     assert model_set_mismatch((BUILTIN, risk), heads) is None
 
 
+def test_an_intent_heads_negativity_weight_is_part_of_its_fingerprint():
+    card = builtin_card("intent")
+    plain = head_fingerprint({k: v for k, v in card.items() if k != "negativity_weight"})
+    assert head_fingerprint({**card, "negativity_weight": 0.0}) == plain  # older cards keep their fingerprint
+    assert head_fingerprint({**card, "negativity_weight": 0.3}) == f"{plain} negativity 0.3"
+
+
 def test_a_risk_model_served_with_other_heads_is_refused_at_load(reg, tmp_path):
     reg.add("sentiment", retrained_head("sentiment", tmp_path / "sentiment"))
     reg.promote("sentiment", "v1")  # the Python API; `callradar models promote` would have refused it

@@ -67,3 +67,32 @@ def test_heads_from_another_encoder_refused(scorer):
     intent = type(scorer.intent)({"escalation": scorer.intent.head}, card)
     with pytest.raises(ArtifactError, match="embeds differently"):
         TextScorer(scorer.encoder, scorer.sentiment, intent, scorer.rules)
+
+
+def test_negativity_joins_the_noisy_or_already_weighted():
+    assert fuse_intent(0.2, (), {}, 0.0) == pytest.approx(0.2)
+    assert fuse_intent(0.2, (), {}, 0.27) == pytest.approx(1 - 0.8 * 0.73)
+    assert fuse_intent(0.0, (), {}, 0.3) == pytest.approx(0.3)  # negativity alone: at most the weight
+
+
+def with_negativity_weight(scorer, w):
+    intent = type(scorer.intent)({"escalation": scorer.intent.head}, {**scorer.intent.card, "negativity_weight": w})
+    return TextScorer(scorer.encoder, scorer.sentiment, intent, scorer.rules)
+
+
+def test_a_card_negativity_weight_lifts_negative_customer_utterances_only(scorer):
+    texts = ["this is the third bill in a row that's wrong and it's a disgrace", "great, that works for me"]
+    plain = scorer.score_batch(texts * 2, ["customer", "customer", "agent", "agent"])
+    fused = with_negativity_weight(scorer, 0.3).score_batch(texts * 2, ["customer", "customer", "agent", "agent"])
+    p_neg = plain[0].sentiment_scores["negative"]
+    assert p_neg > 0.5
+    assert fused[0].intent == pytest.approx(1 - (1 - plain[0].intent) * (1 - 0.3 * p_neg), abs=1e-5)
+    assert fused[0].intent - plain[0].intent > 0.05
+    assert fused[1].intent - plain[1].intent < 0.01  # positive text: next to nothing to add
+    assert (fused[2].intent, fused[3].intent) == (plain[2].intent, plain[3].intent)  # agents: the head alone
+
+
+@pytest.mark.parametrize("bad", [0.7, -0.1, "0.3", True, None])
+def test_a_bad_negativity_weight_is_refused(scorer, bad):
+    with pytest.raises(ArtifactError, match="negativity_weight must be a number in 0..0.5"):
+        with_negativity_weight(scorer, bad)

@@ -163,7 +163,10 @@ def intent_figures(data_dir: Path, encoder, scorer, vader) -> dict:
     emb = D.embed_cached(encoder, texts, "bitext-heldout")  # the same texts training embedded
     p_head = scorer.intent.predict(emb, texts)
     # What score_batch does for a customer utterance, without embedding the rows a second time.
-    fused = np.array([fuse_intent(float(p), scorer.rules.match(t), scorer.rules.weights) for p, t in zip(p_head, texts)])
+    w_neg = getattr(scorer.intent, "negativity_weight", 0.0)
+    p_neg = [s["negative"] for _, s, _ in scorer.sentiment.predict(emb, texts)]
+    fused = np.array([fuse_intent(float(p), scorer.rules.match(t), scorer.rules.weights, w_neg * n)
+                      for p, t, n in zip(p_head, texts, p_neg)])
     neg = -np.array([vader.polarity_scores(t)["compound"] for t in texts])
     out = {
         "bitext_rows": len(texts), "bitext_positives": int(y.sum()),

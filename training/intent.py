@@ -55,6 +55,10 @@ EXCLUDED_INTENTS = {
     "contact_customer_service": "asks how to reach customer service (email, hours): not clearly escalation on a call",
 }
 C_GRID = (0.25, 1.0, 4.0, 16.0)
+# How much of a customer utterance's P(negative) (the sentiment head's) the live intent fuses in
+# (models/text_scorer.py). Complaints are mostly said as dissatisfaction, which a head taught by
+# requests misses; 0.3 keeps negativity alone under the 0.5 at which an utterance counts as a request.
+NEGATIVITY_WEIGHT = 0.3
 TEST_FRACTION = 0.2
 SPEECH_SHARE = 0.5  # of the Bitext training rows, rewritten speech-style
 GOEMOTIONS_NEUTRAL = "goemotions-neutral"
@@ -210,12 +214,13 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, encoder_name: str = "all
     from callradar.models.encoder import encoder_fingerprint, load_encoder
     from callradar.models.intent import IntentModel
     from callradar.models.keywords import DEFAULT_RULES, KeywordRules
-    from callradar.models.sentiment import ArtifactError, save_heads
+    from callradar.models.sentiment import ArtifactError, SentimentModel, save_heads
     from callradar.models.text_scorer import fuse_intent
 
     t0 = time.monotonic()
     encoder = load_encoder(encoder_name)
     rules = KeywordRules.from_yaml(DEFAULT_RULES)
+    sentiment = SentimentModel.load(dim=encoder.dim)  # the bundled head: its P(negative) joins the fused intent
     baseline_dir = Path(baseline_dir or out_dir)
     try:  # the head this one replaces, measured on the same rows in this run
         baseline = IntentModel.load(baseline_dir, dim=encoder.dim)
@@ -249,16 +254,21 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, encoder_name: str = "all
     y_te = y_b[te]
     p_te, p_te_speech = head(x_te), head(x_te_speech)
 
+    def fuse(p, xf, texts, w_neg):
+        """What score_batch gives a customer utterance: head, keyword rules and weighted negativity."""
+        neg = [s["negative"] for _, s, _ in sentiment.predict(xf[:, : encoder.dim], texts)] if w_neg else [0.0] * len(p)
+        return np.array([fuse_intent(float(v), rules.match(t), rules.weights, w_neg * n) for v, t, n in zip(p, texts, neg)])
+
     def baseline_scores(xf, texts):
-        """(head alone, fused with the keyword rules as for a customer utterance), or None without a baseline."""
+        """(head alone, fused as for a customer utterance), or None without a baseline."""
         if baseline is None:
             return None, None
         p = baseline.predict(xf[:, : encoder.dim], texts)
-        return p, np.array([fuse_intent(float(v), rules.match(t), rules.weights) for v, t in zip(p, texts)])
+        return p, fuse(p, xf, texts, baseline.negativity_weight)
 
     def row(test_x, test_y, test_texts, model_head):
         p = model_head(test_x)
-        fused = np.array([fuse_intent(float(v), rules.match(t), rules.weights) for v, t in zip(p, test_texts)])
+        fused = fuse(p, test_x, test_texts, NEGATIVITY_WEIGHT)
         b, bf = baseline_scores(test_x, test_texts)
         return {"rows": int(len(test_y)), "positives": int(np.sum(test_y)), "new_head": _auroc(test_y, p),
                 "new_fused": _auroc(test_y, fused), "baseline_head": None if b is None else _auroc(test_y, b),
@@ -288,7 +298,7 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, encoder_name: str = "all
     calm = D.calm_call_customer_texts()
     x_calm = _features(encoder, calm, "calm-calls")
     p_calm = head(x_calm)
-    fused_calm = np.array([fuse_intent(float(v), rules.match(t), rules.weights) for v, t in zip(p_calm, calm)])
+    fused_calm = fuse(p_calm, x_calm, calm, NEGATIVITY_WEIGHT)
     calm_calls = {"new": _calm_calls(p_calm, fused_calm, calm)}
     b, bf = baseline_scores(x_calm, calm)
     if b is not None:
@@ -315,6 +325,7 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, encoder_name: str = "all
     }
     card = {
         "name": "callradar-escalation-intent",
+        "negativity_weight": NEGATIVITY_WEIGHT,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "encoder": encoder_fingerprint(encoder),
         "data": {
@@ -383,8 +394,10 @@ def model_card_md(card: dict) -> str:
 P(the customer asks for escalation, complains, or threatens to leave), from a logistic regression
 on {card["encoder"]["model"]} sentence embeddings plus VADER's four scores of the text (the sentiment
 head's feature path). Weights: `heads.safetensors` (sha256 in `card.json`); no pickle anywhere.
-The live score stage fuses it with the keyword rules for customer utterances (models/text_scorer.py):
-the rules stay the precise backstop for explicit words, misheard ones included ("manger").
+The live score stage fuses it for customer utterances (models/text_scorer.py, noisy-OR) with the keyword
+rules, the precise backstop for explicit words, misheard ones included ("manger"), and with the sentiment
+head's P(negative) weighted by `negativity_weight` ({card.get("negativity_weight", 0)} in `card.json`): complaints
+said as dissatisfaction rather than as a request; negativity alone lifts intent to at most that weight.
 
 ## Trained on ({d["train_rows"]} rows, every row counted once, no class balancing)
 | source | rows | positive | licence |
@@ -402,9 +415,9 @@ thresholds this probability at 0.5 and the risk model reads it.
 
 ## Leave one domain out (AUROC; trained without the row's source, tested on it)
 Baseline = the head this one replaced (created {d.get("baseline_created") or "?"}), on the same rows in the same run;
-"fused" adds the keyword rules as the live path does for a customer utterance.
+"fused" adds the keyword rules and the weighted negativity as the live path does for a customer utterance.
 
-| held out | rows (positive) | new head | new + keywords | baseline head | baseline + keywords | VADER negativity |
+| held out | rows (positive) | new head | new, fused | baseline head | baseline, fused | VADER negativity |
 | --- | --- | --- | --- | --- | --- | --- |
 {lodo}
 
@@ -413,7 +426,7 @@ call-style set or the simulator utterances. The Amazon row is a proxy (review se
 complaints, > -0.25 not; measurement only, never trained on).
 
 ## The two real calm calls ({calm["new"]["customer_utterances"]} customer utterances, Whisper text)
-| head | utterances >= 0.5 (head) | >= 0.5 with keywords | highest | top three |
+| head | utterances >= 0.5 (head) | >= 0.5 fused | highest (head) | top three (head) |
 | --- | --- | --- | --- | --- |
 {calm_line("new")}
 {calm_line("baseline")}
@@ -457,6 +470,9 @@ research saw these calls misread ("Bye", "Here I can leave.", a fault described 
 - A problem that keeps coming back, said without complaint words ("this is the third bill that's wrong" 0.24,
   "you charged me wrong again" 0.06), is missed by the head; the keyword rules' `recurring_problem` category
   (models/keywords.yaml) catches the common phrasings, and the fused intent reads them at 0.6-0.7.
+- Negativity is fused into the live intent (`negativity_weight`): a calm but negative description of a fault
+  reads higher ("my car makes a horrible noise" 0.20 without it, 0.41 with 0.3), and calm negations whose complaint
+  words the sentiment head reads as negative are lifted a little; alone it never reaches 0.5.
 - Very short fragments ("Bye", one misheard word) carry little meaning: the score stage ignores the heads on
   noise fragments (models/call_features.py); keyword hits still count.
 - Utterance-level gains do not carry to call risk by themselves: see docs/benchmarks.md ("Text heads across

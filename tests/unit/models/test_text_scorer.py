@@ -80,9 +80,13 @@ def with_negativity_weight(scorer, w):
     return TextScorer(scorer.encoder, scorer.sentiment, intent, scorer.rules)
 
 
+def test_the_bundled_intent_fuses_negativity(scorer):
+    assert scorer.intent.negativity_weight == 0.3  # docs/benchmarks.md, "Complaints said as dissatisfaction"
+
+
 def test_a_card_negativity_weight_lifts_negative_customer_utterances_only(scorer):
     texts = ["this is the third bill in a row that's wrong and it's a disgrace", "great, that works for me"]
-    plain = scorer.score_batch(texts * 2, ["customer", "customer", "agent", "agent"])
+    plain = with_negativity_weight(scorer, 0.0).score_batch(texts * 2, ["customer", "customer", "agent", "agent"])
     fused = with_negativity_weight(scorer, 0.3).score_batch(texts * 2, ["customer", "customer", "agent", "agent"])
     p_neg = plain[0].sentiment_scores["negative"]
     assert p_neg > 0.5

@@ -154,7 +154,7 @@ def bitext_heldout(data_dir: Path, seed: int = 0):
 def intent_figures(data_dir: Path, encoder, scorer, vader) -> dict:
     from sklearn.metrics import roc_auc_score
 
-    from callradar.models.text_scorer import fuse_intent
+    from callradar.models.text_scorer import fuse_customer_intents
 
     texts, y = bitext_heldout(data_dir)
     card = scorer.intent.card.get("metrics", {})
@@ -165,8 +165,7 @@ def intent_figures(data_dir: Path, encoder, scorer, vader) -> dict:
     # What score_batch does for a customer utterance, without embedding the rows a second time.
     w_neg = getattr(scorer.intent, "negativity_weight", 0.0)
     p_neg = [s["negative"] for _, s, _ in scorer.sentiment.predict(emb, texts)]
-    fused = np.array([fuse_intent(float(p), scorer.rules.match(t), scorer.rules.weights, w_neg * n)
-                      for p, t, n in zip(p_head, texts, p_neg)])
+    fused = np.array(fuse_customer_intents(p_head, texts, p_neg, scorer.rules, w_neg))
     neg = -np.array([vader.polarity_scores(t)["compound"] for t in texts])
     out = {
         "bitext_rows": len(texts), "bitext_positives": int(y.sum()),

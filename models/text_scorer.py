@@ -44,6 +44,13 @@ def fuse_intent(p_head: float, hits: tuple[KeywordHit, ...], weights: dict[str, 
     return 1.0 - q
 
 
+def fuse_customer_intents(p_head, texts: list[str], p_negative, rules: KeywordRules, negativity_weight: float) -> list[float]:
+    """The intent ``score_batch`` gives each of these texts as a customer utterance, from head and
+    sentiment outputs already computed (training and benchmarks: no second encoder pass)."""
+    return [fuse_intent(float(p), rules.match(t), rules.weights, negativity_weight * float(n))
+            for p, t, n in zip(p_head, texts, p_negative, strict=True)]
+
+
 class TextScorer:
     """Scores batches of utterances; thread-safe (the encoder serialises its forward passes)."""
 

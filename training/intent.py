@@ -215,7 +215,7 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, encoder_name: str = "all
     from callradar.models.intent import IntentModel
     from callradar.models.keywords import DEFAULT_RULES, KeywordRules
     from callradar.models.sentiment import ArtifactError, SentimentModel, save_heads
-    from callradar.models.text_scorer import fuse_intent
+    from callradar.models.text_scorer import fuse_customer_intents
 
     t0 = time.monotonic()
     encoder = load_encoder(encoder_name)
@@ -254,22 +254,26 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, encoder_name: str = "all
     y_te = y_b[te]
     p_te, p_te_speech = head(x_te), head(x_te_speech)
 
-    def fuse(p, xf, texts, w_neg):
-        """What score_batch gives a customer utterance: head, keyword rules and weighted negativity."""
-        neg = [s["negative"] for _, s, _ in sentiment.predict(xf[:, : encoder.dim], texts)] if w_neg else [0.0] * len(p)
-        return np.array([fuse_intent(float(v), rules.match(t), rules.weights, w_neg * n) for v, t, n in zip(p, texts, neg)])
+    def p_negative(xf, texts):
+        """The bundled sentiment head's P(negative), which score_batch weighs into a customer's intent."""
+        return [s["negative"] for _, s, _ in sentiment.predict(xf[:, : encoder.dim], texts)]
 
-    def baseline_scores(xf, texts):
+    def fuse(p, texts, p_neg, w_neg):
+        """What score_batch gives a customer utterance: head, keyword rules and weighted negativity."""
+        return np.array(fuse_customer_intents(p, texts, p_neg, rules, w_neg))
+
+    def baseline_scores(xf, texts, p_neg):
         """(head alone, fused as for a customer utterance), or None without a baseline."""
         if baseline is None:
             return None, None
         p = baseline.predict(xf[:, : encoder.dim], texts)
-        return p, fuse(p, xf, texts, baseline.negativity_weight)
+        return p, fuse(p, texts, p_neg, baseline.negativity_weight)
 
     def row(test_x, test_y, test_texts, model_head):
         p = model_head(test_x)
-        fused = fuse(p, test_x, test_texts, NEGATIVITY_WEIGHT)
-        b, bf = baseline_scores(test_x, test_texts)
+        p_neg = p_negative(test_x, test_texts)  # once for the new head and the baseline
+        fused = fuse(p, test_texts, p_neg, NEGATIVITY_WEIGHT)
+        b, bf = baseline_scores(test_x, test_texts, p_neg)
         return {"rows": int(len(test_y)), "positives": int(np.sum(test_y)), "new_head": _auroc(test_y, p),
                 "new_fused": _auroc(test_y, fused), "baseline_head": None if b is None else _auroc(test_y, b),
                 "baseline_fused": None if bf is None else _auroc(test_y, bf),
@@ -298,9 +302,10 @@ def train(data_dir: Path, out_dir: Path, seed: int = 0, encoder_name: str = "all
     calm = D.calm_call_customer_texts()
     x_calm = _features(encoder, calm, "calm-calls")
     p_calm = head(x_calm)
-    fused_calm = fuse(p_calm, x_calm, calm, NEGATIVITY_WEIGHT)
+    p_neg_calm = p_negative(x_calm, calm)
+    fused_calm = fuse(p_calm, calm, p_neg_calm, NEGATIVITY_WEIGHT)
     calm_calls = {"new": _calm_calls(p_calm, fused_calm, calm)}
-    b, bf = baseline_scores(x_calm, calm)
+    b, bf = baseline_scores(x_calm, calm, p_neg_calm)
     if b is not None:
         calm_calls["baseline"] = _calm_calls(b, bf, calm)
 

@@ -3,7 +3,7 @@
 import pytest
 
 from callradar.models.sentiment import ArtifactError
-from callradar.models.text_scorer import TextScorer, fuse_intent
+from callradar.models.text_scorer import TextScorer, fuse_customer_intents, fuse_intent
 from callradar.models.types import SENTIMENT_LABELS, KeywordHit, TextScores
 from callradar.pipeline.settings import load_settings
 from callradar.pipeline.stages.score import load_models
@@ -94,6 +94,19 @@ def test_a_card_negativity_weight_lifts_negative_customer_utterances_only(scorer
     assert fused[0].intent - plain[0].intent > 0.05
     assert fused[1].intent - plain[1].intent < 0.01  # positive text: next to nothing to add
     assert (fused[2].intent, fused[3].intent) == (plain[2].intent, plain[3].intent)  # agents: the head alone
+
+
+def test_offline_fusion_gives_what_score_batch_gives_a_customer(scorer):
+    """Training and benchmarks fuse precomputed outputs; they must read what the live stage reads."""
+    texts = ["i've called four times about this and nobody fixed it", "get me your supervisor",
+             "my manger please", "thanks, that sorted it", "the bill is wrong again"]
+    live = scorer.score_batch(texts, ["customer"] * len(texts))
+    emb = scorer.encoder.encode(texts)
+    p_head = scorer.intent.predict(emb, texts)
+    p_neg = [s["negative"] for _, s, _ in scorer.sentiment.predict(emb, texts)]
+    offline = fuse_customer_intents(p_head, texts, p_neg, scorer.rules, scorer.intent.negativity_weight)
+    assert offline == pytest.approx([s.intent for s in live], abs=1e-5)
+    assert offline != pytest.approx(list(p_head), abs=1e-3)  # the rules and negativity did something here
 
 
 @pytest.mark.parametrize("bad", [0.7, -0.1, "0.3", True, None])

@@ -74,7 +74,8 @@ def run_steady(settings, recordings) -> dict:
     The steps of ``CallAnalyzer.analyze``, timed one by one; then Whisper once more, one
     utterance at a time, to see whether batching pays on this machine and changes any result.
     """
-    from callradar.pipeline.analyze import CallAnalyzer, limit_math_threads, segment_call
+    from callradar.pipeline.analyze import CallAnalyzer, segment_call
+    from callradar.pipeline.processes import limit_math_threads
     from callradar.pipeline.recordings import load_recording
     from callradar.pipeline.stages.transcribe import transcript_records
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Callable
 
 from callradar.pipeline.errors import UserError
+from callradar.pipeline.processes import limit_math_threads
 from callradar.pipeline.recordings import CallAudio, Problem, Recording, check_recording, load_recording
 from callradar.pipeline.records import CallEvent, ChannelEnd, Utterance
 
@@ -400,14 +401,6 @@ def _worker_task(jobs: list[Job]) -> list[JobResult]:
     if _worker_start_error is not None:
         raise StartError(_worker_start_error)
     return analyse_task(_worker_analyzer, jobs)
-
-
-def limit_math_threads(threads: int) -> None:
-    """numpy/BLAS and torch threads of one worker process: one per worker uses the cores best."""
-    from threadpoolctl import threadpool_limits
-
-    os.environ["OMP_NUM_THREADS"] = str(threads)  # for libraries loaded from here on
-    threadpool_limits(threads)
 
 
 def default_workers() -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from callradar.pipeline.processes import limit_math_threads
 from callradar.pipeline.settings import STAGES as STAGE_CHOICES
 
 
@@ -41,21 +42,6 @@ def check_config(settings, stages: tuple[str, ...]) -> None:
             check_trigger_config(settings)
         except ConfigError as exc:
             raise UserError(str(exc)) from None
-
-
-def limit_math_threads(threads: int) -> None:
-    """numpy/BLAS, OpenMP and torch threads of this worker process (Whisper has its own).
-
-    Their default, one per core, fought Whisper and the event loop for a 2-core
-    worker: at 10 calls 1 thread took the score p95 from about 1.4 s to about 1.0 s
-    and Whisper's busy time down by half (docs/benchmarks.md).
-    """
-    import os
-
-    from threadpoolctl import threadpool_limits
-
-    os.environ["OMP_NUM_THREADS"] = str(threads)  # for libraries loaded from here on; the text encoder reads it
-    threadpool_limits(threads)  # for those already loaded
 
 
 def _run(args) -> int:

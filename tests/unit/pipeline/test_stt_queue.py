@@ -117,7 +117,7 @@ def test_a_worker_limits_its_math_threads_to_the_setting():
     import subprocess
     import sys
 
-    code = ("import numpy, json; from threadpoolctl import threadpool_info; from callradar.pipeline.cli.worker import limit_math_threads; "
+    code = ("import numpy, json; from threadpoolctl import threadpool_info; from callradar.pipeline.processes import limit_math_threads; "
             "limit_math_threads(1); import torch; from callradar.models.encoder import _default_threads; "
             "print(json.dumps([[p['internal_api'], p['num_threads']] for p in threadpool_info()] + [['torch', _default_threads()]]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

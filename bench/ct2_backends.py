@@ -18,15 +18,15 @@ import time
 from faster_whisper import WhisperModel
 from faster_whisper.audio import decode_audio
 
+from callradar.models.speech import resolve_whisper_model
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-from callradar.models.speech import _bundled_model_dir  # noqa: E402
 
 DATA = os.path.join(HERE, "..", "..", "shared", "data")
 
 
 def main(compute_type: str) -> None:
-    model = WhisperModel(str(_bundled_model_dir()), device="cpu", compute_type=compute_type, cpu_threads=1,
+    model = WhisperModel(str(resolve_whisper_model("tiny.en").path), device="cpu", compute_type=compute_type, cpu_threads=1,
                          num_workers=1)
     audio = decode_audio(os.path.join(DATA, "audio/calls/auto_repairs_40_caller.wav"), sampling_rate=16000)
     pieces = [audio[s * 16000:(s + 8) * 16000] for s in range(20, 140, 10)]  # 12 pieces of 8 s

@@ -54,7 +54,7 @@ def alert_id(call_id: str, alert_type: str, utterance_id: str, trigger: str) -> 
 
 
 def trigger_category(keyword_categories, reasons) -> str:
-    """The category an alert is about: this utterance's keywords, else the call's, else sentiment.
+    """The category an alert is about: this customer utterance's keywords, else the call's, else sentiment.
 
     A keyword heard earlier in the call shows up in the reasons as ``kw_<category>``
     when it is what keeps the risk high.
@@ -178,7 +178,9 @@ class Triggers:
             if risk >= self.rearm_threshold and retrieve:  # likely to fire soon: embed the words now, not then
                 self.assist.warm(call_id)
             return []
-        category = trigger_category(keyword_categories, reasons)
+        # The agent saying "supervisor" or "cancel" is not the customer asking: only a customer's keywords name
+        # the category (the kw_ features count customer hits alone, and evaluate's first_alert_index reads those).
+        category = trigger_category(keyword_categories if speaker != "agent" else (), reasons)
         if not confirmed(category, st.over, self.confirm_utterances, asked_to_escalate(speaker, text, intent)):
             return []
         if not st.armed and (category == FALLBACK_CATEGORY or category in st.fired):

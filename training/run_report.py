@@ -103,7 +103,7 @@ def call_rows(calls: list[LabelledCall], confirm_utterances: int = 1, keywords: 
 def alert_level(call: LabelledCall, confirm_utterances: int, rules) -> float | None:
     """The highest alert threshold at which the live trigger's rules would have alerted on this call.
 
-    Per utterance: its risk when a keyword or the intent head's reading of a request is behind the
+    Per utterance: its risk when a customer's keyword or the intent head's reading of a request is behind the
     crossing (those fire at once), else the lowest risk over the last ``confirm_utterances`` customer
     utterances that confirm it (agents/triggers.py, ``confirmed``); the call's level is the highest.
     With 1 it is the call's highest risk. Keywords come from the rules run on the archived words; one
@@ -123,7 +123,8 @@ def alert_level(call: LabelledCall, confirm_utterances: int, rules) -> float | N
             confirming.append(u.risk)
         earlier = [{"feature": f"kw_{c}"} for c in sorted(said)]
         asked = asked_to_escalate(u.speaker, u.text, u.intent or 0.0)
-        if confirmed(trigger_category(heard, earlier), 0, confirm_utterances, asked):  # fires with no confirmation
+        named = heard if u.speaker != "agent" else set()  # the agent's keywords are not the customer asking
+        if confirmed(trigger_category(named, earlier), 0, confirm_utterances, asked):  # fires with no confirmation
             here = u.risk
         elif len(confirming) == confirm_utterances:
             here = min(u.risk, *confirming)

@@ -268,6 +268,17 @@ def test_a_keyword_fires_at_once_whatever_the_confirmation():
     assert say(t, 1, "customer", 0.9, reasons=SUP) == ["supervisor_request"]
 
 
+def test_the_agents_keywords_neither_skip_confirmation_nor_name_the_alert():
+    """An agent offering "my supervisor" or asking "you want to cancel?" is not the customer asking."""
+    t = Triggers(CONFIRM2)
+    assert say(t, 1, "customer", 0.85) == []  # a sentiment-only crossing, not yet confirmed
+    assert say(t, 2, "agent", 0.85, text="i can get my supervisor for you",
+               categories=["supervisor_request"]) == []
+    assert say(t, 3, "customer", 0.85) == ["negative_sentiment"]  # confirmed by the customer, named by sentiment
+    assert say(t, 4, "agent", 0.9, text="so you want to cancel the account", categories=["cancellation"]) == []
+    assert say(t, 5, "customer", 0.9, text="yes cancel it", categories=["cancellation"]) == ["cancellation"]
+
+
 def test_confirmation_of_one_fires_on_the_first_crossing_even_on_an_agent_utterance():
     t = Triggers(SimpleNamespace(**vars(SETTINGS), alert_confirm_utterances=1))
     assert say(t, 1, "agent", 0.85) == ["negative_sentiment"]

@@ -63,11 +63,17 @@ def trigger_category(keyword_categories, reasons) -> str:
     for category in TRIGGER_CATEGORIES:
         if category in heard:
             return category
+    return next(iter(_reason_categories(reasons)), FALLBACK_CATEGORY)
+
+
+def _reason_categories(reasons) -> list[str]:
+    """Keyword categories the risk model names among its reasons (``kw_<category>``), in its order."""
+    out = []
     for reason in reasons or ():
         feature = reason.get("feature", "") if isinstance(reason, dict) else ""
         if feature.startswith("kw_") and feature[3:] in KEYWORD_CATEGORIES:
-            return feature[3:]
-    return FALLBACK_CATEGORY
+            out.append(feature[3:])
+    return out
 
 
 def confirmed(category: str, over: int, confirm_utterances: int, asked: bool = False) -> bool:
@@ -180,13 +186,16 @@ class Triggers:
             return []
         # The agent saying "supervisor" or "cancel" is not the customer asking: only a customer's keywords name
         # the category (the kw_ features count customer hits alone, and evaluate's first_alert_index reads those).
-        category = trigger_category(keyword_categories if speaker != "agent" else (), reasons)
+        heard = keyword_categories if speaker != "agent" else ()
+        category = trigger_category(heard, reasons)
         if not confirmed(category, st.over, self.confirm_utterances, asked_to_escalate(speaker, text, intent)):
             return []
         if not st.armed and (category == FALLBACK_CATEGORY or category in st.fired):
             return []
         st.armed, st.dropped, st.last_fired_at = False, False, st.now
-        st.fired.add(category)
+        # Every request behind this alert is alerted on: "third time calling, I want to make a formal complaint" is
+        # one page, not a second one (and a tier higher on the matrix) at whatever utterance comes next.
+        st.fired.update({category, *heard, *_reason_categories(reasons)})
         st.escalations += 1
         route = self.matrix.route(category, st.queue, st.customer_tier, st.escalations)
         suggestion = self.assist.suggest(call_id, category, st.now, retrieve=retrieve)

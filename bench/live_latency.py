@@ -266,6 +266,11 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
         "call_seconds_max": round(max(c.duration_s for c in run_calls), 1),
         "utterances": len(utterances), "scores": len(scores), "alerts": len(to_alert),
         "alerts_without_utterance": len(risk_alerts) - len(to_alert),
+        # One line per supervisor alert, to see which utterance fired it and why it came when it did.
+        "risk_alerts": [{"call_id": a.call_id, "utterance_id": a.utterance_id, "speaker": speaker.get(a.utterance_id),
+                         "trigger": a.trigger, "risk": round(a.risk, 3), "call_time_s": round(a.call_time, 2),
+                         "latency_s": round(arrived - a.audio_end_ts, 2) if a.audio_end_ts > 0 else None}
+                        for arrived, a in sorted(run.alerts(), key=lambda x: x[0]) if a.alert_type == "escalation_risk"],
         "transcripts_sent_twice": len(all_utterances) - len(utterances),
         "latency_s": {"utterance_end_to_transcript": percentiles(to_transcript),
                       "utterance_end_to_score": percentiles(to_score),

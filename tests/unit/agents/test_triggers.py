@@ -102,6 +102,23 @@ def test_a_new_explicit_category_fires_once_while_disarmed(triggers):
     assert not triggers.on_score("c1", "u7", 22, 0.9, NEG, [])  # the fallback never bypasses
 
 
+def test_one_utterance_with_two_requests_is_one_alert(triggers):
+    """ "Third time calling, I want to make a formal complaint": one page, not a second one at the next utterance
+    (the simulator's delivery call paged twice, the second time on the agent's reply when it came first)."""
+    both = [{"feature": "kw_complaint", "value": 1.0, "contribution": 2.0},
+            {"feature": "kw_repeat_contact", "value": 1.0, "contribution": 1.5}]
+    first = triggers.on_score("c1", "c1/customer/4", 52.0, 0.99, both, ["complaint", "repeat_contact"],
+                              speaker="customer", text="this is the third time calling i want to make a formal complaint")
+    assert [a["trigger"] for a in first if a["alert_type"] == "escalation_risk"] == ["complaint"]
+    assert triggers.on_score("c1", "c1/agent/5", 55.0, 0.99, list(reversed(both)), [], speaker="agent",
+                             text="of course i'll log that now") == []
+    assert triggers.on_score("c1", "c1/customer/5", 60.0, 0.95, list(reversed(both)), [], speaker="customer",
+                             text="please make sure they do") == []
+    legal = triggers.on_score("c1", "c1/customer/6", 62.0, 0.99, both, ["legal_threat"], speaker="customer",
+                              text="or you'll hear from my lawyer")
+    assert [a["trigger"] for a in legal if a["alert_type"] == "escalation_risk"] == ["legal_threat"]  # a new one
+
+
 def test_calls_are_independent_and_end_call_forgets(triggers):
     assert triggers.on_score("a", "a/1", 5, 0.7, NEG, [])
     assert triggers.on_score("b", "b/1", 5, 0.7, NEG, [])

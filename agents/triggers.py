@@ -53,17 +53,26 @@ def alert_id(call_id: str, alert_type: str, utterance_id: str, trigger: str) -> 
     return hashlib.sha1(f"{call_id}|{alert_type}|{utterance_id}|{trigger}".encode()).hexdigest()[:16]
 
 
-def trigger_category(keyword_categories, reasons) -> str:
+def trigger_category(keyword_categories, reasons, alerted=()) -> str:
     """The category an alert is about: this customer utterance's keywords, else the call's, else sentiment.
 
     A keyword heard earlier in the call shows up in the reasons as ``kw_<category>``
-    when it is what keeps the risk high.
+    when it is what keeps the risk high. Categories ``alerted`` on already (since the last
+    re-arm) are passed over: in "I already complained, this is the third time I'm calling"
+    the repeat contact is the news, though a complaint ranks higher.
     """
-    heard = set(keyword_categories or ())
+    heard = set(keyword_categories or ()) - set(alerted)
     for category in TRIGGER_CATEGORIES:
         if category in heard:
             return category
-    return next(iter(_reason_categories(reasons)), FALLBACK_CATEGORY)
+    return next((c for c in _reason_categories(reasons) if c not in alerted), FALLBACK_CATEGORY)
+
+
+def customer_keywords(speaker: str, keyword_categories) -> tuple[str, ...]:
+    """The keyword categories that count as the customer asking: none from the agent's own words
+    ("I can get my supervisor for you"). The kw_ features count customer hits alone, and
+    ``callradar evaluate`` reads those, so live and evaluation agree."""
+    return () if speaker == "agent" else tuple(keyword_categories or ())
 
 
 def _reason_categories(reasons) -> list[str]:
@@ -184,13 +193,11 @@ class Triggers:
             if risk >= self.rearm_threshold and retrieve:  # likely to fire soon: embed the words now, not then
                 self.assist.warm(call_id)
             return []
-        # The agent saying "supervisor" or "cancel" is not the customer asking: only a customer's keywords name
-        # the category (the kw_ features count customer hits alone, and evaluate's first_alert_index reads those).
-        heard = keyword_categories if speaker != "agent" else ()
-        category = trigger_category(heard, reasons)
+        heard = customer_keywords(speaker, keyword_categories)
+        category = trigger_category(heard, reasons, alerted=st.fired)  # st.fired is empty while armed
         if not confirmed(category, st.over, self.confirm_utterances, asked_to_escalate(speaker, text, intent)):
             return []
-        if not st.armed and (category == FALLBACK_CATEGORY or category in st.fired):
+        if not st.armed and category == FALLBACK_CATEGORY:
             return []
         st.armed, st.dropped, st.last_fired_at = False, False, st.now
         # Every request behind this alert is alerted on: "third time calling, I want to make a formal complaint" is

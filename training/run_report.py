@@ -110,7 +110,13 @@ def alert_level(call: LabelledCall, confirm_utterances: int, rules) -> float | N
     the customer said earlier counts as behind a crossing (live: while the risk model names it among
     its reasons).
     """
-    from callradar.agents.triggers import asked_to_escalate, confirmed, counts_for_confirmation, trigger_category
+    from callradar.agents.triggers import (
+        asked_to_escalate,
+        confirmed,
+        counts_for_confirmation,
+        customer_keywords,
+        trigger_category,
+    )
 
     level, confirming, said = None, deque(maxlen=max(confirm_utterances, 1)), set()
     for u in call.utterances:
@@ -123,7 +129,7 @@ def alert_level(call: LabelledCall, confirm_utterances: int, rules) -> float | N
             confirming.append(u.risk)
         earlier = [{"feature": f"kw_{c}"} for c in sorted(said)]
         asked = asked_to_escalate(u.speaker, u.text, u.intent or 0.0)
-        named = heard if u.speaker != "agent" else set()  # the agent's keywords are not the customer asking
+        named = customer_keywords(u.speaker, heard)
         if confirmed(trigger_category(named, earlier), 0, confirm_utterances, asked):  # fires with no confirmation
             here = u.risk
         elif len(confirming) == confirm_utterances:

@@ -119,6 +119,28 @@ def test_one_utterance_with_two_requests_is_one_alert(triggers):
     assert [a["trigger"] for a in legal if a["alert_type"] == "escalation_risk"] == ["legal_threat"]  # a new one
 
 
+def test_a_new_request_is_news_next_to_one_already_alerted(triggers):
+    """A complaint ranks above a repeat contact, but once the complaint has paged, "I already complained, this is
+    the third time I'm calling" brings the repeat contact as news: it pages once, named for it."""
+    complaint = [{"feature": "kw_complaint", "value": 1.0, "contribution": 2.0}]
+    first = triggers.on_score("c1", "c1/customer/2", 20.0, 0.9, complaint, ["complaint"], speaker="customer",
+                              text="i want to make a formal complaint")
+    assert [a["trigger"] for a in first if a["alert_type"] == "escalation_risk"] == ["complaint"]
+    again = triggers.on_score("c1", "c1/customer/3", 30.0, 0.95, complaint, ["complaint", "repeat_contact"],
+                              speaker="customer", text="i already complained and this is the third time i'm calling")
+    assert [a["trigger"] for a in again if a["alert_type"] == "escalation_risk"] == ["repeat_contact"]
+    assert triggers.on_score("c1", "c1/customer/4", 35.0, 0.95, complaint, ["complaint", "repeat_contact"],
+                             speaker="customer", text="a formal complaint and the third time") == []
+
+
+def test_trigger_category_passes_over_what_was_alerted():
+    reasons = [{"feature": "kw_complaint"}, {"feature": "kw_legal_threat"}]
+    assert trigger_category(["complaint", "repeat_contact"], reasons) == "complaint"
+    assert trigger_category(["complaint", "repeat_contact"], reasons, alerted={"complaint"}) == "repeat_contact"
+    assert trigger_category([], reasons, alerted={"complaint"}) == "legal_threat"
+    assert trigger_category(["complaint"], reasons, alerted={"complaint", "legal_threat"}) == "negative_sentiment"
+
+
 def test_calls_are_independent_and_end_call_forgets(triggers):
     assert triggers.on_score("a", "a/1", 5, 0.7, NEG, [])
     assert triggers.on_score("b", "b/1", 5, 0.7, NEG, [])

@@ -95,8 +95,10 @@ def run(args: list[str], env: dict) -> float:
 def figures(report: Path, name: str) -> dict:
     m = json.loads((report / "metrics.json").read_text())["metrics"][name]
     by = {s: v["auroc"] for s, v in m.get("by_source", {}).items()}
+    end = {s: v.get("auroc_end_of_call") for s, v in m.get("by_source", {}).items()}
     return {"auroc": m["auroc"], "auroc_by_source": by,
             "auroc_mean_of_sources": round(sum(by.values()) / len(by), 4) if by else None,
+            "auroc_end_of_call": m.get("auroc_end_of_call"), "auroc_end_of_call_by_source": end,
             "false_alarm_rate": m.get("false_alarm_rate"), "recall": m.get("recall")}
 
 

@@ -9,7 +9,8 @@ the bundled prior as the baseline in the same run on the same calls:
 
 - call AUROC / PR-AUC on the highest risk over the whole call, and on the
   highest risk *before the escalation* (what an early warning can use; for calm
-  calls, the whole call);
+  calls, the whole call); call AUROC on the risk at the call's end (what a list of
+  calls to follow up after they ended would rank by);
 - precision, recall and false-alarm rate at the threshold; recall before the escalation;
 - lead time: escalation time - time of the first alert (end of the utterance
   whose risk crossed); > 0 means the supervisor was warned before the customer asked;
@@ -44,6 +45,7 @@ class Assessment:
     sources: list[str]
     max_risk: np.ndarray  # whole call
     max_before: np.ndarray  # before the escalation (calm: whole call)
+    end_risk: np.ndarray  # after the call's last utterance
     first_alert: np.ndarray  # call time of the first crossing, nan if never
     t_esc: np.ndarray  # escalation time, nan for calm
     prefix_y: np.ndarray  # training-target labels of the kept prefixes
@@ -88,7 +90,7 @@ def assess(name: str, model, cfs: list[CallFeatures], threshold: float, horizon_
     from callradar.models.call_features import CallState
 
     empty = model.predict(CallState().features(pooled=True)).risk  # the risk before anyone spoke
-    esc, max_risk, max_before, first, t_esc, py, pp = [], [], [], [], [], [], []
+    esc, max_risk, max_before, end, first, t_esc, py, pp = [], [], [], [], [], [], [], []
     for cf in cfs:
         readings = [model.predict(r) for r in cf.model_inputs()]
         risks = np.array([r.risk for r in readings])
@@ -98,13 +100,14 @@ def assess(name: str, model, cfs: list[CallFeatures], threshold: float, horizon_
         max_risk.append(risks.max())
         before = risks[cf.times < t] if t is not None else risks
         max_before.append(max(empty, before.max()) if len(before) else empty)
+        end.append(risks[-1] if len(risks) else empty)
         alerted = first_alert_index(cf, readings, threshold, confirm_utterances)
         first.append(cf.times[alerted] if alerted is not None else np.nan)
         labels = prefix_labels(cf, horizon_s)
         py.append(labels[labels >= 0])
         pp.append(risks[labels >= 0])
     return Assessment(name, model.version, np.array(esc, dtype=bool), [cf.call.source or "unknown" for cf in cfs],
-                      np.array(max_risk), np.array(max_before), np.array(first, dtype=float),
+                      np.array(max_risk), np.array(max_before), np.array(end), np.array(first, dtype=float),
                       np.array(t_esc, dtype=float), np.concatenate(py), np.concatenate(pp))
 
 
@@ -138,6 +141,7 @@ def metrics_of(a: Assessment, mask: np.ndarray | None = None) -> dict:
         "pr_auc": _auc(y, a.max_risk[mask], "pr"),
         "auroc_before_escalation": _auc(y, a.max_before[mask], "roc"),
         "pr_auc_before_escalation": _auc(y, a.max_before[mask], "pr"),
+        "auroc_end_of_call": _auc(y, a.end_risk[mask], "roc"),
         "flagged": int(flagged.sum()),
         "precision": _ratio(int((flagged & y).sum()), int(flagged.sum())),
         "recall": _ratio(int((flagged & y).sum()), int(y.sum())),
@@ -260,6 +264,7 @@ ROWS = [
     ("auroc_before_escalation", "call AUROC, risk before the escalation only"),
     ("pr_auc", "call PR-AUC"),
     ("pr_auc_before_escalation", "call PR-AUC, before the escalation"),
+    ("auroc_end_of_call", "call AUROC, risk at the call's end (post-call follow-up)"),
     ("precision", "precision at the threshold"),
     ("recall", "recall at the threshold"),
     ("recall_before_escalation", "recall before the escalation (lead > 0)"),
@@ -305,7 +310,7 @@ def report_md(metrics: dict, assessments: list[Assessment], data: Path, threshol
 - data: `{data}`: {first['calls']} labelled calls, {first['escalated']} escalated
 - threshold: {threshold} (CALLRADAR_RISK_ALERT_THRESHOLD); a call is flagged when its risk first reaches it{_confirm_note(confirm_utterances)}
 - lead time: escalation time − call time of the first alert (end of the utterance that crossed)
-- prefix metrics use the training target (escalated within {horizon_s:g} s; earlier prefixes of escalated calls left out)
+- prefix metrics use the training target (escalated within {horizon_s:g} s; earlier prefixes of escalated calls left out; every prefix of an escalated call with no escalation time)
 - written {datetime.now(timezone.utc).isoformat(timespec='seconds')}
 
 {head}{rows}

@@ -75,7 +75,8 @@ def call_features(calls: list[LabelledCall], scored: list[list[ScoredUtterance]]
 
 
 def escalation_time(call: LabelledCall) -> float | None:
-    """When the call escalated; an escalated call without a time escalated at its end."""
+    """When the call escalated; an escalated call without a time escalated at its end (for lead times;
+    its training labels are the whole call's, :func:`prefix_labels`)."""
     if call.outcome != "escalated":
         return None
     return call.escalation_time if call.escalation_time is not None else call.end
@@ -86,6 +87,8 @@ def prefix_labels(cf: CallFeatures, horizon_s: float) -> np.ndarray:
     t_esc = escalation_time(cf.call)
     if t_esc is None:
         return np.zeros(len(cf.times), dtype=int)
+    if cf.call.escalation_time is None:  # a label for the call as a whole (a rating, a complaint logged after it)
+        return np.ones(len(cf.times), dtype=int)
     return np.where(cf.times >= t_esc - horizon_s, 1, -1)
 
 

@@ -13,7 +13,13 @@ Labels (the choice that matters most; also in the model card). The target is
 - earlier prefixes of an escalated call: left out. Calling them 1 would teach
   that a greeting predicts escalation (it is the same greeting as in calm calls);
   calling them 0 would teach that the first signs of trouble are calm.
-- an escalated call without an escalation time counts as escalating at its end.
+- an escalated call without an escalation time (a post-call rating, a complaint
+  logged after the call): every prefix 1. Such a label says the call as a whole
+  went badly, not when; the target is then "this call ends badly", and a model
+  fitted on such labels ranks calls by its reading at the call's end far better
+  than by "escalates at the end, within the horizon" (docs/benchmarks.md, "Labels
+  for the call as a whole"). The reading an alert acts on, the highest over the
+  call, ranks the same either way.
 
 Model: scikit-learn LogisticRegression on standardised features (C picked by
 call-grouped cross-validation, preferring the stronger regularisation when
@@ -598,7 +604,8 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
                           "heldout_calls": len(test), "heldout_source": heldout_info["source"]},
         "labels": {"horizon_s": horizon_s,
                    "rule": f"calm: every prefix 0; escalated: prefixes from {horizon_s:g} s before the escalation "
-                           "time on are 1, earlier ones are left out; no escalation time: the call's end"},
+                           "time on are 1, earlier ones are left out; no escalation time (a label for the whole call): "
+                           "every prefix 1"},
         "params": {"model": "sklearn LogisticRegression (L2, lbfgs) on standardised features",
                    "C_grid": list(C_GRID), "C_rule": f"smallest C within {C_TOLERANCE} of the best call-grouped "
                    "CV prefix AUROC", "seed": seed, "excluded_features": [n for n in FEATURE_NAMES
@@ -710,7 +717,8 @@ def model_card_md(model, card: dict) -> str:
     corpus = f", made by `{td['corpus']['command']}`" if td.get("corpus") else ""
     return f"""# Call risk model `{model.version}` (trained)
 
-**What it is.** P(escalation within {card['labels']['horizon_s']:g} s, or already happened | the call so far),
+**What it is.** P(escalation within {card['labels']['horizon_s']:g} s, or already happened | the call so far)
+(for calls labelled without an escalation time: P(the call is rated escalated as a whole | the call so far)),
 from the live call features (`models/call_features.py`), so training and the score stage cannot drift apart.
 `risk = calibrate(sigmoid(intercept + Σ coef · (x − mean) / scale))`. Plain JSON (`model.json`), nothing
 unpickled; `card.json` holds the sha256 checked on load, the data hash, all parameters and metrics.

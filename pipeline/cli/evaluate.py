@@ -62,6 +62,7 @@ def _run(args) -> int:
                            settings.alert_confirm_utterances)
     for name, m in metrics.items():
         print(f"{models[name].version}: AUROC {fmt_metric(m['auroc'])}, before escalation {fmt_metric(m['auroc_before_escalation'])}, "
+              f"at the call's end {fmt_metric(m['auroc_end_of_call'])}, "
               f"PR-AUC {fmt_metric(m['pr_auc'])}, precision {fmt_metric(m['precision'])}, recall {fmt_metric(m['recall'])}, "
               f"median lead {fmt_metric(m['median_lead_time_s'])} s")
     print(f"report: {out / 'report.md'}")

@@ -41,3 +41,25 @@ def test_a_keyword_or_the_intent_head_on_the_utterance_flags_at_once():
     assert first_alert_index(keyword, readings(0.9), 0.6, 2) == 0
     asked = call([("customer", "you aren't helping help me speak with a person", {"intent_count": 1.0})])
     assert first_alert_index(asked, readings(0.9), 0.6, 2) == 0
+
+
+class RiskFromRow:
+    """A stand-in risk model: the risk is the row's ``cust_neg_ewma``."""
+
+    version = "row"
+
+    def predict(self, row):
+        return RiskReading(row.get("cust_neg_ewma", 0.1), [])
+
+
+def test_the_risk_at_the_calls_end_is_reported_apart_from_the_highest():
+    """A calm call that peaks early and ends calm, an escalated one that never peaks as high but ends high:
+    by the highest risk the calm one ranks first (AUROC 0), by the risk at the end the escalated one (1)."""
+    from callradar.training.evaluate import assess, metrics_of
+
+    calm = call([("customer", WORDS, {"cust_neg_ewma": 0.9}), ("customer", WORDS, {"cust_neg_ewma": -0.8})])
+    rated = call([("customer", WORDS, {"cust_neg_ewma": 0.3}), ("customer", WORDS, {"cust_neg_ewma": 0.4})])
+    rated.call = LabelledCall("c2", "escalated", rated.call.utterances)  # rated badly as a whole: no time
+    m = metrics_of(assess("row", RiskFromRow(), [calm, rated], 0.95, 20.0))
+    assert m["auroc"] == 0.0
+    assert m["auroc_end_of_call"] == 1.0

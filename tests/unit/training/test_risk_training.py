@@ -42,8 +42,8 @@ def test_prefix_labels_follow_the_horizon_rule():
     esc = LabelledCall("e", "escalated", utts, escalation_time=30.0)
     times = np.array([u.end for u in utts], dtype=float)
     assert prefix_labels(CallFeatures(esc, [{}] * 5, times), horizon_s=15).tolist() == [-1, -1, 1, 1, 1]
-    no_time = LabelledCall("n", "escalated", utts)  # escalated at its end (42 s)
-    assert prefix_labels(CallFeatures(no_time, [{}] * 5, times), horizon_s=15).tolist() == [-1, -1, -1, 1, 1]
+    no_time = LabelledCall("n", "escalated", utts)  # a label for the whole call: every prefix
+    assert prefix_labels(CallFeatures(no_time, [{}] * 5, times), horizon_s=15).tolist() == [1] * 5
     calm = LabelledCall("c", "calm", utts)
     assert prefix_labels(CallFeatures(calm, [{}] * 5, times), horizon_s=15).tolist() == [0] * 5
 

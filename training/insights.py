@@ -466,6 +466,7 @@ def insights(source: Columns | list[LabelledCall], since: float | None = None, r
     tables["response_adherence"] = _adherence(cols)
     tables["prompt_helpfulness"] = _helpfulness(cols)
     tables["calmed_after_prompt"] = _calmed(cols, outcome, rearm_threshold)
+    tables["follow_up"] = _follow_up(cols, alerted, rearm_threshold)
     return tables
 
 
@@ -674,6 +675,35 @@ def _calmed(cols: Columns, outcome: np.ndarray, rearm: float) -> Table:
     return Table("Calls that calmed down after a prompt", columns, rows,
                  f"per call, after its first assist prompt: the risk fell below the re-arm threshold ({rearm:g}) "
                  "on a later utterance, or the call's outcome is calm; by the first prompt's trigger")
+
+
+def _follow_up(cols: Columns, alerted: np.ndarray, rearm: float) -> Table:
+    """Calls that ended at risk with no supervisor alert, highest risk at the end first: whom to call back.
+
+    The risk at a call's end is the reading after its last utterance. On rated dialogues it ranks the
+    dissatisfied ones better than the highest reading over the call does (docs/benchmarks.md, "Labels for
+    the call as a whole"), and a call that never crossed the alert threshold reached no supervisor live."""
+    u = cols.utterances
+    scored = np.isfinite(u["risk"]) & np.isfinite(u["end"]) if len(u["call"]) else np.zeros(0, dtype=bool)
+    call, end, risk = u["call"][scored], u["end"][scored], u["risk"][scored]
+    order = np.lexsort((end, call))  # by call, then by end: the last of each call is its end
+    call, risk = call[order], risk[order]
+    last = np.r_[call[1:] != call[:-1], True] if len(call) else np.zeros(0, dtype=bool)
+    at_end = np.full(cols.n_calls, np.nan)
+    at_end[call[last]] = risk[last]
+    highest = np.full(cols.n_calls, np.nan)
+    np.fmax.at(highest, call, risk)
+    keep = np.flatnonzero(~alerted & (at_end >= rearm))  # nan compares False
+    keep = keep[np.argsort(-at_end[keep], kind="stable")]
+    c = cols.calls
+    rows = [[c["call_id"][i], c["queue"][i], c["agent_id"][i], round(float(at_end[i]), 4),
+             round(float(highest[i]), 4), c["outcome"][i] or "not labelled"] for i in keep[:MAX_HTML_ROWS]]
+    note = (f"calls with no supervisor alert whose risk after the last utterance was at or above the re-arm "
+            f"threshold ({rearm:g}), highest first (at most {MAX_HTML_ROWS}): candidates for a call-back")
+    if len(keep) > MAX_HTML_ROWS:
+        note += f"; {len(keep) - MAX_HTML_ROWS} more not shown"
+    return Table("Calls to follow up: ended at risk, no alert", ["call_id", "queue", "agent_id", "risk_at_end",
+                                                                 "highest_risk", "outcome"], rows, note)
 
 
 # ---------------------------------------------------------------- the report

@@ -197,7 +197,7 @@ def test_started_ts_in_metadata_wins_over_the_part_time(tmp_path):
 def test_objects_give_the_same_tables_as_columns(archive):
     """The console can pass LabelledCall objects (read_archive) and gets the numbers the report shows."""
     from_columns, from_objects = insights(read_columns(archive)), insights(read_archive(archive))
-    for name in ("alert_precision_by_trigger", "lead_time", "prompt_helpfulness", "calmed_after_prompt",
+    for name in ("alert_precision_by_trigger", "lead_time", "prompt_helpfulness", "calmed_after_prompt", "follow_up",
                  "escalations_by_queue", "escalations_by_agent", "escalations_by_trigger", "escalations_by_tier",
                  "response_adherence"):
         assert from_objects[name].rows == from_columns[name].rows, name
@@ -312,3 +312,22 @@ def test_report_reads_jsonl_parts_too(tmp_path):
     t = insights(read_columns(folder))
     assert rows(t["escalations_by_day"]) == {"2025-01-10": [3, 3, 1, 1, 1, 0.5]}
     assert json.loads(json.dumps([tb.to_dict() for tb in t.values()]))  # plain JSON for the console
+
+
+def test_follow_up_lists_calls_that_ended_at_risk_without_an_alert(archive):
+    """c4 had a prompt but no supervisor alert and ended at 0.45; every other call paged a supervisor."""
+    t = insights(read_columns(archive), rearm_threshold=0.4)["follow_up"]
+    assert t.columns == ["call_id", "queue", "agent_id", "risk_at_end", "highest_risk", "outcome"]
+    assert t.rows == [["c4", "tech", "a2", 0.45, 0.5, "calm"]]
+    assert insights(read_columns(archive), rearm_threshold=0.5)["follow_up"].rows == []
+
+
+def test_follow_up_reads_the_last_utterance_and_ranks_by_it():
+    """The risk at the end is the reading after the utterance that ended last, whatever order they are stored in."""
+    calls = [call("late-peak", "q", "a", None, None, [(30, 0.9), (10, 0.2), (20, 0.5)]),
+             call("ends-high", "q", "a", None, None, [(5, 0.3), (9, 0.95)]),
+             call("peaked-early", "q", "a", None, None, [(5, 0.99), (9, 0.1)]),
+             call("paged", "q", "a", None, None, [(5, 0.99)], [("p-s", "escalation_risk", "complaint", 5.0)])]
+    t = insights(calls, rearm_threshold=0.4)["follow_up"]
+    assert [(r[0], r[3], r[4], r[5]) for r in t.rows] == [("ends-high", 0.95, 0.95, "not labelled"),
+                                                          ("late-peak", 0.9, 0.9, "not labelled")]

@@ -686,13 +686,15 @@ def _follow_up(cols: Columns, alerted: np.ndarray, rearm: float) -> Table:
     u = cols.utterances
     scored = np.isfinite(u["risk"]) & np.isfinite(u["end"]) if len(u["call"]) else np.zeros(0, dtype=bool)
     call, end, risk = u["call"][scored], u["end"][scored], u["risk"][scored]
-    order = np.lexsort((end, call))  # by call, then by end: the last of each call is its end
-    call, risk = call[order], risk[order]
-    last = np.r_[call[1:] != call[:-1], True] if len(call) else np.zeros(0, dtype=bool)
-    at_end = np.full(cols.n_calls, np.nan)
-    at_end[call[last]] = risk[last]
-    highest = np.full(cols.n_calls, np.nan)
-    np.fmax.at(highest, call, risk)
+    same = call[1:] == call[:-1]
+    if not ((call[1:] >= call[:-1]).all() and (end[1:] >= end[:-1])[same].all()):  # the archive's order, else sort
+        order = np.lexsort((end, call))  # by call, then by end: the last of each call is its end
+        call, risk = call[order], risk[order]
+    at_end, highest = np.full(cols.n_calls, np.nan), np.full(cols.n_calls, np.nan)
+    if len(call):
+        first = np.flatnonzero(np.r_[True, call[1:] != call[:-1]])
+        at_end[call[first]] = risk[np.r_[first[1:] - 1, len(call) - 1]]
+        highest[call[first]] = np.maximum.reduceat(risk, first)
     keep = np.flatnonzero(~alerted & (at_end >= rearm))  # nan compares False
     keep = keep[np.argsort(-at_end[keep], kind="stable")]
     c = cols.calls

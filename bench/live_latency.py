@@ -223,13 +223,12 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
                    for who in ("customer", "agent")}
     agent_lag = [u.emitted_ts - u.audio_end_ts for _, u in utterances.values() if u.speaker == "agent"]
     # Alerts driven by an utterance; a case's breach alert (pipeline/stages/cases.py) has no utterance behind it.
-    risk_alerts = [a for _, a in run.alerts() if a.alert_type == "escalation_risk"]
-    to_alert = [arrived - a.audio_end_ts for arrived, a in run.alerts()
-                if a.alert_type == "escalation_risk" and a.audio_end_ts > 0]
+    risk_alerts = sorted(((arrived, a) for arrived, a in run.alerts() if a.alert_type == "escalation_risk"),
+                         key=lambda x: x[0])
+    to_alert = [arrived - a.audio_end_ts for arrived, a in risk_alerts if a.audio_end_ts > 0]
     # An alert can fire on an agent utterance's score too (the risk reads both sides); those wait with the agent side.
-    to_alert_on_customer = [arrived - a.audio_end_ts for arrived, a in run.alerts()
-                            if a.alert_type == "escalation_risk" and a.audio_end_ts > 0
-                            and speaker.get(a.utterance_id) == "customer"]
+    to_alert_on_customer = [arrived - a.audio_end_ts for arrived, a in risk_alerts
+                            if a.audio_end_ts > 0 and speaker.get(a.utterance_id) == "customer"]
     archived_utterances = {u.utterance_id for call in archived for u in call.utterances}
 
     accounting = []
@@ -270,7 +269,7 @@ def run_point(base, calls, labels, n: int, k: int, args, tag: str) -> dict:
         "risk_alerts": [{"call_id": a.call_id, "utterance_id": a.utterance_id, "speaker": speaker.get(a.utterance_id),
                          "trigger": a.trigger, "risk": round(a.risk, 3), "call_time_s": round(a.call_time, 2),
                          "latency_s": round(arrived - a.audio_end_ts, 2) if a.audio_end_ts > 0 else None}
-                        for arrived, a in sorted(run.alerts(), key=lambda x: x[0]) if a.alert_type == "escalation_risk"],
+                        for arrived, a in risk_alerts],
         "transcripts_sent_twice": len(all_utterances) - len(utterances),
         "latency_s": {"utterance_end_to_transcript": percentiles(to_transcript),
                       "utterance_end_to_score": percentiles(to_score),

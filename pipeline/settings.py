@@ -124,6 +124,8 @@ class Settings:
     # Triggers.
     risk_alert_threshold: float = 0.6
     risk_rearm_threshold: float = 0.4
+    # Insights' "calls to follow up": ended with no supervisor alert and at least this risk after the last utterance.
+    follow_up_risk: float = 0.4
     alert_cooldown_s: float = 30.0
     # An alert on sentiment alone (no keyword, no request read by the intent head) waits until the risk has held on this many customer utterances
     # in a row (1: fire on the first; agents/triggers.py).
@@ -267,6 +269,9 @@ def _validate(s: Settings) -> None:
         raise SettingsError(
             "need 0 <= CALLRADAR_RISK_REARM_THRESHOLD <= CALLRADAR_RISK_ALERT_THRESHOLD <= 1"
         )
+    if not 0 <= s.follow_up_risk <= 1:
+        raise SettingsError(f"CALLRADAR_FOLLOW_UP_RISK={s.follow_up_risk!r}: must be a risk between 0 and 1 (the report "
+                            "lists calls that ended at or above it without a supervisor alert)")
     if s.alert_confirm_utterances < 1:
         raise SettingsError(f"CALLRADAR_ALERT_CONFIRM_UTTERANCES={s.alert_confirm_utterances!r}: must be a whole "
                             "number >= 1 (1: a sentiment alert fires on the first utterance over the threshold)")

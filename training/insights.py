@@ -445,7 +445,8 @@ def _escalations_by(key: str, keys: np.ndarray, cols: Columns, alerted: np.ndarr
                  "escalation rate: escalated / labelled")
 
 
-def insights(source: Columns | list[LabelledCall], since: float | None = None, rearm_threshold: float = 0.4) -> dict[str, Table]:
+def insights(source: Columns | list[LabelledCall], since: float | None = None, rearm_threshold: float = 0.4,
+             follow_up_risk: float = 0.4) -> dict[str, Table]:
     """Every table of the report, by name (the CSV file names), for the calls since ``since`` (epoch seconds)."""
     cols = source if isinstance(source, Columns) else columns_from_calls(source)
     if since is not None:
@@ -466,7 +467,7 @@ def insights(source: Columns | list[LabelledCall], since: float | None = None, r
     tables["response_adherence"] = _adherence(cols)
     tables["prompt_helpfulness"] = _helpfulness(cols)
     tables["calmed_after_prompt"] = _calmed(cols, outcome, rearm_threshold)
-    tables["follow_up"] = _follow_up(cols, alerted, rearm_threshold)
+    tables["follow_up"] = _follow_up(cols, alerted, follow_up_risk)
     return tables
 
 
@@ -677,7 +678,7 @@ def _calmed(cols: Columns, outcome: np.ndarray, rearm: float) -> Table:
                  "on a later utterance, or the call's outcome is calm; by the first prompt's trigger")
 
 
-def _follow_up(cols: Columns, alerted: np.ndarray, rearm: float) -> Table:
+def _follow_up(cols: Columns, alerted: np.ndarray, at_least: float) -> Table:
     """Calls that ended at risk with no supervisor alert, highest risk at the end first: whom to call back.
 
     The risk at a call's end is the reading after its last utterance. On rated dialogues it ranks the
@@ -695,13 +696,13 @@ def _follow_up(cols: Columns, alerted: np.ndarray, rearm: float) -> Table:
         first = np.flatnonzero(np.r_[True, call[1:] != call[:-1]])
         at_end[call[first]] = risk[np.r_[first[1:] - 1, len(call) - 1]]
         highest[call[first]] = np.maximum.reduceat(risk, first)
-    keep = np.flatnonzero(~alerted & (at_end >= rearm))  # nan compares False
+    keep = np.flatnonzero(~alerted & (at_end >= at_least))  # nan compares False
     keep = keep[np.argsort(-at_end[keep], kind="stable")]
     c = cols.calls
     rows = [[c["call_id"][i], c["queue"][i], c["agent_id"][i], round(float(at_end[i]), 4),
              round(float(highest[i]), 4), c["outcome"][i] or "not labelled"] for i in keep[:MAX_HTML_ROWS]]
-    note = (f"calls with no supervisor alert whose risk after the last utterance was at or above the re-arm "
-            f"threshold ({rearm:g}), highest first (at most {MAX_HTML_ROWS}): candidates for a call-back")
+    note = (f"calls with no supervisor alert whose risk after the last utterance was at or above {at_least:g} "
+            f"(CALLRADAR_FOLLOW_UP_RISK), highest first (at most {MAX_HTML_ROWS}): candidates for a call-back")
     if len(keep) > MAX_HTML_ROWS:
         note += f"; {len(keep) - MAX_HTML_ROWS} more not shown"
     return Table("Calls to follow up: ended at risk, no alert", ["call_id", "queue", "agent_id", "risk_at_end",

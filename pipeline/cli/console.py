@@ -72,7 +72,7 @@ def _run(args) -> int:
     from callradar.training.labelled_calls import default_archive_dir
 
     insights = archive_insights(settings.console_archive_dir or default_archive_dir(settings),
-                                settings.risk_rearm_threshold)
+                                settings.risk_rearm_threshold, settings.follow_up_risk)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -89,7 +89,7 @@ def _run(args) -> int:
     return 0
 
 
-def archive_insights(folder: Path, rearm_threshold: float):
+def archive_insights(folder: Path, rearm_threshold: float, follow_up_risk: float = 0.4):
     """The Insights page's reader: the archive as the report reads it (training/insights.py), which the
     console may not import itself (it sits below training)."""
     from callradar.agents.console.insights import ArchiveEmpty, ArchiveInsights
@@ -106,7 +106,7 @@ def archive_insights(folder: Path, rearm_threshold: float):
         return read_columns(folder)
 
     def tables(columns, since_ts: float) -> dict:
-        found = insights(columns, since_ts, rearm_threshold=rearm_threshold)
+        found = insights(columns, since_ts, rearm_threshold=rearm_threshold, follow_up_risk=follow_up_risk)
         return {"calls": int((columns.calls["ts"] >= since_ts).sum()), "archived_calls": columns.n_calls,
                 "tables": {name: table.to_dict() for name, table in found.items()}}
 

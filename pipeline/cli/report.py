@@ -38,7 +38,7 @@ def _run(args) -> int:
     archive = args.archive or default_archive_dir(settings)
     out = args.out or Path(settings.state_dir) / "reports" / "insights"
     cols = read_columns(archive)
-    tables = insights(cols, since, rearm_threshold=settings.risk_rearm_threshold)
+    tables = insights(cols, since, rearm_threshold=settings.risk_rearm_threshold, follow_up_risk=settings.follow_up_risk)
     n = int((cols.calls["ts"] >= since).sum())
     if not n:
         raise UserError(f"{archive}: no calls since {args.since} (the archive holds {cols.n_calls}); try a longer --since")

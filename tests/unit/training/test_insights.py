@@ -316,10 +316,11 @@ def test_report_reads_jsonl_parts_too(tmp_path):
 
 def test_follow_up_lists_calls_that_ended_at_risk_without_an_alert(archive):
     """c4 had a prompt but no supervisor alert and ended at 0.45; every other call paged a supervisor."""
-    t = insights(read_columns(archive), rearm_threshold=0.4)["follow_up"]
+    t = insights(read_columns(archive))["follow_up"]
     assert t.columns == ["call_id", "queue", "agent_id", "risk_at_end", "highest_risk", "outcome"]
     assert t.rows == [["c4", "tech", "a2", 0.45, 0.5, "calm"]]
-    assert insights(read_columns(archive), rearm_threshold=0.5)["follow_up"].rows == []
+    assert insights(read_columns(archive), follow_up_risk=0.5)["follow_up"].rows == []
+    assert insights(read_columns(archive), rearm_threshold=0.5)["follow_up"].rows == t.rows  # its own setting
 
 
 def test_follow_up_reads_the_last_utterance_and_ranks_by_it():
@@ -328,6 +329,18 @@ def test_follow_up_reads_the_last_utterance_and_ranks_by_it():
              call("ends-high", "q", "a", None, None, [(5, 0.3), (9, 0.95)]),
              call("peaked-early", "q", "a", None, None, [(5, 0.99), (9, 0.1)]),
              call("paged", "q", "a", None, None, [(5, 0.99)], [("p-s", "escalation_risk", "complaint", 5.0)])]
-    t = insights(calls, rearm_threshold=0.4)["follow_up"]
+    t = insights(calls)["follow_up"]
     assert [(r[0], r[3], r[4], r[5]) for r in t.rows] == [("ends-high", 0.95, 0.95, "not labelled"),
                                                           ("late-peak", 0.9, 0.9, "not labelled")]
+
+
+def test_follow_up_risk_is_a_setting_the_report_reads(archive, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CALLRADAR_FOLLOW_UP_RISK", "0.5")
+    out = tmp_path / "report"
+    assert main(["report", "--archive", str(archive), "--since", "2025-01-01", "--out", str(out)]) == 0
+    with (out / "follow_up.csv").open() as f:
+        assert len(list(csv.reader(f))) == 1  # the header: c4 ended at 0.45
+    monkeypatch.setenv("CALLRADAR_FOLLOW_UP_RISK", "1.5")
+    assert main(["report", "--archive", str(archive), "--since", "2025-01-01", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "CALLRADAR_FOLLOW_UP_RISK=1.5: must be a risk between 0 and 1" in err and "Traceback" not in err

@@ -700,11 +700,9 @@ def _follow_up(cols: Columns, alerted: np.ndarray, at_least: float) -> Table:
     keep = keep[np.argsort(-at_end[keep], kind="stable")]
     c = cols.calls
     rows = [[c["call_id"][i], c["queue"][i], c["agent_id"][i], round(float(at_end[i]), 4),
-             round(float(highest[i]), 4), c["outcome"][i] or "not labelled"] for i in keep[:MAX_HTML_ROWS]]
-    note = (f"calls with no supervisor alert whose risk after the last utterance was at or above {at_least:g} "
-            f"(CALLRADAR_FOLLOW_UP_RISK), highest first (at most {MAX_HTML_ROWS}): candidates for a call-back")
-    if len(keep) > MAX_HTML_ROWS:
-        note += f"; {len(keep) - MAX_HTML_ROWS} more not shown"
+             round(float(highest[i]), 4), c["outcome"][i] or "not labelled"] for i in keep]
+    note = (f"{len(keep)} calls with no supervisor alert whose risk after the last utterance was at or above "
+            f"{at_least:g} (CALLRADAR_FOLLOW_UP_RISK), highest first: candidates for a call-back")
     return Table("Calls to follow up: ended at risk, no alert", ["call_id", "queue", "agent_id", "risk_at_end",
                                                                  "highest_risk", "outcome"], rows, note)
 

@@ -14,7 +14,7 @@ from callradar.agents.cases import CaseBook
 from callradar.pipeline.cli.main import main
 from callradar.pipeline.errors import UserError
 from callradar.pipeline.records import Feedback
-from callradar.training.insights import NO_CASES, insights, parse_since, read_columns
+from callradar.training.insights import NO_CASES, insights, parse_since, read_columns, write_report
 from callradar.training.labelled_calls import (
     CallAlert,
     CallCase,
@@ -332,6 +332,19 @@ def test_follow_up_reads_the_last_utterance_and_ranks_by_it():
     t = insights(calls)["follow_up"]
     assert [(r[0], r[3], r[4], r[5]) for r in t.rows] == [("ends-high", 0.95, 0.95, "not labelled"),
                                                           ("late-peak", 0.9, 0.9, "not labelled")]
+
+
+def test_follow_up_csv_holds_every_call_the_page_shows_the_first_50(tmp_path):
+    """A floor calls back from the CSV: it must hold the whole list, not the page's first rows."""
+    calls = [call(f"c{i:03d}", "q", "a", None, None, [(5, 0.4 + i / 1000)]) for i in range(60)]
+    t = insights(calls)
+    assert len(t["follow_up"].rows) == 60 and t["follow_up"].rows[0][0] == "c059"
+    assert t["follow_up"].note.startswith("60 calls")
+    write_report(t, tmp_path)
+    with (tmp_path / "follow_up.csv").open() as f:
+        assert len(list(csv.reader(f))) == 61
+    page = (tmp_path / "index.html").read_text()
+    assert "50 of 60 rows; all in <a href='follow_up.csv'>" in page and "c009" not in page
 
 
 def test_follow_up_risk_is_a_setting_the_report_reads(archive, tmp_path, capsys, monkeypatch):

@@ -429,6 +429,63 @@ def learning_curve(train_cfs: list[CallFeatures], heldout_cfs: list[CallFeatures
     return out
 
 
+THRESHOLD_STEP = 0.01  # the operating points `train risk` suggests are on this grid
+
+
+def matching_threshold(model, cfs: list[CallFeatures], calm_flagged: float, confirm_utterances: int = 1) -> dict | None:
+    """The lowest alert threshold (a multiple of THRESHOLD_STEP) at which ``model`` flags no larger a share of
+    these calls' calm ones than ``calm_flagged``, with what it flags there; None without calm calls.
+
+    Why: a model retrained on other labels is calibrated to other rates (on rated dialogues it almost never
+    reaches 0.6), so the live threshold that suited the model it replaces can silently stop nearly every alert.
+    This carries the floor's current alarm budget over to the new model. Flagging is the live trigger's
+    (:func:`first_alert_index`), so the share can only fall as the threshold rises: a bisection.
+    """
+    readings = [[model.predict(r) for r in cf.model_inputs()] for cf in cfs]
+    esc = np.array([escalation_time(cf.call) is not None for cf in cfs])
+    if esc.all():
+        return None
+
+    def flagged(t: float) -> np.ndarray:
+        return np.array([first_alert_index(cf, r, t, confirm_utterances) is not None for cf, r in zip(cfs, readings)])
+
+    steps = round(1 / THRESHOLD_STEP)
+    lo, hi = 1, steps  # invariant: the answer is in [lo, hi]; at 1.0 no risk below it can fire
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if flagged(mid / steps)[~esc].mean() <= calm_flagged + 5e-5:  # the metrics are rounded to 4 places
+            hi = mid
+        else:
+            lo = mid + 1
+    t = lo / steps
+    f = flagged(t)
+    return {"threshold": round(t, 2), "false_alarm_rate": round(float(f[~esc].mean()), 4),
+            "recall": round(float(f[esc].mean()), 4) if esc.any() else None}
+
+
+ADVICE_MARGIN = 0.05  # a matching threshold this far from the live one is worth a line
+
+
+def operating_point_advice(comp: dict) -> str | None:
+    """One line for `train risk` and `models promote` when the live threshold does not suit the new model
+    (:func:`matching_threshold`): what each model flags there, and the settings that keep the alarm rate."""
+    op, t = comp.get("operating_point"), comp.get("threshold")
+    new, cur = comp.get("new") or {}, comp.get("baseline_metrics") or {}
+    if not op or t is None or abs(op["threshold"] - t) < ADVICE_MARGIN:
+        return None
+
+    def pct(v) -> str:
+        return "n/a" if v is None else f"{100 * v:.1f} %"
+
+    rearm = round(op["threshold"] * 2 / 3, 2)
+    return (f"at the alert threshold {t:g} the new model flags {pct(new.get('false_alarm_rate'))} of the held-out "
+            f"calm calls and {pct(new.get('recall'))} of the escalated ones, the current model "
+            f"{pct(cur.get('false_alarm_rate'))} and {pct(cur.get('recall'))}; the new model flags no more calm calls "
+            f"than that from {op['threshold']:g} up ({pct(op['false_alarm_rate'])} calm, {pct(op['recall'])} "
+            f"escalated): to keep the floor's alarm rate with it, set CALLRADAR_RISK_ALERT_THRESHOLD={op['threshold']:g} "
+            f"and CALLRADAR_RISK_REARM_THRESHOLD={rearm:g} (two thirds of it, as the defaults 0.6 / 0.4)")
+
+
 def heldout_comparison(new, baseline, cfs: list[CallFeatures], threshold: float, horizon_s: float = HORIZON_S, *,
                        baseline_info: dict, heldout_info: dict, confirm_utterances: int = 1) -> dict:
     """New model against the model it would replace, on the same held-out calls: what the card records
@@ -445,4 +502,7 @@ def heldout_comparison(new, baseline, cfs: list[CallFeatures], threshold: float,
         "new": {k: new_m.get(k) for k in COMPARED},
         "baseline_metrics": {k: base_m.get(k) for k in COMPARED},
         "auroc_difference": diff,
+        # where the new model flags as many calm calls as the current one does at the live threshold
+        "operating_point": (matching_threshold(new, cfs, base_m["false_alarm_rate"], confirm_utterances)
+                            if base_m.get("false_alarm_rate") is not None else None),
     }

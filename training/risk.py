@@ -62,6 +62,7 @@ from callradar.training.evaluate import (
     fmt_metric,
     heldout_comparison,
     learning_curve,
+    operating_point_advice,
     prior_model,
 )
 from callradar.training.features import HORIZON_S, CallFeatures, features_of, prefix_labels, text_models
@@ -665,6 +666,9 @@ def summary_lines(card: dict) -> list[str]:
                            ("paired_median_lead_time_s", "median lead time, s (both)")):
             lines.append(f"  {label:<28}{fmt_metric(comp['new'].get(key)):>9}"
                          f"{fmt_metric(comp['baseline_metrics'].get(key)):>9}")
+        advice = operating_point_advice(comp)
+        if advice:
+            lines.append(f"operating point: {advice}")
     reasons = card.get("reasons_learnt") or []
     if reasons:
         lines.append("reasons it learnt (largest weights, per standard deviation of the feature):")
@@ -812,6 +816,9 @@ def _retraining_md(card: dict) -> str:
                 "(docs/models.md).\n\n| metric | new | current |\n| --- | --- | --- |\n")
         out += "".join(f"| {k} | {fmt_metric(comp['new'].get(k))} | {fmt_metric(comp['baseline_metrics'].get(k))} |\n"
                        for k in comp["new"])
+        advice = operating_point_advice(comp)
+        if advice:
+            out += f"\n**Operating point.** {advice[0].upper()}{advice[1:]}.\n"
         out += "\n"
     reasons = card.get("reasons_learnt") or []
     if reasons:

@@ -158,6 +158,7 @@ def _check_heldout(registry, kind: str, version: str, force: bool) -> str | None
     lets a mismatched model set load, which this override has nothing to do with.
     """
     from callradar.models.registry import heldout_regression, read_card
+    from callradar.training.evaluate import operating_point_advice
 
     if kind != "risk" or version == "builtin":
         return None
@@ -168,7 +169,11 @@ def _check_heldout(registry, kind: str, version: str, force: bool) -> str | None
         return None
     replaced = registry.current(kind)
     problem = heldout_regression(version, card, (replaced, read_card(registry.path(kind, replaced))))
-    return _refuse_unless_forced(problem, force, "promote it anyway", f"{kind} {version}", "the held-out comparison")
+    worse = _refuse_unless_forced(problem, force, "promote it anyway", f"{kind} {version}", "the held-out comparison")
+    advice = operating_point_advice(card["heldout_comparison"])
+    if advice:  # not a refusal: the threshold is the floor's setting, not the model's
+        print(f"note: risk {version}, {advice}", file=sys.stderr)
+    return worse
 
 
 def _refuse_unless_forced(problem: str | None, force: bool, override: str, what: str, check: str) -> str | None:

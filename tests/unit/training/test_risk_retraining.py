@@ -149,7 +149,8 @@ def test_heldout_regression_refuses_only_a_model_worse_beyond_the_tolerance():
 
 @pytest.fixture
 def registry(tmp_path, monkeypatch):
-    """v1 promoted; v2 worse than v1 on its held-out calls, v3 better; v4 with no comparison."""
+    """v1 promoted; v2 worse than v1 on its held-out calls, v3 better; v4 with no comparison; v5 better, but
+    seldom reaching the live threshold."""
     monkeypatch.setenv("CALLRADAR_STATE_DIR", str(tmp_path / "state"))
     prior = prior_model().to_dict()
     reg = Registry(tmp_path / "models")
@@ -164,6 +165,11 @@ def registry(tmp_path, monkeypatch):
     add("m-2", {"heldout_comparison": comparison(0.61, 0.70, v1_sha)})
     add("m-3", {"heldout_comparison": comparison(0.72, 0.70, v1_sha)})
     add("m-4", {})
+    quiet = {**comparison(0.72, 0.70, v1_sha), "operating_point": {"threshold": 0.34, "false_alarm_rate": 0.15,
+                                                                  "recall": 0.35}}
+    quiet["new"].update(false_alarm_rate=0.003, recall=0.008)
+    quiet["baseline_metrics"].update(false_alarm_rate=0.17, recall=0.37)
+    add("m-5", {"heldout_comparison": quiet})
     return reg
 
 
@@ -195,6 +201,17 @@ def test_promote_allows_a_model_no_worse_and_one_without_a_comparison(registry, 
     assert "records no held-out comparison" in capsys.readouterr().err
     assert models(registry, "rollback", "risk") == 0  # roll back is not judged: it returns to a known model
     assert registry.current("risk") == "v3"
+
+
+def test_promote_says_which_threshold_keeps_the_alarm_rate_of_a_model_calibrated_lower(registry, capsys):
+    """Not a refusal: the model is better; at the floor's threshold it would stop most alerts."""
+    assert models(registry, "promote", "risk", "v5") == 0
+    err = capsys.readouterr().err
+    assert "note: risk v5, at the alert threshold 0.6 the new model flags 0.3 % of the held-out calm calls" in err
+    assert "set CALLRADAR_RISK_ALERT_THRESHOLD=0.34 and CALLRADAR_RISK_REARM_THRESHOLD=0.23" in err
+    assert registry.current("risk") == "v5"
+    assert models(registry, "promote", "risk", "v3") == 2  # v3 was compared with v1 (not v5): no advice either
+    assert "CALLRADAR_RISK_ALERT_THRESHOLD" not in capsys.readouterr().err
 
 
 def test_promote_refuses_a_comparison_made_against_another_model(registry, capsys):

@@ -75,6 +75,7 @@ def test_notebook_runs_and_plots(name, sample, min_plots, tmp_path, monkeypatch)
     if name.startswith("03"):
         out = text_of(nb)
         assert "learning curve (held-out call AUROC" in out and "reasons it learnt" in out
+        assert "operating point: {'threshold': 0." in out
         assert "registered as risk v1" in out and "registered the reversed model as risk v2" in out
         # v1 promoted (forced past the guard if the small sample made it worse than the bundled model);
         # the reversed model, judged against v1, refused

@@ -17,6 +17,10 @@ cannot drift apart. Lines are taken in file order, as the live stage takes
 utterances in arrival order; a call's lines need not be next to each other.
 The encoder runs on batches of ``--batch`` lines.
 
+``--texts`` reads text that is not a call (posts, chat messages, survey answers: one per line,
+plain or ``{"text": ..., "id": ...}``) and scores each line alone, as a customer's words in a call
+of its own: one ``"type": "text_score"`` line each, no call lines.
+
 Bad lines (not UTF-8, not JSON, missing or wrong fields, NaN or infinite numbers,
 nesting over 32 deep, lone UTF-16 surrogates in strings)
 are reported on stderr with their line numbers and skipped; the rest is scored.
@@ -43,22 +47,52 @@ class BadLine(ValueError):
     """One input line that cannot be scored; the message says why."""
 
 
-def parse_line(raw: bytes) -> dict | None:
-    """One input line -> an utterance dict, None for a blank line; BadLine says what is wrong."""
+def _decoded(raw: bytes) -> str | None:
+    """One input line as text, None when blank; BadLine when it is not UTF-8."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadLine(f"not UTF-8 (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})") from None
     text = text.lstrip("\ufeff")  # a byte-order mark some editors put first
-    if not text.strip():
-        return None
+    return text if text.strip() else None
+
+
+def _json(text: str):
     from callradar.pipeline.records import MalformedMessage, load_json
 
     try:
-        doc = load_json(text)  # the live decoders' strict parser: no NaN, overflow, deep nesting, lone surrogates
+        return load_json(text)  # the live decoders' strict parser: no NaN, overflow, deep nesting, lone surrogates
     except MalformedMessage as exc:
         raise BadLine(str(exc)) from None
-    return check_utterance(doc)
+
+
+def parse_line(raw: bytes) -> dict | None:
+    """One input line -> an utterance dict, None for a blank line; BadLine says what is wrong."""
+    text = _decoded(raw)
+    return None if text is None else check_utterance(_json(text))
+
+
+def parse_text_line(raw: bytes, line_no: int) -> dict | None:
+    """``--texts``: one line -> a call of its own, one customer utterance; None for a blank line.
+
+    A line starting with ``{`` is a JSON object with ``text`` (and optionally ``id``, echoed in the
+    output); any other line is the text itself. Why a call of its own: posts, chat messages or survey
+    answers are not turns of one conversation, so no text may colour the next one's risk.
+    """
+    text = _decoded(raw)
+    if text is None:
+        return None
+    doc = {"text": text.strip()}
+    if text.lstrip().startswith("{"):
+        doc = _json(text)
+        if not isinstance(doc, dict) or not isinstance(doc.get("text"), str):
+            raise BadLine('expected a JSON object with a "text" string (or a plain text line)')
+        if "id" in doc and not isinstance(doc["id"], (str, int)):
+            raise BadLine("id must be a string or a whole number")
+    words = len(doc["text"].split())
+    utterance = {"call_id": f"line-{line_no}", "speaker": "customer", "start": 0.0,
+                 "end": max(0.6, 0.4 * words), "text": doc["text"]}  # timing is not read by the default features
+    return {**utterance, "id": doc["id"]} if "id" in doc else utterance
 
 
 def check_utterance(doc) -> dict:
@@ -112,10 +146,11 @@ class CallSummary:
 class OfflineScorer:
     """Feeds utterance dicts through a ScoreProcessor in batches; keeps per-call summaries."""
 
-    def __init__(self, processor, threshold: float, batch_size: int = 256):
+    def __init__(self, processor, threshold: float, batch_size: int = 256, texts: bool = False):
         self.processor = processor
         self.threshold = threshold
         self.batch_size = batch_size
+        self.texts = texts  # every line a call of its own (parse_text_line): no call summaries, state dropped at once
         self.calls: dict[str, CallSummary] = {}
         self._index: dict[tuple[str, str], int] = {}
 
@@ -140,11 +175,19 @@ class OfflineScorer:
         utterances = [self._utterance(doc) for _, doc in batch]
         scores = {s.utterance_id: s for s in self.processor.score(utterances, now=0.0)}
         out = []
-        for (line_no, _), utt in zip(batch, utterances):
+        for (line_no, src), utt in zip(batch, utterances):
             s = scores.pop(utt.utterance_id, None)
             if s is None:  # the processor scores an utterance id once, as live
                 print(f"line {line_no}: utterance_id {utt.utterance_id!r} repeats an earlier line; skipped",
                       file=sys.stderr)
+                continue
+            if self.texts:
+                self.processor.forget(s.call_id)
+                doc = s.to_dict()
+                for k in ("v", "audio_end_ts", "scored_ts", "utterance_id", "call_id", "start", "end", "speaker"):
+                    doc.pop(k, None)
+                out.append({"line": line_no, **({"id": src["id"]} if "id" in src else {}), **doc,
+                            "type": "text_score"})
                 continue
             summary = self.calls.setdefault(s.call_id, CallSummary(s.call_id))
             summary.utterances += 1
@@ -203,6 +246,10 @@ def register(sub) -> None:
     p.add_argument("--version", metavar="KIND=VERSION", action="append", default=[],
                    help="pin a kind to a registry version or a model folder, e.g. risk=v3 or "
                    "risk=runs/risk-candidate (repeatable)")
+    p.add_argument("--texts", action="store_true",
+                   help="the input is one text per line (plain text, or JSON objects with \"text\" and optionally "
+                   "\"id\"): posts, chat messages, survey answers; each is scored on its own as a customer's words "
+                   "(one \"text_score\" line each: sentiment, intent, keywords, risk), no call lines")
     p.add_argument("--batch", type=int, default=256, help="utterances per encoder batch (default 256)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_run)
@@ -255,7 +302,7 @@ def _run(args) -> int:
         raise UserError(str(exc)) from None
     if not args.quiet:
         print(f"models: {processor.model_version} (loaded in {time.monotonic() - t0:.1f} s)", file=sys.stderr)
-    scorer = OfflineScorer(processor, settings.risk_alert_threshold, args.batch)
+    scorer = OfflineScorer(processor, settings.risk_alert_threshold, args.batch, texts=args.texts)
     refused = 0
     name = "<stdin>" if args.transcript == "-" else args.transcript
 
@@ -263,7 +310,8 @@ def _run(args) -> int:
         nonlocal refused
         for line_no, raw in _lines(args.transcript):
             try:
-                doc = parse_line(raw.rstrip(b"\r\n"))
+                line = raw.rstrip(b"\r\n")
+                doc = parse_text_line(line, line_no) if args.texts else parse_line(line)
             except BadLine as exc:
                 refused += 1
                 print(f"{name}:{line_no}: refused: {exc}", file=sys.stderr)
@@ -275,7 +323,7 @@ def _run(args) -> int:
     out = sys.stdout
     for record in scorer.score_all(accepted()):
         out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
-        if record["type"] == "utterance_score":
+        if record["type"] != "call_risk":
             scored += 1
             if not args.quiet and time.monotonic() - last_report > 5:
                 last_report = time.monotonic()
@@ -284,6 +332,7 @@ def _run(args) -> int:
     out.flush()
     elapsed = time.monotonic() - t1
     if not args.quiet or refused:
-        print(f"scored {scored} utterances of {len(scorer.calls)} calls in {elapsed:.1f} s "
-              f"({scored / max(elapsed, 1e-9):.0f}/s); refused {refused} line(s)", file=sys.stderr)
+        what = f"{scored} texts" if args.texts else f"{scored} utterances of {len(scorer.calls)} calls"
+        print(f"scored {what} in {elapsed:.1f} s ({scored / max(elapsed, 1e-9):.0f}/s); refused {refused} line(s)",
+              file=sys.stderr)
     return EXIT_REFUSED if refused else 0

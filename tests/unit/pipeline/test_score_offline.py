@@ -98,6 +98,28 @@ def test_malformed_lines_are_reported_with_line_numbers_and_the_rest_is_scored(t
     assert [r["line"] for r in scored][:2] == [1, 6]
 
 
+def test_texts_are_scored_each_on_its_own(tmp_path, capsys):
+    """--texts: plain lines and {"text", "id"} objects; no text colours the next one's risk, no call lines."""
+    angry = "I want a supervisor now, this is the third bill that's wrong"
+    path = tmp_path / "posts.txt"
+    path.write_text(f"{angry}\n\n" + json.dumps({"id": "p3", "text": "thanks, that fixed it"}) + "\n"
+                    + '{"text": 5}\n{broken\n' + "thanks, that fixed it\n", encoding="utf-8")
+    status, records, err = run_score(capsys, "--texts", path)
+    assert status == 1 and [int(line.split(":")[1]) for line in err.splitlines() if ": refused: " in line] == [4, 5]
+    assert 'expected a JSON object with a "text" string' in err and "not valid JSON" in err
+    assert [(r["type"], r["line"], r.get("id")) for r in records] == [
+        ("text_score", 1, None), ("text_score", 3, "p3"), ("text_score", 6, None)]
+    first, thanks, again = records
+    assert first["text"] == angry and first["intent"] > 0.9 and first["risk"] > 0.6
+    assert {k["category"] for k in first["keywords"]} >= {"supervisor_request"}
+    assert thanks["risk"] < 0.6 and thanks["risk"] == pytest.approx(again["risk"], abs=1e-6)  # nothing carried over
+    assert "call_id" not in thanks and thanks["sentiment"] in SENTIMENT_LABELS
+    # the same words as a transcript line: the same reading (one feature path)
+    line = {"call_id": "c", "speaker": "customer", "start": 0.0, "end": 5.0, "text": "thanks, that fixed it"}
+    (one,) = [r for r in score_utterances([line]) if r["type"] == "utterance_score"]
+    assert one["sentiment_scores"] == thanks["sentiment_scores"] and one["risk"] == pytest.approx(thanks["risk"])
+
+
 def test_usage_errors_exit_2(tmp_path, capsys):
     assert main(["score", str(tmp_path / "missing.jsonl")]) == 2
     assert "no such file" in capsys.readouterr().err

@@ -170,7 +170,7 @@ def _check_heldout(registry, kind: str, version: str, force: bool) -> str | None
     replaced = registry.current(kind)
     problem = heldout_regression(version, card, (replaced, read_card(registry.path(kind, replaced))))
     worse = _refuse_unless_forced(problem, force, "promote it anyway", f"{kind} {version}", "the held-out comparison")
-    advice = operating_point_advice(card["heldout_comparison"])
+    advice = operating_point_advice(card["heldout_comparison"]) if problem is None else None
     if advice:  # not a refusal: the threshold is the floor's setting, not the model's
         print(f"note: risk {version}, {advice}", file=sys.stderr)
     return worse

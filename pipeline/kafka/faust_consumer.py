@@ -3,7 +3,7 @@ only what was acked. Part of the Kafka layer (with pipeline/kafka/app.py and pip
 
 faust-streaming 0.15 can lose a message across a restart or rebalance; the kill -9 test
 caught it as a transcript that was never scored, and as a call's risk that came back wrong
-after the score worker's kill. Five gaps in its consumer line up:
+after the score worker's kill. Six gaps in its consumer line up:
 
 * Records fetched before a seek (the seek to committed offsets after every rebalance) can
   still be handed over after it. Faust keeps one "read offset" per partition and drops any
@@ -24,10 +24,14 @@ after the score worker's kill. Five gaps in its consumer line up:
   Where nothing more is produced on that partition, no later record shows the gap (seen on
   a 2-core AMD machine: a restarted score worker fetched a partition's whole backlog right
   after recovery and then waited for it until it was stopped).
+* Faust resumes a newly assigned partition before it seeks it to the committed offset, so
+  the first records can come from wherever aiokafka's position was (seen under the kill -9
+  test: a restarted transcriber got records from the log's end first, took the speech in
+  between for lost chunks and lost the start of a customer's turn).
 
-``InOrderConsumer`` closes all five: ``PartitionSequence`` hands over a partition's records in
-strict offset order from the committed offset on, dropping repeats and seeking back over
-gaps (and Faust's read-offset check then lets them through); a commit waits until the
+``InOrderConsumer`` closes all six: ``PartitionSequence`` hands over a partition's records in
+strict offset order from the committed offset on, nothing before that seek, dropping repeats
+and seeking back over gaps (and Faust's read-offset check then lets them through); a commit waits until the
 message at the committed offset is acked; a commit waits until every table write made
 so far is on the broker (``DurableTable``, ``ChangelogWrites``); and when the flow control
 empties the queues, each partition is handed over again from the first record handed over
@@ -60,6 +64,7 @@ class Verdict(Enum):
     RESEEK = "reseek"  # past the next offset: seek back to it and drop this one
     STALE = "stale"  # past the next offset, fetched before that seek back: dropped
     HOLE = "hole"  # still past it after RESEEKS_BEFORE_HOLE seeks back: the offsets between are gone
+    UNSOUGHT = "unsought"  # the partition is not sought to its committed offset yet: dropped, fetched again after
 
 
 RESEEKS_BEFORE_HOLE = 3
@@ -78,21 +83,28 @@ class PartitionSequence:
 
     def __init__(self) -> None:
         self.next_offset: dict = {}  # tp -> offset to hand over next (None: take what comes)
+        self.unsought: dict = {}  # tp -> lowest offset dropped before its seek to committed
         self.handed: dict = {}  # tp -> first offset handed over since the last seek to committed
         self.reseeks: dict = {}  # tp -> seeks back so far (fetches are stamped with these)
         self._pending: dict = {}  # tp -> (seeks back at the last one, attempts) for the current gap
         self.dropped = {v: 0 for v in Verdict if v not in (Verdict.DELIVER, Verdict.HOLE)}
 
     def sought(self, offsets: Mapping) -> None:
-        """Faust sought these partitions (to committed offsets): each hands over its offset next."""
+        """Faust sought these partitions (to committed offsets): each hands over its offset next.
+
+        None: nothing committed, the position stays where the reset policy put it, so the partition
+        takes what comes, from the first record dropped before this seek if there was one.
+        """
         for tp, offset in offsets.items():
-            self.next_offset[tp] = offset if offset is not None and offset >= 0 else None
+            dropped = self.unsought.pop(tp, None)
+            self.next_offset[tp] = offset if offset is not None and offset >= 0 else dropped
             self._pending.pop(tp, None)
             self.handed.pop(tp, None)
 
     def forget(self, tps: Iterable) -> None:
         for tp in tps:
             self.next_offset.pop(tp, None)
+            self.unsought.pop(tp, None)
             self._pending.pop(tp, None)
             self.handed.pop(tp, None)
 
@@ -120,6 +132,8 @@ class PartitionSequence:
 
     def admit(self, tp, offset: int, fetch: Mapping) -> Verdict:
         verdict = self._verdict(tp, offset, fetch)
+        if verdict is Verdict.UNSOUGHT:
+            self.unsought[tp] = min(offset, self.unsought.get(tp, offset))
         if verdict in (Verdict.DELIVER, Verdict.HOLE):
             self.handed.setdefault(tp, offset)
             self.next_offset[tp] = offset + 1
@@ -129,7 +143,12 @@ class PartitionSequence:
         return verdict
 
     def _verdict(self, tp, offset: int, fetch: Mapping) -> Verdict:
-        expected = self.next_offset.get(tp)
+        if tp not in self.next_offset:
+            # Faust resumes a newly assigned partition before it seeks it to the committed offset, so
+            # aiokafka can hand out records from anywhere first (the kill -9 test: from the log's end,
+            # and the transcriber took the speech in between for lost chunks). Only the seek says where.
+            return Verdict.UNSOUGHT
+        expected = self.next_offset[tp]
         if expected is None or offset == expected:
             return Verdict.DELIVER
         if offset < expected:
@@ -188,8 +207,12 @@ class InOrderConsumer(aiokafka_driver.Consumer):
 
     async def seek_to_committed(self):
         offsets = await super().seek_to_committed()
+        early = dict(self.sequence.unsought)
         # aiokafka seeks only where an offset above 0 is committed; elsewhere the position stays.
-        self.sequence.sought({tp: offset for tp, offset in offsets.items() if offset and offset > 0})
+        self.sequence.sought({tp: offset if offset and offset > 0 else None for tp, offset in offsets.items()})
+        for tp, first in sorted(early.items()):
+            log.info("%s: records from offset %d came before the seek to the committed offset (%s): dropped, "
+                     "handed over from %s", tp, first, offsets.get(tp), self.sequence.next_offset.get(tp))
         return offsets
 
     async def on_partitions_revoked(self, revoked) -> None:

@@ -28,11 +28,29 @@ def test_records_are_handed_over_in_order_and_repeats_dropped():
     assert seq.next_offset[AUDIO] == 6
 
 
-def test_a_partition_never_sought_takes_what_comes_first():
+def test_nothing_is_handed_over_before_the_seek_to_committed():
+    """The kill -9 test's lost speech: Faust resumed the restarted transcriber's partition before
+    seeking it, aiokafka handed out records from the log's end (3057 on), and the stage took the
+    chunks in between (from 1765) for lost ones. Only the seek says where a partition starts."""
     seq = PartitionSequence()
     fetch = seq.fetch_started()
-    assert seq.admit(AUDIO, 17, fetch) is Verdict.DELIVER
-    assert seq.admit(AUDIO, 18, fetch) is Verdict.DELIVER
+    assert [seq.admit(AUDIO, o, fetch) for o in (3057, 3058)] == [Verdict.UNSOUGHT] * 2
+    seq.sought({AUDIO: 1765})
+    assert seq.admit(AUDIO, 1765, seq.fetch_started()) is Verdict.DELIVER
+    assert seq.dropped[Verdict.UNSOUGHT] == 2
+
+
+def test_a_partition_with_nothing_committed_takes_what_comes_from_the_first_record_dropped():
+    seq = PartitionSequence()
+    fetch = seq.fetch_started()
+    assert seq.admit(AUDIO, 17, fetch) is Verdict.UNSOUGHT  # fetched before the seek: dropped ...
+    seq.sought({AUDIO: None})
+    assert seq.next_offset[AUDIO] == 17  # ... and handed over again, in order, after it
+    assert seq.behind({AUDIO: 18}) == {AUDIO: 17}
+    assert seq.admit(AUDIO, 17, seq.fetch_started()) is Verdict.DELIVER
+    fresh = TP("audio", 2)
+    seq.sought({fresh: None})  # nothing committed, nothing dropped: takes what comes
+    assert seq.admit(fresh, 40, seq.fetch_started()) is Verdict.DELIVER
 
 
 def test_a_batch_fetched_around_the_seek_to_committed_is_taken_in_order_whatever_its_age():
@@ -86,7 +104,8 @@ def test_what_was_handed_over_since_the_seek_is_handed_over_again_after_a_rewind
     seq = PartitionSequence()
     other = TP("audio", 2)
     fetch = seq.fetch_started()
-    seq.admit(other, 40, fetch)  # never sought (nothing committed): handed over as it came
+    seq.sought({other: None})
+    seq.admit(other, 40, fetch)  # nothing committed: handed over as it came
     seq.sought({AUDIO: 3})
     for offset in (3, 4, 5):
         seq.admit(AUDIO, offset, fetch)
@@ -107,7 +126,10 @@ def test_what_was_handed_over_since_the_seek_is_handed_over_again_after_a_rewind
 def test_revoked_partitions_are_forgotten():
     seq = PartitionSequence()
     seq.sought({AUDIO: 3})
+    seq.admit(AUDIO, 50, seq.fetch_started())  # a gap: a seek back is pending
     seq.forget([AUDIO])
+    assert seq.admit(AUDIO, 40, seq.fetch_started()) is Verdict.UNSOUGHT  # until it is sought again
+    seq.sought({AUDIO: 40})
     assert seq.admit(AUDIO, 40, seq.fetch_started()) is Verdict.DELIVER
 
 
@@ -147,7 +169,7 @@ def test_the_app_uses_the_in_order_consumer_and_commits_only_acked_runs(consumer
 
 def test_the_fetch_loop_gets_records_in_order_across_a_seek(consumer, monkeypatch):
     """A seek to committed offset 3 lands while a batch (3..5) is being handed over, after 3:
-    the rest of that batch is dropped, and from the next fetch on each offset comes in order."""
+    the whole batch is dropped, and from the next fetch on each offset comes in order."""
     def record(offset, topic="audio"):
         return SimpleNamespace(topic=topic, offset=offset)
 
@@ -175,9 +197,10 @@ def test_the_fetch_loop_gets_records_in_order_across_a_seek(consumer, monkeypatc
         return out
 
     got = asyncio.run(handed_over())
-    assert got == [("audio", 3), ("audio", 3), ("audio", 4), ("audio", 5), ("audio", 6), ("changelog", 0)]
+    assert got == [("audio", 3), ("audio", 4), ("audio", 5), ("audio", 6), ("changelog", 0)]
     assert consumer._read_offset[AUDIO] == 6  # Faust's own check will not drop them
     assert seeks == [(AUDIO, 3)]  # offset 4 came next, not 3: seek back, in case aiokafka did not
+    assert consumer.sequence.dropped[Verdict.UNSOUGHT] == 1  # 3, before the seek: it comes again
     assert consumer.sequence.dropped[Verdict.STALE] == 1
 
 
@@ -345,7 +368,7 @@ def test_a_partition_revoked_before_its_rewind_is_not_sought(consumer, monkeypat
 def test_a_partition_whose_fetch_position_is_past_the_next_offset_is_behind():
     seq = PartitionSequence()
     seq.sought({AUDIO: 7, TP("audio", 2): 4})
-    other = TP("audio", 3)  # never sought: takes what comes, nothing to compare
+    other = TP("audio", 3)  # not sought yet: nothing to compare
     assert seq.behind({AUDIO: 13, TP("audio", 2): 4, other: 9}) == {AUDIO: 7}
     assert seq.behind({AUDIO: None}) == {}  # aiokafka has no position yet (resetting)
     seq.admit(AUDIO, 7, seq.fetch_started())
@@ -387,3 +410,18 @@ def test_the_fetch_positions_are_read_from_aiokafkas_own_subscription_state(cons
         return consumer.fetch_positions()
 
     assert asyncio.run(positions()) == {AUDIO: 13}
+
+
+def test_the_seek_to_committed_registers_every_partition_and_says_what_came_before_it(consumer, monkeypatch,
+                                                                                      caplog):
+    fresh = TP("audio", 2)
+
+    async def committed(self):
+        return {AUDIO: 1765, fresh: None}  # aiokafka's answer: nothing committed on audio[2] yet
+
+    monkeypatch.setattr(aiokafka_driver.Consumer, "seek_to_committed", committed)
+    consumer.sequence.admit(AUDIO, 3057, consumer.sequence.fetch_started())
+    with caplog.at_level("INFO"):
+        asyncio.run(consumer.seek_to_committed())
+    assert consumer.sequence.next_offset == {AUDIO: 1765, fresh: None}
+    assert "records from offset 3057 came before the seek to the committed offset (1765): dropped" in caplog.text

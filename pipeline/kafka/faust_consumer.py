@@ -210,9 +210,11 @@ class InOrderConsumer(aiokafka_driver.Consumer):
         early = dict(self.sequence.unsought)
         # aiokafka seeks only where an offset above 0 is committed; elsewhere the position stays.
         self.sequence.sought({tp: offset if offset and offset > 0 else None for tp, offset in offsets.items()})
-        for tp, first in sorted(early.items()):
-            log.info("%s: records from offset %d came before the seek to the committed offset (%s): dropped, "
-                     "handed over from %s", tp, first, offsets.get(tp), self.sequence.next_offset.get(tp))
+        for tp, first in sorted(early.items()):  # usually from the committed offset itself: fetched again, quietly
+            start = self.sequence.next_offset.get(tp)
+            log.log(logging.DEBUG if first == start else logging.INFO,
+                    "%s: records from offset %d came before the seek to the committed offset (%s): dropped, "
+                    "handed over from %s", tp, first, offsets.get(tp), start)
         return offsets
 
     async def on_partitions_revoked(self, revoked) -> None:

@@ -425,3 +425,9 @@ def test_the_seek_to_committed_registers_every_partition_and_says_what_came_befo
         asyncio.run(consumer.seek_to_committed())
     assert consumer.sequence.next_offset == {AUDIO: 1765, fresh: None}
     assert "records from offset 3057 came before the seek to the committed offset (1765): dropped" in caplog.text
+    caplog.clear()
+    consumer.sequence.forget([AUDIO])  # assigned again
+    assert consumer.sequence.admit(AUDIO, 1765, consumer.sequence.fetch_started()) is Verdict.UNSOUGHT
+    with caplog.at_level("INFO"):
+        asyncio.run(consumer.seek_to_committed())
+    assert "came before the seek" not in caplog.text  # from the committed offset: a restart's usual case

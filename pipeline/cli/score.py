@@ -18,8 +18,9 @@ utterances in arrival order; a call's lines need not be next to each other.
 The encoder runs on batches of ``--batch`` lines.
 
 ``--texts`` reads text that is not a call (posts, chat messages, survey answers: one per line,
-plain or ``{"text": ..., "id": ...}``) and scores each line alone, as a customer's words in a call
-of its own: one ``"type": "text_score"`` line each, no call lines.
+plain or ``{"text": ..., "id": ...}``, or a .csv file with a ``text`` column and optionally ``id``)
+and scores each text alone, as a customer's words in a call of its own: one
+``"type": "text_score"`` line each, no call lines.
 
 Bad lines (not UTF-8, not JSON, missing or wrong fields, NaN or infinite numbers,
 nesting over 32 deep, lone UTF-16 surrogates in strings)
@@ -30,6 +31,7 @@ Exit status: 0 every line scored; 1 some lines refused (the rest scored);
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import time
@@ -89,10 +91,35 @@ def parse_text_line(raw: bytes, line_no: int) -> dict | None:
             raise BadLine('expected a JSON object with a "text" string (or a plain text line)')
         if "id" in doc and not isinstance(doc["id"], (str, int)):
             raise BadLine("id must be a string or a whole number")
-    words = len(doc["text"].split())
+    return text_utterance(doc["text"], line_no, doc.get("id"))
+
+
+def text_utterance(text: str, line_no: int, text_id=None) -> dict:
+    """A text that is not a call as a call of its own: one customer utterance."""
+    words = len(text.split())
     utterance = {"call_id": f"line-{line_no}", "speaker": "customer", "start": 0.0,
-                 "end": max(0.6, 0.4 * words), "text": doc["text"]}  # timing is not read by the default features
-    return {**utterance, "id": doc["id"]} if "id" in doc else utterance
+                 "end": max(0.6, 0.4 * words), "text": text}  # timing is not read by the default features
+    return utterance if text_id is None else {**utterance, "id": text_id}
+
+
+def csv_texts(path: str) -> Iterator[tuple[int, dict | None]]:
+    """``--texts`` on a .csv file: (line number, utterance) per row from its ``text`` column (``id`` too
+    when there is one); None for an empty text. A file without a ``text`` column stops the command."""
+    import csv
+
+    from callradar.pipeline.errors import UserError
+
+    try:
+        content = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 (byte {exc.start}); save it as UTF-8 CSV") from None
+    reader = csv.DictReader(io.StringIO(content, newline=""))
+    if not reader.fieldnames or "text" not in reader.fieldnames:
+        raise UserError(f"{path}: no \"text\" column (columns: {', '.join(reader.fieldnames or []) or 'none'}); "
+                        "name the column that holds the texts \"text\" (and an identifier column \"id\")")
+    for row in reader:
+        text = (row.get("text") or "").strip()
+        yield reader.line_num, (text_utterance(text, reader.line_num, row.get("id") or None) if text else None)
 
 
 def check_utterance(doc) -> dict:
@@ -248,8 +275,9 @@ def register(sub) -> None:
                    "risk=runs/risk-candidate (repeatable)")
     p.add_argument("--texts", action="store_true",
                    help="the input is one text per line (plain text, or JSON objects with \"text\" and optionally "
-                   "\"id\"): posts, chat messages, survey answers; each is scored on its own as a customer's words "
-                   "(one \"text_score\" line each: sentiment, intent, keywords, risk), no call lines")
+                   "\"id\"), or a .csv file with a \"text\" column: posts, chat messages, survey answers; each "
+                   "is scored on its own as a customer's words (one \"text_score\" line each: sentiment, intent, "
+                   "keywords, risk), no call lines")
     p.add_argument("--batch", type=int, default=256, help="utterances per encoder batch (default 256)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_run)
@@ -295,6 +323,8 @@ def _run(args) -> int:
     settings = load_settings(**({"models_dir": args.models} if args.models else {}))
     if args.transcript != "-" and not Path(args.transcript).is_file():
         raise UserError(f"{args.transcript}: no such file")
+    # read whole before the models load (seconds): a file without a text column stops at once
+    csv_rows = list(csv_texts(args.transcript)) if args.texts and args.transcript.lower().endswith(".csv") else None
     t0 = time.monotonic()
     try:
         processor = ScoreProcessor.from_settings(settings, pins=pins, watch=False)
@@ -308,6 +338,9 @@ def _run(args) -> int:
 
     def accepted() -> Iterator[tuple[int, dict]]:
         nonlocal refused
+        if csv_rows is not None:
+            yield from ((n, doc) for n, doc in csv_rows if doc is not None)
+            return
         for line_no, raw in _lines(args.transcript):
             try:
                 line = raw.rstrip(b"\r\n")

@@ -120,6 +120,23 @@ def test_texts_are_scored_each_on_its_own(tmp_path, capsys):
     assert one["sentiment_scores"] == thanks["sentiment_scores"] and one["risk"] == pytest.approx(thanks["risk"])
 
 
+def test_texts_from_a_csv_file_read_its_text_and_id_columns(tmp_path, capsys):
+    path = tmp_path / "answers.csv"
+    path.write_text('id,text,likes\nq1,"I want a supervisor now, you are useless",0\nq2,,3\n'
+                    'q3,"thanks, that fixed it\nall good",1\n', encoding="utf-8")
+    status, records, err = run_score(capsys, "--texts", path)
+    assert status == 0 and "refused" not in err
+    assert [(r["line"], r["id"]) for r in records] == [(2, "q1"), (5, "q3")]  # the empty text skipped
+    assert records[0]["intent"] > 0.9 and records[1]["text"] == "thanks, that fixed it\nall good"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("question,answer\n1,fine\n", encoding="utf-8")
+    assert main(["score", "--texts", str(bad)]) == 2
+    assert 'bad.csv: no "text" column (columns: question, answer)' in capsys.readouterr().err
+    bad.write_bytes(b"text\ncaf\xe9\n")
+    assert main(["score", "--texts", str(bad)]) == 2
+    assert "bad.csv: not UTF-8 (byte 8)" in capsys.readouterr().err
+
+
 def test_usage_errors_exit_2(tmp_path, capsys):
     assert main(["score", str(tmp_path / "missing.jsonl")]) == 2
     assert "no such file" in capsys.readouterr().err

@@ -30,7 +30,8 @@ after the score worker's kill. Six gaps in its consumer line up:
   between for lost chunks and lost the start of a customer's turn).
 
 ``InOrderConsumer`` closes all six: ``PartitionSequence`` hands over a partition's records in
-strict offset order from the committed offset on, nothing before that seek, dropping repeats
+strict offset order from the committed offset on, nothing before that seek (which it makes
+itself where Faust's never comes), dropping repeats
 and seeking back over gaps (and Faust's read-offset check then lets them through); a commit waits until the
 message at the committed offset is acked; a commit waits until every table write made
 so far is on the broker (``DurableTable``, ``ChangelogWrites``); and when the flow control
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from enum import Enum
 
@@ -68,6 +70,9 @@ class Verdict(Enum):
 
 
 RESEEKS_BEFORE_HOLE = 3
+# Faust gives up on its seek to the committed offsets after broker_request_timeout (90 s) and goes
+# on; a partition that waited this long for it is sought by us, so that it is never held for good.
+UNSOUGHT_WAIT_S = 120.0
 
 
 class PartitionSequence:
@@ -81,9 +86,11 @@ class PartitionSequence:
     taken for a hole; a gap that survives several seeks back is a real hole (retention).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock=time.monotonic) -> None:
+        self.clock = clock
         self.next_offset: dict = {}  # tp -> offset to hand over next (None: take what comes)
         self.unsought: dict = {}  # tp -> lowest offset dropped before its seek to committed
+        self.unsought_since: dict = {}  # tp -> when the first of those was dropped
         self.handed: dict = {}  # tp -> first offset handed over since the last seek to committed
         self.reseeks: dict = {}  # tp -> seeks back so far (fetches are stamped with these)
         self._pending: dict = {}  # tp -> (seeks back at the last one, attempts) for the current gap
@@ -97,6 +104,7 @@ class PartitionSequence:
         """
         for tp, offset in offsets.items():
             dropped = self.unsought.pop(tp, None)
+            self.unsought_since.pop(tp, None)
             self.next_offset[tp] = offset if offset is not None and offset >= 0 else dropped
             self._pending.pop(tp, None)
             self.handed.pop(tp, None)
@@ -105,6 +113,7 @@ class PartitionSequence:
         for tp in tps:
             self.next_offset.pop(tp, None)
             self.unsought.pop(tp, None)
+            self.unsought_since.pop(tp, None)
             self._pending.pop(tp, None)
             self.handed.pop(tp, None)
 
@@ -127,6 +136,11 @@ class PartitionSequence:
         return {tp: expected for tp, expected in self.next_offset.items()
                 if expected is not None and positions.get(tp) is not None and positions[tp] > expected}
 
+    def unsought_for(self, seconds: float) -> list:
+        """Partitions whose records have waited longer than ``seconds`` for their seek to committed."""
+        now = self.clock()
+        return sorted(tp for tp, since in self.unsought_since.items() if now - since > seconds)
+
     def fetch_started(self) -> dict:
         return dict(self.reseeks)
 
@@ -134,6 +148,7 @@ class PartitionSequence:
         verdict = self._verdict(tp, offset, fetch)
         if verdict is Verdict.UNSOUGHT:
             self.unsought[tp] = min(offset, self.unsought.get(tp, offset))
+            self.unsought_since.setdefault(tp, self.clock())
         if verdict in (Verdict.DELIVER, Verdict.HOLE):
             self.handed.setdefault(tp, offset)
             self.next_offset[tp] = offset + 1
@@ -235,7 +250,21 @@ class InOrderConsumer(aiokafka_driver.Consumer):
                 positions[tp] = state.position
         return positions
 
+    async def seek_unsought(self) -> None:
+        """Seek partitions that waited too long for Faust's seek to committed there ourselves."""
+        from aiokafka.structs import TopicPartition
+
+        stuck = self.sequence.unsought_for(UNSOUGHT_WAIT_S)
+        if not stuck:
+            return
+        log.warning("%s: no seek to the committed offset %.0f s after the assignment: seeking there now",
+                    ", ".join(f"{tp.topic}[{tp.partition}]" for tp in stuck), UNSOUGHT_WAIT_S)
+        offsets = await self._thread.call_thread(self._thread._ensure_consumer().seek_to_committed,
+                                                 *(TopicPartition(tp.topic, tp.partition) for tp in stuck))
+        self.sequence.sought({tp: offset if offset and offset > 0 else None for tp, offset in offsets.items()})
+
     async def getmany(self, timeout: float):
+        await self.seek_unsought()
         for tp, offset in self.sequence.behind(self.fetch_positions()).items():
             log.warning("%s: records from offset %d were fetched but never handed over: fetching them again",
                         tp, offset)

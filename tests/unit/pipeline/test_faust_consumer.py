@@ -431,3 +431,32 @@ def test_the_seek_to_committed_registers_every_partition_and_says_what_came_befo
     with caplog.at_level("INFO"):
         asyncio.run(consumer.seek_to_committed())
     assert "came before the seek" not in caplog.text  # from the committed offset: a restart's usual case
+
+
+def test_a_partition_that_waits_too_long_for_fausts_seek_is_sought_by_the_consumer(consumer, monkeypatch, caplog):
+    """Faust gives up on its seek after broker_request_timeout and goes on: the partition must not
+    be held for good."""
+    from aiokafka.structs import TopicPartition
+
+    from callradar.pipeline.kafka.faust_consumer import UNSOUGHT_WAIT_S
+
+    now = [1000.0]
+    consumer.sequence.clock = lambda: now[0]
+    calls = []
+
+    async def call_thread(fn, *args):
+        calls.append(args)
+        return {args[0]: 1765}
+
+    aiokafka_consumer = SimpleNamespace(seek_to_committed=None)
+    monkeypatch.setattr(consumer, "_thread", SimpleNamespace(call_thread=call_thread,
+                                                             _ensure_consumer=lambda: aiokafka_consumer))
+    consumer.sequence.admit(AUDIO, 3057, consumer.sequence.fetch_started())
+    asyncio.run(consumer.seek_unsought())
+    assert calls == []  # Faust's own seek may still come
+    now[0] += UNSOUGHT_WAIT_S + 1
+    with caplog.at_level("WARNING"):
+        asyncio.run(consumer.seek_unsought())
+    assert calls == [(TopicPartition("audio", 1),)]  # that partition only: the others keep their place
+    assert consumer.sequence.next_offset[AUDIO] == 1765 and not consumer.sequence.unsought_for(0)
+    assert "audio[1]: no seek to the committed offset 120 s after the assignment: seeking there now" in caplog.text

@@ -31,9 +31,9 @@ after the score worker's kill. Six gaps in its consumer line up:
 
 ``InOrderConsumer`` closes all six: ``PartitionSequence`` hands over a partition's records in
 strict offset order from the committed offset on, nothing before that seek (which it makes
-itself where Faust's never comes), dropping repeats
-and seeking back over gaps (and Faust's read-offset check then lets them through); a commit waits until the
-message at the committed offset is acked; a commit waits until every table write made
+itself where Faust's never comes), dropping repeats and seeking back over gaps (and Faust's
+read-offset check then lets them through); a commit waits until the message at the committed
+offset is acked; a commit waits until every table write made
 so far is on the broker (``DurableTable``, ``ChangelogWrites``); and when the flow control
 empties the queues, each partition is handed over again from the first record handed over
 since the seek (``App`` tells the consumer; a stage skips by id what it had already taken);

@@ -466,9 +466,11 @@ def matching_threshold(model, cfs: list[CallFeatures], calm_flagged: float, conf
 ADVICE_MARGIN = 0.05  # a matching threshold this far from the live one is worth a line
 
 
-def operating_point_advice(comp: dict) -> str | None:
-    """One line for `train risk` and `models promote` when the live threshold does not suit the new model
-    (:func:`matching_threshold`): what each model flags there, and the settings that keep the alarm rate."""
+def operating_point_advice(comp: dict, new_name: str = "the new model", current_name: str = "the current model"
+                           ) -> str | None:
+    """One line for `train risk`, `models promote` and `evaluate --baseline` when the live threshold does not
+    suit the new model (:func:`matching_threshold`): what each model flags there, and the settings that keep
+    the alarm rate."""
     op, t = comp.get("operating_point"), comp.get("threshold")
     new, cur = comp.get("new") or {}, comp.get("baseline_metrics") or {}
     if not op or t is None or abs(op["threshold"] - t) < ADVICE_MARGIN:
@@ -478,9 +480,9 @@ def operating_point_advice(comp: dict) -> str | None:
         return "n/a" if v is None else f"{100 * v:.1f} %"
 
     rearm = round(op["threshold"] * 2 / 3, 2)
-    return (f"at the alert threshold {t:g} the new model flags {pct(new.get('false_alarm_rate'))} of the held-out "
-            f"calm calls and {pct(new.get('recall'))} of the escalated ones, the current model "
-            f"{pct(cur.get('false_alarm_rate'))} and {pct(cur.get('recall'))}; the new model flags no more calm calls "
+    return (f"at the alert threshold {t:g} {new_name} flags {pct(new.get('false_alarm_rate'))} of the held-out "
+            f"calm calls and {pct(new.get('recall'))} of the escalated ones, {current_name} "
+            f"{pct(cur.get('false_alarm_rate'))} and {pct(cur.get('recall'))}; {new_name} flags no more calm calls "
             f"than that from {op['threshold']:g} up ({pct(op['false_alarm_rate'])} calm, {pct(op['recall'])} "
             f"escalated): to keep the floor's alarm rate with it, set CALLRADAR_RISK_ALERT_THRESHOLD={op['threshold']:g} "
             f"and CALLRADAR_RISK_REARM_THRESHOLD={rearm:g} (two thirds of it, as the defaults 0.6 / 0.4)")

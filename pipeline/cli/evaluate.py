@@ -33,7 +33,14 @@ def _run(args) -> int:
     from callradar.pipeline.errors import UserError
     from callradar.pipeline.settings import load_settings
     from callradar.pipeline.stages.score import load_models
-    from callradar.training.evaluate import fmt_metric, load_model_dir, prior_model, write_report
+    from callradar.training.evaluate import (
+        fmt_metric,
+        load_model_dir,
+        matching_threshold,
+        operating_point_advice,
+        prior_model,
+        write_report,
+    )
     from callradar.training.features import feature_cache_dir, features_of
     from callradar.training.labelled_calls import read_calls
     from callradar.training.risk import check_labels_against_transcript
@@ -65,5 +72,14 @@ def _run(args) -> int:
               f"at the call's end {fmt_metric(m['auroc_end_of_call'])}, "
               f"PR-AUC {fmt_metric(m['pr_auc'])}, precision {fmt_metric(m['precision'])}, recall {fmt_metric(m['recall'])}, "
               f"median lead {fmt_metric(m['median_lead_time_s'])} s")
+    if args.baseline and "baseline" in metrics:  # a baseline of the user's own, e.g. the model running now
+        base_rate = metrics["baseline"].get("false_alarm_rate")
+        op = (matching_threshold(model, cfs, base_rate, settings.alert_confirm_utterances)
+              if base_rate is not None else None)
+        advice = operating_point_advice({"threshold": settings.risk_alert_threshold, "new": metrics["model"],
+                                         "baseline_metrics": metrics["baseline"], "operating_point": op},
+                                        "the model", "the baseline")
+        if advice:
+            print(f"operating point: {advice}")
     print(f"report: {out / 'report.md'}")
     return 0

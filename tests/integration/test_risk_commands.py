@@ -49,6 +49,16 @@ def test_train_then_evaluate_with_the_real_text_models(tmp_path, monkeypatch, ca
     metrics = json.loads((report / "metrics.json").read_text())["metrics"]
     assert set(metrics) == {"model", "baseline"} and metrics["model"]["auroc"] > 0.9
     assert (report / "report.md").exists() and (report / "lead_time.png").exists()
+    assert "operating point" not in capsys.readouterr().out  # against the prior (the default): not asked
+
+    # Against a baseline that flags every call at the live threshold, the trained model keeps that alarm rate
+    # (every calm call flagged) only from the lowest threshold on: the command says so.
+    loud = RiskModel(["intent_max"], [0.0], [0.0], [1.0], 3.0, "always-0.95").save(tmp_path / "loud")
+    assert main(["evaluate", "--model", str(model_dir), "--baseline", str(loud), "--data", str(data),
+                 "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "operating point: at the alert threshold 0.6 the model flags 0.0 % of the held-out calm calls" in out
+    assert "the baseline 100.0 % and 100.0 %" in out and "CALLRADAR_RISK_ALERT_THRESHOLD=0.01" in out
 
 
 def flipped(cs: list[LabelledCall]) -> list[LabelledCall]:

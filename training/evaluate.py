@@ -479,13 +479,16 @@ def operating_point_advice(comp: dict, new_name: str = "the new model", current_
     def pct(v) -> str:
         return "n/a" if v is None else f"{100 * v:.1f} %"
 
-    rearm = round(op["threshold"] * 2 / 3, 2)
+    from callradar.pipeline.settings import Settings
+
+    alert, rearm_default = Settings.risk_alert_threshold, Settings.risk_rearm_threshold
+    rearm = round(op["threshold"] * rearm_default / alert, 2)  # the defaults' gap, scaled
     return (f"at the alert threshold {t:g} {new_name} flags {pct(new.get('false_alarm_rate'))} of the held-out "
             f"calm calls and {pct(new.get('recall'))} of the escalated ones, {current_name} "
             f"{pct(cur.get('false_alarm_rate'))} and {pct(cur.get('recall'))}; {new_name} flags no more calm calls "
             f"than that from {op['threshold']:g} up ({pct(op['false_alarm_rate'])} calm, {pct(op['recall'])} "
             f"escalated): to keep the floor's alarm rate with it, set CALLRADAR_RISK_ALERT_THRESHOLD={op['threshold']:g} "
-            f"and CALLRADAR_RISK_REARM_THRESHOLD={rearm:g} (two thirds of it, as the defaults 0.6 / 0.4)")
+            f"and CALLRADAR_RISK_REARM_THRESHOLD={rearm:g} (two thirds of it, as the defaults {alert:g} / {rearm_default:g})")
 
 
 def heldout_comparison(new, baseline, cfs: list[CallFeatures], threshold: float, horizon_s: float = HORIZON_S, *,

@@ -223,8 +223,7 @@ class InOrderConsumer(aiokafka_driver.Consumer):
     async def seek_to_committed(self):
         offsets = await super().seek_to_committed()
         early = dict(self.sequence.unsought)
-        # aiokafka seeks only where an offset above 0 is committed; elsewhere the position stays.
-        self.sequence.sought({tp: offset if offset and offset > 0 else None for tp, offset in offsets.items()})
+        self._sought_committed(offsets)
         for tp, first in sorted(early.items()):  # usually from the committed offset itself: fetched again, quietly
             start = self.sequence.next_offset.get(tp)
             log.log(logging.DEBUG if first == start else logging.INFO,
@@ -261,6 +260,11 @@ class InOrderConsumer(aiokafka_driver.Consumer):
                     ", ".join(f"{tp.topic}[{tp.partition}]" for tp in stuck), UNSOUGHT_WAIT_S)
         offsets = await self._thread.call_thread(self._thread._ensure_consumer().seek_to_committed,
                                                  *(TopicPartition(tp.topic, tp.partition) for tp in stuck))
+        self._sought_committed(offsets)
+
+    def _sought_committed(self, offsets: Mapping) -> None:
+        """aiokafka's answer to a seek to committed: it seeks only where an offset above 0 is committed,
+        elsewhere the position stays (None: take what comes)."""
         self.sequence.sought({tp: offset if offset and offset > 0 else None for tp, offset in offsets.items()})
 
     async def getmany(self, timeout: float):

@@ -59,6 +59,9 @@ def test_train_then_evaluate_with_the_real_text_models(tmp_path, monkeypatch, ca
     out = capsys.readouterr().out
     assert "operating point: at the alert threshold 0.6 the model flags 0.0 % of the held-out calm calls" in out
     assert "the baseline 100.0 % and 100.0 %" in out and "CALLRADAR_RISK_ALERT_THRESHOLD=0.01" in out
+    # ... and the report keeps it for whoever reads it later
+    assert json.loads((report / "metrics.json").read_text())["operating_point"]["threshold"] == 0.01
+    assert "CALLRADAR_RISK_ALERT_THRESHOLD=0.01" in (report / "report.md").read_text().split("## Operating point")[1]
 
 
 def flipped(cs: list[LabelledCall]) -> list[LabelledCall]:

@@ -17,10 +17,9 @@ import sys
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, os.path.dirname(__file__))
-from mil_readings import fit, readings, subset, summary  # noqa: E402
+from mil_readings import fit, readings, report, subset  # noqa: E402
 from peak_readings import W, load  # noqa: E402
 
 # name: (prefixes per call or None for every prefix, (top k, extra copies) of calm calls or None, fit keywords)
@@ -62,21 +61,11 @@ def fit_try(cfs, per_call, hard, kw):
 def main():
     tr, te = load(W + "/train.jsonl", os.environ["TRAIN_KEY"]), load(W + "/test.jsonl", os.environ["TEST_KEY"])
     y_tr = np.array([c.call.outcome == "escalated" for c in tr], int)
-    y_te = np.array([c.call.outcome == "escalated" for c in te], int)
     lengths = np.array([len(c.rows) for c in tr])
     print(f"prefixes per call: median {np.median(lengths):.0f}, 90th percentile {np.percentile(lengths, 90):.0f}; "
           f"call AUROC of the number of prefixes alone: {roc_auc_score(y_tr, lengths):.3f}", flush=True)
     for name, (per_call, hard, kw) in TRIES.items():
-        m = fit_try(tr, per_call, hard, kw)
-        held = np.array([summary(m, cf) for cf in te])
-        cv = np.zeros((len(tr), 2))
-        for a, b in StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(tr)), y_tr):
-            mf = fit_try([tr[i] for i in a], per_call, hard, kw)
-            for i in b:
-                cv[i] = summary(mf, tr[i])
-        print(f"{name:44s} highest: held-out {roc_auc_score(y_te, held[:, 0]):.3f} CV {roc_auc_score(y_tr, cv[:, 0]):.3f}"
-              f" | end: held-out {roc_auc_score(y_te, held[:, 1]):.3f} CV {roc_auc_score(y_tr, cv[:, 1]):.3f}", flush=True)
-
+        report(name, lambda cfs, t=(per_call, hard, kw): fit_try(cfs, *t), tr, te, width=44)
 
 if __name__ == "__main__":
     main()

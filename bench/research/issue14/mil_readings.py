@@ -68,21 +68,25 @@ def summary(model, cf):
     return r.max(), r[-1]
 
 
-def main():
-    tr, te = load(W + "/train.jsonl", os.environ["TRAIN_KEY"]), load(W + "/test.jsonl", os.environ["TEST_KEY"])
+def report(name, fit_fn, tr, te, width=24):
+    """One line: call AUROC of the highest and the end reading, held out and by 5-fold CV on the training calls."""
     y_tr = np.array([c.call.outcome == "escalated" for c in tr], int)
     y_te = np.array([c.call.outcome == "escalated" for c in te], int)
-    for name, keep in KEEP.items():
-        m = fit_mil(tr, keep)
-        held = np.array([summary(m, cf) for cf in te])
-        cv = np.zeros((len(tr), 2))
-        for a, b in StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(tr)), y_tr):
-            mf = fit_mil([tr[i] for i in a], keep)
-            for i in b:
-                cv[i] = summary(mf, tr[i])
-        print(f"{name:24s} highest: held-out {roc_auc_score(y_te, held[:, 0]):.3f} CV {roc_auc_score(y_tr, cv[:, 0]):.3f}"
-              f" | end: held-out {roc_auc_score(y_te, held[:, 1]):.3f} CV {roc_auc_score(y_tr, cv[:, 1]):.3f}", flush=True)
+    m = fit_fn(tr)
+    held = np.array([summary(m, cf) for cf in te])
+    cv = np.zeros((len(tr), 2))
+    for a, b in StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(tr)), y_tr):
+        mf = fit_fn([tr[i] for i in a])
+        for i in b:
+            cv[i] = summary(mf, tr[i])
+    print(f"{name:{width}s} highest: held-out {roc_auc_score(y_te, held[:, 0]):.3f} CV {roc_auc_score(y_tr, cv[:, 0]):.3f}"
+          f" | end: held-out {roc_auc_score(y_te, held[:, 1]):.3f} CV {roc_auc_score(y_tr, cv[:, 1]):.3f}", flush=True)
 
+
+def main():
+    tr, te = load(W + "/train.jsonl", os.environ["TRAIN_KEY"]), load(W + "/test.jsonl", os.environ["TEST_KEY"])
+    for name, keep in KEEP.items():
+        report(name, lambda cfs, keep=keep: fit_mil(cfs, keep), tr, te)
 
 if __name__ == "__main__":
     main()

@@ -333,6 +333,16 @@ def write_report(models: dict, cfs: list[CallFeatures], out: Path, data: Path, t
     return metrics
 
 
+def add_operating_point(out: Path, op: dict, advice: str) -> None:
+    """Add the operating point against the baseline (:func:`operating_point_advice`) to a written report,
+    not only the console: whoever reads the report later decides the threshold."""
+    doc = json.loads((out / "metrics.json").read_text())
+    doc["operating_point"] = op
+    (out / "metrics.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    with (out / "report.md").open("a") as f:
+        f.write(f"\n## Operating point against the baseline\n\n{advice[0].upper()}{advice[1:]}.\n")
+
+
 # ---------------------------------------------------------------- the command
 
 

@@ -34,6 +34,7 @@ def _run(args) -> int:
     from callradar.pipeline.settings import load_settings
     from callradar.pipeline.stages.score import load_models
     from callradar.training.evaluate import (
+        add_operating_point,
         fmt_metric,
         load_model_dir,
         matching_threshold,
@@ -81,19 +82,7 @@ def _run(args) -> int:
                                         "the model", "the baseline")
         if advice:
             print(f"operating point: {advice}")
-            _add_operating_point(out, op, advice)
+            add_operating_point(out, op, advice)
     print(f"report: {out / 'report.md'}")
     return 0
 
-
-def _add_operating_point(out: Path, op: dict, advice: str) -> None:
-    """Keep the operating point with the report, not only on the console: whoever reads the report later
-    decides the threshold."""
-    import json
-
-    metrics_file = out / "metrics.json"
-    doc = json.loads(metrics_file.read_text())
-    doc["operating_point"] = op
-    metrics_file.write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    with (out / "report.md").open("a") as f:
-        f.write(f"\n## Operating point against the baseline\n\n{advice[0].upper()}{advice[1:]}.\n")

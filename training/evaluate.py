@@ -378,7 +378,7 @@ def prior_model():
 CURVE_SIZES = (100, 300, 1000)
 CURVE_SEEDS = 3
 # What a promotion is judged by (models/registry.py reads these from the card's heldout_comparison).
-COMPARED = ("auroc", "auroc_before_escalation", "pr_auc", "precision", "recall", "false_alarm_rate",
+COMPARED = ("auroc", "auroc_end_of_call", "auroc_before_escalation", "pr_auc", "precision", "recall", "false_alarm_rate",
             "median_lead_time_s", "paired_median_lead_time_s", "paired_calls")
 
 

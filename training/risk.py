@@ -396,16 +396,19 @@ def learnt_reasons(model, top: int = REASONS_LEARNT) -> list[dict]:
     The words describe the risky side one standard deviation from the training mean: above
     it for a positive weight, below it for a negative one (models/risk.py's ``reason_text``).
     """
-    from callradar.models.risk import reason_text
+    from callradar.models.risk import REASON_TEXTS, reason_text
 
     rows = sorted(((float(c), n, m, s) for n, c, m, s in zip(model.feature_names, model.coef, model.means, model.scales)
                    if c), key=lambda t: -abs(t[0]))
     out = []
     for c, name, mean, scale in rows[:top]:
         up = c > 0
+        value = mean + scale if up else max(0.0, mean - scale)
+        if up and "{times}" in REASON_TEXTS.get(name, ("",))[0]:
+            value = max(1.0, value)  # a rare count's "one sd above the mean" rounds to 0: "repeated ... 0 times"
         out.append({"feature": name, "weight": round(c, 4),
                     "direction": "higher raises risk" if up else "lower raises risk",
-                    "words": reason_text(name, mean + scale if up else max(0.0, mean - scale), up)})
+                    "words": reason_text(name, value, up)})
     return out
 
 
@@ -603,7 +606,8 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
                           "by_source_and_outcome": sources, "corpus": _corpus_info(train_path),
                           "heldout_path": heldout_info["path"], "heldout_sha256": heldout_info["sha256"],
                           "heldout_calls": len(test), "heldout_source": heldout_info["source"]},
-        "labels": {"horizon_s": horizon_s,
+        "labels": {"horizon_s": horizon_s, "escalated": sum(c.outcome == "escalated" for c in train),
+                   "escalated_whole_call": sum(c.outcome == "escalated" and c.escalation_time is None for c in train),
                    "rule": f"calm: every prefix 0; escalated: prefixes from {horizon_s:g} s before the escalation "
                            "time on are 1, earlier ones are left out; no escalation time (a label for the whole call): "
                            "every prefix 1"},
@@ -628,6 +632,25 @@ def train_risk(train_path: Path, out_dir: Path, *, scorer, test_path: Path | Non
     model.save(out_dir, card)
     (Path(out_dir) / "model_card.md").write_text(model_card_md(model, card))
     return card
+
+
+def whole_call_note(card: dict) -> str | None:
+    """For escalations labelled as a whole (no escalation time: a post-call rating, a complaint logged later):
+    which reading ranks such calls, said with the held-out figures. None when every escalation is dated."""
+    labels, heldout = card.get("labels") or {}, (card.get("metrics") or {}).get("heldout") or {}
+    whole, escalated = labels.get("escalated_whole_call"), labels.get("escalated")
+    if not whole:
+        return None
+    return (f"{whole} of {escalated} escalated training calls have no escalation time, so the label says the call "
+            f"as a whole went badly, not when. On the held-out calls the live alert's reading (the highest risk over "
+            f"the call) ranks them at call AUROC {fmt_metric(heldout.get('auroc'))}, the risk at the call's end at "
+            f"{fmt_metric(heldout.get('auroc_end_of_call'))}: `callradar report`'s calls to follow up rank ended calls "
+            f"by the latter (CALLRADAR_FOLLOW_UP_RISK)")
+
+
+def _whole_call_md(card: dict) -> str:
+    note = whole_call_note(card)
+    return f"\n**Labels for whole calls.** {note}.\n" if note else ""
 
 
 def summary_lines(card: dict) -> list[str]:
@@ -659,7 +682,8 @@ def summary_lines(card: dict) -> list[str]:
         lines.append(f"new vs current (risk {b['registry_version']}, {b['model_version']}) on {h['calls']} held-out "
                      f"calls ({h['escalated']} escalated), threshold {comp['threshold']}:")
         lines.append(f"  {'':<28}{'new':>9}{'current':>9}")
-        for key, label in (("auroc", "call AUROC"), ("pr_auc", "call PR-AUC"),
+        for key, label in (("auroc", "call AUROC"), ("auroc_end_of_call", "call AUROC at the call's end"),
+                           ("pr_auc", "call PR-AUC"),
                            ("auroc_before_escalation", "AUROC before the escalation"),
                            ("precision", "precision at the threshold"), ("recall", "recall at the threshold"),
                            ("false_alarm_rate", "calm calls flagged"),
@@ -669,6 +693,9 @@ def summary_lines(card: dict) -> list[str]:
         advice = operating_point_advice(comp)
         if advice:
             lines.append(f"operating point: {advice}")
+    note = whole_call_note(card)
+    if note:
+        lines.append(f"labels for whole calls: {note}")
     reasons = card.get("reasons_learnt") or []
     if reasons:
         lines.append("reasons it learnt (largest weights, per standard deviation of the feature):")
@@ -704,7 +731,7 @@ def model_card_md(model, card: dict) -> str:
         f"| {n} | {mu:.4g} | {s:.4g} | {c:+.3f} |"
         for n, mu, s, c in sorted(zip(model.feature_names, model.means, model.scales, model.coef), key=lambda t: -abs(t[3]))
     )
-    keys = [("auroc", "call AUROC (max risk over the call)"),
+    keys = [("auroc", "call AUROC (max risk over the call)"), ("auroc_end_of_call", "call AUROC (risk at the call's end)"),
             ("auroc_before_escalation", "call AUROC before the escalation"),
             ("pr_auc", "call PR-AUC"), ("precision", "precision at the threshold"),
             ("recall", "recall at the threshold"), ("recall_before_escalation", "recall before the escalation"),
@@ -755,7 +782,7 @@ once it has held on {card.get('confirm_utterances', 1)} customer utterance(s) in
 time of the first alert (end of the utterance that crossed); positive = warned before the customer asked.
 
 {table}
-
+{_whole_call_md(card)}
 {_retraining_md(card)}Full report with plots: `callradar evaluate --model <this folder>`.
 
 ## Coefficients (standardised; sorted by size)

@@ -85,8 +85,9 @@ def test_train_report_promote_and_a_refused_promotion_through_the_cli(tmp_path, 
                  "--curve-seeds", "2"]) == 0
     out = capsys.readouterr().out
     for said in ("learning curve (held-out call AUROC", "new vs current (risk builtin", "on 6 held-out calls (3 escalated)",
-                 "reasons it learnt", "registered as risk v1"):
+                 "call AUROC at the call's end", "reasons it learnt", "registered as risk v1"):
         assert said in out, said
+    assert "labels for whole calls" not in out  # every escalation here is dated
     card = json.loads((tmp_path / "first" / "card.json").read_text())
     assert len(card["learning_curve"]) >= 2 and all(len(p["auroc"]) == 2 for p in card["learning_curve"])
     assert card["heldout_comparison"]["baseline"]["registry_version"] == "builtin"
@@ -103,6 +104,9 @@ def test_train_report_promote_and_a_refused_promotion_through_the_cli(tmp_path, 
     out = capsys.readouterr().out
     assert "new vs current (risk v1, risk-first)" in out and "will refuse it unless --force" in out
     assert "registered as risk v2" in out
+    # its escalations have no time: the run says which reading ranks such calls, with both figures
+    assert "labels for whole calls: 12 of 12 escalated training calls have no escalation time" in out
+    assert "**Labels for whole calls.** 12 of 12" in (tmp_path / "second" / "model_card.md").read_text()
     assert main(["models", "promote", "risk", "v2"]) == 2
     assert "refused: risk v2 did worse than risk v1 on its held-out calls" in capsys.readouterr().err
     assert main(["models", "list", "risk", "--json"]) == 0

@@ -25,7 +25,7 @@ from callradar.training.evaluate import (
 )
 from callradar.training.features import CallFeatures
 from callradar.training.labelled_calls import CallUtterance, LabelledCall
-from callradar.training.risk import MIN_CALLS_PER_OUTCOME, learnt_reasons, split_heldout
+from callradar.training.risk import MIN_CALLS_PER_OUTCOME, learnt_reasons, split_heldout, whole_call_note
 
 
 def call(i: int, escalated: bool, signal: float = 1.0) -> CallFeatures:
@@ -111,8 +111,18 @@ def test_the_comparison_records_both_models_on_the_same_calls():
     assert comp["baseline"] == {"registry_version": "v3", "model_version": "old"}
     assert comp["new"]["auroc"] == 1.0 and comp["baseline_metrics"]["auroc"] == 0.5
     assert comp["auroc_difference"] == pytest.approx(comp["new"]["auroc"] - comp["baseline_metrics"]["auroc"])
-    for key in ("pr_auc", "precision", "recall", "median_lead_time_s"):
+    for key in ("auroc_end_of_call", "pr_auc", "precision", "recall", "median_lead_time_s"):
         assert key in comp["new"] and key in comp["baseline_metrics"]
+
+
+def test_labels_for_whole_calls_get_both_readings_named_and_dated_ones_no_note():
+    heldout = {"auroc": 0.661, "auroc_end_of_call": 0.733}
+    note = whole_call_note({"labels": {"escalated": 251, "escalated_whole_call": 251}, "metrics": {"heldout": heldout}})
+    assert note.startswith("251 of 251 escalated training calls have no escalation time")
+    assert "highest risk over the call) ranks them at call AUROC 0.661" in note
+    assert "the risk at the call's end at 0.733" in note and "CALLRADAR_FOLLOW_UP_RISK" in note
+    assert whole_call_note({"labels": {"escalated": 40, "escalated_whole_call": 0}, "metrics": {"heldout": heldout}}) is None
+    assert whole_call_note({"labels": {"horizon_s": 20.0}, "metrics": {}}) is None  # a card from before the count
 
 
 def test_reasons_learnt_are_the_largest_weights_in_words():
@@ -122,6 +132,13 @@ def test_reasons_learnt_are_the_largest_weights_in_words():
     assert [r["feature"] for r in reasons] == ["cust_neg_ewma", "cust_turns"]
     assert reasons[0]["words"] == "customer negative in the last few utterances"
     assert reasons[1]["direction"] == "lower raises risk" and reasons[1]["words"] == "few customer turns so far"
+
+
+def test_a_rare_count_learnt_as_a_reason_is_said_at_least_once():
+    # corrections: mean 0.05, sd 0.2; one sd above the mean rounds to 0, which would read "corrected the agent 0 times"
+    model = RiskModel(["cust_corrections", "cust_repeats"], [0.4, 0.3], [0.05, 1.2], [0.2, 1.0], 0.0, "m")
+    words = [r["words"] for r in learnt_reasons(model)]
+    assert words == ["customer corrected the agent once", "customer repeated the same request twice"]
 
 
 # ---------------------------------------------------------------- the promotion guard

@@ -377,7 +377,7 @@ def prior_model():
 
 CURVE_SIZES = (100, 300, 1000)
 CURVE_SEEDS = 3
-# What a promotion is judged by (models/registry.py reads these from the card's heldout_comparison).
+# What the card's heldout_comparison records of each model (models/registry.py judges a promotion by its auroc).
 COMPARED = ("auroc", "auroc_end_of_call", "auroc_before_escalation", "pr_auc", "precision", "recall", "false_alarm_rate",
             "median_lead_time_s", "paired_median_lead_time_s", "paired_calls")
 

@@ -404,7 +404,7 @@ def learnt_reasons(model, top: int = REASONS_LEARNT) -> list[dict]:
     for c, name, mean, scale in rows[:top]:
         up = c > 0
         value = mean + scale if up else max(0.0, mean - scale)
-        if up and "{times}" in REASON_TEXTS.get(name, ("",))[0]:
+        if up and any(f in REASON_TEXTS.get(name, ("",))[0] for f in ("{times}", "{v:.0f}")):
             value = max(1.0, value)  # a rare count's "one sd above the mean" rounds to 0: "repeated ... 0 times"
         out.append({"feature": name, "weight": round(c, 4),
                     "direction": "higher raises risk" if up else "lower raises risk",

@@ -136,9 +136,11 @@ def test_reasons_learnt_are_the_largest_weights_in_words():
 
 def test_a_rare_count_learnt_as_a_reason_is_said_at_least_once():
     # corrections: mean 0.05, sd 0.2; one sd above the mean rounds to 0, which would read "corrected the agent 0 times"
-    model = RiskModel(["cust_corrections", "cust_repeats"], [0.4, 0.3], [0.05, 1.2], [0.2, 1.0], 0.0, "m")
+    model = RiskModel(["cust_corrections", "cust_repeats", "cust_unanswered"], [0.4, 0.3, 0.2], [0.05, 1.2, 0.02],
+                      [0.2, 1.0, 0.1], 0.0, "m")
     words = [r["words"] for r in learnt_reasons(model)]
-    assert words == ["customer corrected the agent once", "customer repeated the same request twice"]
+    assert words == ["customer corrected the agent once", "customer repeated the same request twice",
+                     "customer questions left unanswered: 1"]
 
 
 # ---------------------------------------------------------------- the promotion guard

@@ -340,7 +340,7 @@ def add_operating_point(out: Path, op: dict, advice: str) -> None:
     doc["operating_point"] = op
     (out / "metrics.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
     with (out / "report.md").open("a") as f:
-        f.write(f"\n## Operating point against the baseline\n\n{advice[0].upper()}{advice[1:]}.\n")
+        f.write(f"\n## Operating point against the baseline\n\n{as_sentence(advice)}\n")
 
 
 # ---------------------------------------------------------------- the command
@@ -499,6 +499,11 @@ def operating_point_advice(comp: dict, new_name: str = "the new model", current_
             f"than that from {op['threshold']:g} up ({pct(op['false_alarm_rate'])} calm, {pct(op['recall'])} "
             f"escalated): to keep the floor's alarm rate with it, set CALLRADAR_RISK_ALERT_THRESHOLD={op['threshold']:g} "
             f"and CALLRADAR_RISK_REARM_THRESHOLD={rearm:g} (two thirds of it, as the defaults {alert:g} / {rearm_default:g})")
+
+
+def as_sentence(advice: str) -> str:
+    """:func:`operating_point_advice`'s console fragment as a sentence for a written report."""
+    return f"{advice[0].upper()}{advice[1:]}."
 
 
 def heldout_comparison(new, baseline, cfs: list[CallFeatures], threshold: float, horizon_s: float = HORIZON_S, *,

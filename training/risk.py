@@ -58,6 +58,7 @@ from callradar.pipeline.errors import UserError
 from callradar.training.evaluate import (
     CURVE_SEEDS,
     CURVE_SIZES,
+    as_sentence,
     evaluate_models,
     fmt_metric,
     heldout_comparison,
@@ -845,7 +846,7 @@ def _retraining_md(card: dict) -> str:
                        for k in comp["new"])
         advice = operating_point_advice(comp)
         if advice:
-            out += f"\n**Operating point.** {advice[0].upper()}{advice[1:]}.\n"
+            out += f"\n**Operating point.** {as_sentence(advice)}\n"
         out += "\n"
     reasons = card.get("reasons_learnt") or []
     if reasons:

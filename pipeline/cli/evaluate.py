@@ -85,4 +85,3 @@ def _run(args) -> int:
             add_operating_point(out, op, advice)
     print(f"report: {out / 'report.md'}")
     return 0
-

@@ -11,12 +11,16 @@ thirty, so calm calls peak somewhere over their many prefixes. Three shapes that
   to the call's label (binary cross-entropy on tau * log-mean-exp(reading / tau), classes balanced, L2), so calm
   calls' peaks are what the loss pushes down;
 - *calibrated per length*: `fit_risk_model` as `train risk` fits it, then one Platt scaling per band of customer
-  turns so far, fitted on out-of-fold readings (each call once per band): an early reading means what it says.
+  turns so far, fitted on out-of-fold readings (each call once per band): an early reading means what it says;
+- and, as a check on `fit_risk_model` itself, the same fit with free signs (no check that drops a feature whose weight
+  comes out the wrong way), on the shipped recipe's features, `train risk`'s defaults and all features.
 Call AUROC of the highest and of the end reading, held out (the 500) and by 5-fold CV on the 1000; same cached
 features as peak_readings.py; nothing saved.
 
     W=<satisfaction_check --work folder> TRAIN_KEY=... TEST_KEY=... .venv/bin/python bench/research/issue14/reading_shapes.py
 """
+import contextlib
+import io
 import os
 import sys
 
@@ -30,6 +34,9 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, os.path.dirname(__file__))
 from mil_readings import fit, readings, report  # noqa: E402
 from peak_readings import SHIPPED, W, load, logit  # noqa: E402
+
+from callradar.models.call_features import FEATURE_NAMES  # noqa: E402
+from callradar.training.risk import DEFAULT_EXCLUDED, fit_risk_model  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -167,6 +174,16 @@ def main():
         report_reader(f"highest trained directly: {rows}, tau {tau}, L2 {lam}",
                       lambda c, fn=fn, tau=tau, lam=lam: fit_soft_max(c, fn, tau, lam), tr, te)
     report_reader("fit_risk_model, calibrated per length", fit_per_length, tr, te)
+    defaults = tuple(n for n in FEATURE_NAMES if n not in DEFAULT_EXCLUDED)
+    for rows, names in (("shipped recipe", SHIPPED), ("train risk's defaults", defaults), ("all features", FEATURE_NAMES)):
+        for monotone in (True, False):
+            report(f"fit_risk_model, {rows}, {'sign check' if monotone else 'free signs'}",
+                   lambda c, names=names, monotone=monotone: fit_signs(c, names, monotone), tr, te, width=52)
+
+
+def fit_signs(cfs, names, monotone):
+    with contextlib.redirect_stderr(io.StringIO()):
+        return fit_risk_model(cfs, features=tuple(names), horizon_s=1e6, monotone=monotone)[0]
 
 
 if __name__ == "__main__":
